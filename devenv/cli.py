@@ -1,0 +1,244 @@
+"""`python -m devenv up | down | status | seed | build | gomod`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import sys
+import time
+
+from . import clusters, config, databases, gobuild, procs, stores, write_env
+
+REGISTER_HINT = (
+    "To use your own cluster instead, register it with the console:\n"
+    "    .venv/bin/python manage.py register_cluster NAME --workspace W --kubeconfig FILE\n"
+    "        [--etcd-endpoint URL --etcd-ca F --etcd-cert F --etcd-key F]"
+)
+
+
+@contextlib.contextmanager
+def _lock():
+    """One `up`/`down` at a time (parallel test sessions may call `up` together)."""
+    config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with (config.STATE_DIR / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+class _Report:
+    def __init__(self, log):
+        self.log = log
+        self.rows: list[tuple[str, str, str]] = []
+        self.failed = False
+
+    def add(self, name: str, state: str, detail: str = "") -> None:
+        self.rows.append((name, state, detail))
+        if state == "FAILED":
+            self.failed = True
+        self.log(f"{name:26} {state:11} {detail}".rstrip())
+
+
+def _build(comp: gobuild.Component, report: _Report, timings: dict, log) -> bool:
+    if gobuild.is_built(comp):
+        timings[comp.name] = "cached"
+        return True
+    if gobuild.go_binary() is None:
+        timings[comp.name] = "no Go"
+        return False
+    try:
+        timings[comp.name] = f"{gobuild.build(comp, log=log):.0f}s"
+        return True
+    except gobuild.BuildError as err:
+        timings[comp.name] = "FAILED"
+        report.add(f"build {comp.name}", "FAILED", str(err))
+        return False
+
+
+def up(log=print) -> int:
+    """Build what is missing, start what is not running, write .devenv/env. 0 unless a failure."""
+    started = time.monotonic()
+    report = _Report(log)
+    env: dict[str, str] = {}
+    timings: dict[str, str] = {}
+    up_names: list[str] = []
+    with _lock():
+        config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+        # Stores and databases that need no Go first: they are up while Go builds run.
+        for store in stores.STORES:
+            if store.name in ("minio", "fake-gcs-server") and not gobuild.is_built(
+                gobuild.COMPONENTS[store.name]
+            ):
+                _build(gobuild.COMPONENTS[store.name], report, timings, log)
+            try:
+                store.provide(log)
+                state = procs.ensure(store.service(), log=log)
+            except stores.Unavailable as err:
+                report.add(store.name, "unavailable", str(err))
+                continue
+            except (procs.ServiceError, RuntimeError, OSError) as err:
+                report.add(store.name, "FAILED", str(err))
+                continue
+            env.update(store.env())
+            up_names.append(store.name)
+            report.add(store.name, state, store.env().get(_endpoint_key(store.name), ""))
+        for name, (start, env_of) in databases.DATABASES.items():
+            try:
+                state = start(log)
+            except databases.Unavailable as err:
+                report.add(name, "unavailable", f"{err}; the integration tests that need it fail")
+                continue
+            except (procs.ServiceError, RuntimeError, OSError) as err:
+                report.add(name, "FAILED", str(err))
+                continue
+            env.update(env_of())
+            up_names.append(name)
+            report.add(name, state, next(iter(env_of().values())))
+        have_go = gobuild.go_binary() is not None
+        built = all(
+            [
+                _build(gobuild.ETCD, report, timings, log),
+                _build(gobuild.KUBERNETES, report, timings, log),
+            ]
+        )
+        if built:
+            try:
+                results = clusters.start(log=log)
+                for name, state in results.items():
+                    report.add(name, state)
+                env.update(clusters.env())
+                up_names += ["cluster-a", "cluster-b"]
+            except (procs.ServiceError, RuntimeError, OSError) as err:
+                report.add("clusters", "FAILED", str(err))
+        elif not have_go:
+            report.add("clusters a, b", "unavailable", "Go is not installed")
+            log(
+                "\nNo local Kubernetes clusters could be built: kube-apiserver and etcd are "
+                "built from Go modules, and Go (>= 1.26) is not installed on this machine.\n"
+                + REGISTER_HINT
+            )
+        env["DEVENV_COMPONENTS"] = ",".join(up_names)
+        write_env(env)
+    if timings:
+        log("builds: " + ", ".join(f"{k} {v}" for k, v in timings.items()))
+    log(f"wrote {config.ENV_FILE} ({len(env)} keys)")
+    verdict = "FAILED" if report.failed else "ready"
+    log(f"devenv {verdict} in {time.monotonic() - started:.1f}s: up: {', '.join(up_names)}")
+    return 1 if report.failed else 0
+
+
+def _endpoint_key(name: str) -> str:
+    return {
+        "minio": "MINIO_ENDPOINT",
+        "moto": "S3_ENDPOINT",
+        "fake-gcs-server": "GCS_ENDPOINT",
+        "azurite": "AZURE_BLOB_ENDPOINT",
+    }[name]
+
+
+def down(log=print) -> int:
+    """Stop every process that `up` started (and only those); 1 if one survived."""
+    with _lock():
+        groups = procs.tracked_groups()
+        order = [
+            clusters.CLUSTERS[n].service_name(c)
+            for n in "ab"
+            for c in reversed(clusters.COMPONENTS)
+        ]
+        order += [n for n in procs.tracked_names() if n not in order]
+        for name in order:
+            if procs.stop(name):
+                log(f"stopped {name}")
+        left = procs.processes_in_groups(set(groups.values()))
+    if left:
+        log("still running after down:\n  " + "\n  ".join(left))
+        return 1
+    log(f"devenv stopped ({len(groups)} services); no process of ours is left")
+    return 0
+
+
+def _services() -> list[procs.Service]:
+    found = []
+    if clusters.binaries_available():
+        for component in clusters.COMPONENTS:
+            for c in clusters.CLUSTERS.values():
+                found.append(clusters.SERVICE_FACTORIES[component](c))
+    for store in stores.STORES:
+        with contextlib.suppress(Exception):
+            found.append(store.service())
+    if databases.postgres_bin_dir() is not None:
+        found.append(databases._postgres_service())
+    if databases._redis_server() is not None:
+        found.append(databases._redis_service())
+    return found
+
+
+def status_dict() -> dict[str, str]:
+    """{service name: "running" | "stopped" | "not answering"} for every known service."""
+    out = {}
+    for svc in _services():
+        pid = procs.running_pid(svc.name)
+        if pid is None:
+            out[svc.name] = "stopped"
+        else:
+            out[svc.name] = "running" if svc.ready() else "not answering"
+    return out
+
+
+def status(log=print) -> int:
+    states = status_dict()
+    for name, state in states.items():
+        pid = procs.running_pid(name)
+        log(f"{name:26} {state:14} {f'pid {pid}' if pid else ''}".rstrip())
+    return 0 if states and all(s == "running" for s in states.values()) else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devenv", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="build what is missing, start everything, write .devenv/env")
+    sub.add_parser("down", help="stop every process that `up` started")
+    sub.add_parser("status", help="what runs (exit 0 only if everything does)")
+    build = sub.add_parser("build", help="only build the Go programs")
+    build.add_argument("components", nargs="*", help=", ".join(gobuild.COMPONENTS))
+    sub.add_parser("gomod", help="regenerate the wrapper go.mod files under devenv/go/")
+    seed = sub.add_parser("seed", help="fill a cluster with a realistic mix of objects")
+    target = seed.add_mutually_exclusive_group(required=True)
+    target.add_argument("--kubeconfig", help="kubeconfig of the cluster to fill")
+    target.add_argument("--cluster", choices=sorted(clusters.CLUSTERS), help="a local cluster")
+    seed.add_argument("--many", type=int, default=0, help="also create N small objects")
+    seed.add_argument("--namespaces", type=int, default=100, help="spread --many over K")
+    seed.add_argument("--workers", type=int, default=16, help="parallel requests for --many")
+    args = parser.parse_args(argv)
+
+    if args.command == "up":
+        return up()
+    if args.command == "down":
+        return down()
+    if args.command == "status":
+        return status()
+    if args.command == "build":
+        for name in args.components or list(gobuild.COMPONENTS):
+            if name not in gobuild.COMPONENTS:
+                parser.error(
+                    f"unknown component {name}; choose from {', '.join(gobuild.COMPONENTS)}"
+                )
+            took = gobuild.build(gobuild.COMPONENTS[name])
+            print(f"{name}: {'cached' if not took else f'{took:.0f}s'}")
+        return 0
+    if args.command == "gomod":
+        gobuild.generate_kubernetes_module()
+        gobuild.generate_etcd_module()
+        return 0
+    if args.command == "seed":
+        from .seed import seed as run_seed
+
+        kubeconfig = args.kubeconfig or str(clusters.CLUSTERS[args.cluster].kubeconfig)
+        run_seed(kubeconfig, many=args.many, namespaces=args.namespaces, workers=args.workers)
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
