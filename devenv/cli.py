@@ -66,9 +66,7 @@ def up(log=print) -> int:
         config.STATE_DIR.mkdir(parents=True, exist_ok=True)
         # Stores and databases that need no Go first: they are up while Go builds run.
         for store in stores.STORES:
-            if store.name in ("minio", "fake-gcs-server") and not gobuild.is_built(
-                gobuild.COMPONENTS[store.name]
-            ):
+            if store.name in gobuild.COMPONENTS:
                 _build(gobuild.COMPONENTS[store.name], report, timings, log)
             try:
                 store.provide(log)

@@ -255,9 +255,9 @@ def namespace_objects(ns: str) -> list[dict]:
     return objs
 
 
-def bulk_object(i: int, namespaces: int) -> dict:
+def bulk_object(i: int, namespaces: int, prefix: str = "bulk") -> dict:
     """The i-th object of the "many objects" mode: config maps, secrets and services in turn."""
-    ns = f"bulk-{i % namespaces:03d}"
+    ns = f"{prefix}-{i % namespaces:03d}"
     kind = ("ConfigMap", "Secret", "Service")[i % 3]
     name = f"bulk-{kind.lower()}-{i:06d}"
     labels = {

@@ -202,19 +202,23 @@ def _reap(pid: int) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Zombies of a group whose leader was our child still count for killpg: reap them.
+    """True while a process of group ``pgid`` lives (zombies, awaiting their parent, do not)."""
     _reap(pgid)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return bool(_group_members(pgid))
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[2]) == pgid and stat[0] != "Z":
+            members.append(int(proc.name))
+    return members
 
 
 def stop(name: str, sig: int | None = None, timeout: float = 20.0) -> bool:
@@ -234,8 +238,10 @@ def stop(name: str, sig: int | None = None, timeout: float = 20.0) -> bool:
     while time.monotonic() < deadline and _group_alive(pid):
         time.sleep(0.1)
     if _group_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-        while _group_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _group_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
     path.unlink(missing_ok=True)
     return True

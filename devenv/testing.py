@@ -1,0 +1,95 @@
+"""Helpers for tests against the local environment (used by tests/integration/conftest.py).
+
+Clients for the clusters and stores described by ``.devenv/env``, unique names, and an
+``aetcd`` client that speaks TLS with client certificates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from pathlib import Path
+
+import pytest
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def need(env: dict, *keys: str) -> tuple[str, ...]:
+    missing = [k for k in keys if not env.get(k)]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing from .devenv/env: that component is not up "
+            f"(up: {env.get('DEVENV_COMPONENTS', 'nothing')}); see `python -m devenv up`"
+        )
+    return tuple(env[k] for k in keys)
+
+
+def kube_api_client(kubeconfig: str):
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+    cfg.connection_pool_maxsize = 16
+    return client.ApiClient(cfg)
+
+
+def boto3_s3(endpoint: str, key: str, secret: str, region: str = "us-east-1"):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name=region,
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+    )
+
+
+def empty_and_delete_bucket(s3, bucket: str) -> None:
+    from botocore.exceptions import ClientError
+
+    with contextlib.suppress(ClientError):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        s3.delete_bucket(Bucket=bucket)
+
+
+def tls_etcd_client(env: dict, with_certs: bool = True):
+    """An aetcd client over TLS. aetcd only opens insecure channels, so its channel factory is
+    swapped for a TLS one while it connects."""
+    import aetcd
+    import aetcd.rpc
+    import grpc
+
+    ca = Path(env["CLUSTER_A_ETCD_CA"]).read_bytes()
+    if with_certs:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=ca,
+            private_key=Path(env["CLUSTER_A_ETCD_KEY"]).read_bytes(),
+            certificate_chain=Path(env["CLUSTER_A_ETCD_CERT"]).read_bytes(),
+        )
+    else:
+        creds = grpc.ssl_channel_credentials(root_certificates=ca)
+    host, port = env["CLUSTER_A_ETCD_ENDPOINT"].split("://")[1].split(":")
+    client = aetcd.Client(host=host, port=int(port), timeout=5)
+    original = aetcd.rpc.insecure_channel
+
+    async def connect():
+        aetcd.rpc.insecure_channel = lambda target, options=None: aetcd.rpc.secure_channel(
+            target, creds, options=options
+        )
+        try:
+            await aetcd.Client.connect(client)
+        finally:
+            aetcd.rpc.insecure_channel = original
+
+    return client, connect
