@@ -1,0 +1,22 @@
+"""The backups app's models: one module per kind of thing."""
+
+from .backup import Backup, Schedule
+from .etcd import EtcdPolicy, EtcdSnapshot
+from .operation import ACTIVE_STATUSES, FINAL_STATUSES, Operation, Status
+from .options import BackupOptions, ClusterResources
+from .restore import Restore, RestoreItem
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "Backup",
+    "BackupOptions",
+    "ClusterResources",
+    "EtcdPolicy",
+    "EtcdSnapshot",
+    "Operation",
+    "Restore",
+    "RestoreItem",
+    "Schedule",
+    "Status",
+]

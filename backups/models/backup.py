@@ -1,0 +1,106 @@
+"""Cluster backups and the schedules that make them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from .operation import Operation
+from .options import BackupOptions
+
+
+class Backup(Operation, BackupOptions):
+    """One backup of one cluster's resources, stored in Velero's format.
+
+    ``workspace`` and ``cluster_name`` are kept on the row so that a backup
+    outlives its cluster: it can still be listed, browsed and restored elsewhere.
+    """
+
+    class Source(models.TextChoices):
+        CONSOLE = "console", "Made by this console"
+        IMPORTED = "imported", "Found in the location (read-only)"
+
+    name = models.CharField(max_length=253)
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="backups"
+    )
+    cluster = models.ForeignKey(
+        "workspaces.Cluster",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="backups",
+    )
+    cluster_name = models.CharField(max_length=253)
+    location = models.ForeignKey(
+        "locations.BackupLocation", on_delete=models.PROTECT, related_name="backups"
+    )
+    schedule = models.ForeignKey(
+        "backups.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="backups"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CONSOLE)
+    kubernetes_version = models.CharField(max_length=50, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    errors_count = models.PositiveIntegerField(default=0)
+    warnings_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "name"], name="backup_unique_in_location")
+        ]
+        indexes = [models.Index(fields=["workspace", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("backup_detail", args=[self.pk])
+
+
+class Schedule(BackupOptions):
+    """Backups made on a timetable, of one cluster or of every cluster in a workspace."""
+
+    class Preset(models.TextChoices):
+        WEEKLY = "0 0 * * 0", "Every week on Sunday at midnight"
+        FORTNIGHTLY = "0 0 */14 * *", "Every two weeks at midnight"
+        MONTHLY = "0 0 1 * *", "Every month on the 1st at midnight"
+        BIMONTHLY = "0 0 1 */2 *", "Every two months on the 1st at midnight"
+        CUSTOM = "custom", "Custom cron expression"
+        NEVER = "never", "Never"
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="schedules"
+    )
+    cluster = models.ForeignKey(
+        "workspaces.Cluster",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="schedules",
+        help_text="Empty: every healthy cluster of the workspace.",
+    )
+    prefix = models.CharField(max_length=40)
+    location = models.ForeignKey(
+        "locations.BackupLocation", on_delete=models.PROTECT, related_name="schedules"
+    )
+    preset = models.CharField(max_length=20, choices=Preset.choices, default=Preset.WEEKLY)
+    cron = models.CharField(max_length=100, blank=True)
+    paused = models.BooleanField(default=False)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["prefix"]
+
+    def __str__(self) -> str:
+        target = self.cluster.name if self.cluster_id else f"workspace {self.workspace}"
+        return f"{self.prefix} ({target})"

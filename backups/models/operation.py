@@ -1,0 +1,146 @@
+"""The shape shared by every long-running job: backups, restores, etcd snapshots.
+
+A job is a row. The page reads the row; Celery's result backend is never read.
+The worker claims the row with a conditional UPDATE, moves counters and a
+heartbeat while it works, and writes the final status. A periodic check fails
+rows whose heartbeat stopped, so nothing stays "running" after a worker dies.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Concat, Right
+from django.utils import timezone
+
+# The log column keeps the most recent part of a job's log; the full log of a
+# backup also goes to its location next to the archive, as Velero does.
+LOG_TAIL_CHARS = 200_000
+
+
+class Status(models.TextChoices):
+    # Row created and the task queued after commit; no worker has it yet.
+    PENDING = "pending", "Pending"
+    # A worker claimed it (pending -> running in one UPDATE); heartbeat_at moves.
+    RUNNING = "running", "Running"
+    # Finished with every item done.
+    COMPLETED = "completed", "Completed"
+    # Finished, but some items failed; the reasons are in the log and results.
+    PARTIALLY_FAILED = "partially_failed", "Partially failed"
+    # Stopped: the cluster or store was unreachable, the worker died, or staff
+    # marked it failed. ``error`` says which.
+    FAILED = "failed", "Failed"
+
+
+FINAL_STATUSES = (Status.COMPLETED, Status.PARTIALLY_FAILED, Status.FAILED)
+ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
+
+
+class Operation(models.Model):
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    phase = models.CharField(max_length=60, blank=True, help_text="What the worker is doing now")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == Status.COMPLETED:
+            return 100
+        if not self.items_total:
+            return 0
+        return min(100, int(100 * self.items_done / self.items_total))
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    def _same_row(self) -> models.QuerySet:
+        return type(self)._default_manager.filter(pk=self.pk)
+
+    def claim(self, worker: str = "") -> bool:
+        """Take the job for this worker. True only for the one caller that wins.
+
+        Celery may deliver a task twice (acks_late, a redelivery after a worker
+        restart); the conditional UPDATE makes sure only one run does the work.
+        """
+        now = timezone.now()
+        won = (
+            self._same_row()
+            .filter(status=Status.PENDING)
+            .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:200])
+        )
+        if won:
+            self.refresh_from_db()
+        return bool(won)
+
+    def beat(self, **fields) -> None:
+        """Save progress (counters, phase) and prove the worker is alive."""
+        fields["heartbeat_at"] = timezone.now()
+        self._same_row().filter(status=Status.RUNNING).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def append_log(self, text: str) -> None:
+        """Add lines to the log tail in the database without reading the row."""
+        line = text if text.endswith("\n") else text + "\n"
+        self._same_row().update(
+            log=Right(Concat(models.F("log"), models.Value(line)), LOG_TAIL_CHARS)
+        )
+
+    def finish(self, status: str, error: str = "", **fields) -> bool:
+        """Record the final status, unless the job already ended (e.g. staff failed it)."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"{status!r} is not a final status")
+        now = timezone.now()
+        done = (
+            self._same_row()
+            .filter(status__in=ACTIVE_STATUSES)
+            .update(status=status, error=error, finished_at=now, heartbeat_at=now, **fields)
+        )
+        self.refresh_from_db()
+        return bool(done)
+
+    def mark_failed(self, reason: str) -> bool:
+        """Fail a job that has not finished; used by staff and by the stale check."""
+        return self.finish(Status.FAILED, error=reason)
+
+    @classmethod
+    def fail_stale(cls, timeout_seconds: int | None = None) -> int:
+        """Fail running jobs whose worker stopped sending heartbeats.
+
+        Returns how many rows it failed. One UPDATE, safe to run from any
+        number of schedulers at once.
+        """
+        timeout = timeout_seconds or settings.OPERATION_HEARTBEAT_TIMEOUT
+        cutoff = timezone.now() - timedelta(seconds=timeout)
+        return cls._default_manager.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=Status.FAILED,
+            finished_at=timezone.now(),
+            error=(
+                f"The worker stopped reporting progress for more than {timeout} seconds "
+                "(it was probably stopped or killed). Start the job again."
+            ),
+        )

@@ -1,0 +1,40 @@
+"""What to back up: the filters a backup and a schedule share."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+
+DEFAULT_TTL = timedelta(hours=720)  # Velero's default: 30 days
+
+
+class ClusterResources(models.TextChoices):
+    # Velero's "null": only the PVs bound to claims in the chosen namespaces,
+    # plus the namespaces themselves; everything cluster-wide when no
+    # namespace filter is set.
+    AUTO = "auto", "Auto (PVs bound to the chosen namespaces)"
+    ALWAYS = "always", "Always"
+    NEVER = "never", "Never"
+
+
+class BackupOptions(models.Model):
+    include_namespaces = models.JSONField(
+        default=list, blank=True, help_text="Empty means every namespace."
+    )
+    exclude_namespaces = models.JSONField(default=list, blank=True)
+    include_resources = models.JSONField(
+        default=list, blank=True, help_text="Resource names such as deployments.apps; empty = all."
+    )
+    exclude_resources = models.JSONField(default=list, blank=True)
+    cluster_resources = models.CharField(
+        max_length=10, choices=ClusterResources.choices, default=ClusterResources.AUTO
+    )
+    label_selector = models.CharField(max_length=500, blank=True, help_text="e.g. app=shop,tier")
+    include_disks = models.BooleanField(
+        default=False, help_text="Also back up the data of persistent volumes."
+    )
+    ttl = models.DurationField(default=DEFAULT_TTL, help_text="How long the backup is kept.")
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,78 @@
+"""Pieces the admin pages of every app share: write-only secrets, failing jobs."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+
+from .encryption import mask
+
+
+class SecretsAdminMixin:
+    """Secret fields are never shown or edited in clear in the admin.
+
+    Each secret gets a write-only input named ``new_<field>``: left blank, the
+    stored value stays; filled in, it replaces it. The change page shows only
+    whether a value is set.
+    """
+
+    secret_fields: tuple[str, ...] = ()
+    json_secret_fields: tuple[str, ...] = ()
+
+    def get_exclude(self, request, obj=None):
+        return (*(super().get_exclude(request, obj) or ()), *self.secret_fields)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        for name in self.secret_fields:
+            help_text = "Write-only. Leave blank to keep the stored value."
+            if name in self.json_secret_fields:
+                help_text += " A JSON object."
+            form.base_fields[f"new_{name}"] = forms.CharField(
+                required=False,
+                label=f"Replace {name.replace('_', ' ')}",
+                widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+                help_text=help_text,
+            )
+        return form
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if not f.startswith("new_")]
+        return fields + [f"new_{name}" for name in self.secret_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "secrets_stored")
+
+    @admin.display(description="Secrets stored")
+    def secrets_stored(self, obj) -> str:
+        return ", ".join(f"{name}: {mask(getattr(obj, name, ''))}" for name in self.secret_fields)
+
+    def save_model(self, request, obj, form, change):
+        for name in self.secret_fields:
+            value = form.cleaned_data.get(f"new_{name}")
+            if value:
+                setattr(obj, name, json.loads(value) if name in self.json_secret_fields else value)
+        super().save_model(request, obj, form, change)
+
+
+class OperationAdmin(admin.ModelAdmin):
+    """Backups, restores and snapshots: read-mostly, and staff can fail a stuck one."""
+
+    list_filter = ("status", "created_at")
+    readonly_fields = ("started_at", "finished_at", "heartbeat_at", "worker", "created_at")
+    date_hierarchy = "created_at"
+    actions = ["mark_failed"]
+    list_select_related = True
+
+    @admin.action(description="Mark the selected jobs failed (stops nothing that still runs)")
+    def mark_failed(self, request, queryset):
+        from workspaces import audit
+
+        failed = 0
+        for job in queryset:
+            if job.mark_failed(f"Marked failed by support ({request.user.get_username()})."):
+                audit.record(request.user, "marked failed", job)
+                failed += 1
+        self.message_user(request, f"{failed} job(s) marked failed.", messages.SUCCESS)

@@ -1,0 +1,53 @@
+"""Every URL of the console, in one place."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from backups import views as backups
+from locations import views as locations
+from workspaces.views import clusters, dashboard, workspaces
+
+admin.site.site_header = "Backup console: support"
+admin.site.site_title = "Backup console admin"
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("workspaces/", workspaces.workspace_list, name="workspace_list"),
+    path("workspaces/new/", workspaces.workspace_create, name="workspace_create"),
+    path("workspaces/<slug:slug>/", workspaces.workspace_detail, name="workspace_detail"),
+    path("workspaces/<slug:slug>/members/", workspaces.member_grant, name="member_grant"),
+    path(
+        "workspaces/<slug:slug>/members/<int:membership_id>/revoke/",
+        workspaces.member_revoke,
+        name="member_revoke",
+    ),
+    path("workspaces/<slug:slug>/audit/", workspaces.workspace_audit, name="workspace_audit"),
+    path(
+        "workspaces/<slug:slug>/clusters/new/", clusters.cluster_register, name="cluster_register"
+    ),
+    path("clusters/<str:name>/", clusters.cluster_detail, name="cluster_detail"),
+    path("clusters/<str:name>/health/", clusters.cluster_check_health, name="cluster_health"),
+    path("clusters/<str:name>/delete/", clusters.cluster_delete, name="cluster_delete"),
+    path("locations/", locations.location_list, name="location_list"),
+    path("locations/<int:pk>/", locations.location_detail, name="location_detail"),
+    path("backups/", backups.backup_list, name="backup_list"),
+    path("backups/<int:pk>/", backups.backup_detail, name="backup_detail"),
+    path("restores/", backups.restore_list, name="restore_list"),
+    path("restores/<int:pk>/", backups.restore_detail, name="restore_detail"),
+    path("etcd/", backups.etcd_snapshot_list, name="etcd_snapshot_list"),
+    path("etcd/<int:pk>/", backups.etcd_snapshot_detail, name="etcd_snapshot_detail"),
+    path("admin/", admin.site.urls),
+]

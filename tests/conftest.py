@@ -1,0 +1,73 @@
+"""Fixtures every test can use: the five personas and a small world around them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from tests import factories
+from workspaces.roles import Role
+
+
+@dataclass
+class World:
+    """One workspace with a cluster, a location, a backup, a restore and a snapshot,
+    and one user per persona (anonymous is simply not logged in)."""
+
+    workspace: object
+    cluster: object
+    location: object
+    backup: object
+    restore: object
+    snapshot: object
+    users: dict
+
+
+PERSONAS = ("admin", "operator", "viewer", "outsider", "anonymous")
+
+
+@pytest.fixture
+def world(db) -> World:
+    ws = factories.workspace("Payments")
+    cluster = factories.cluster(ws, "payments-prod")
+    loc = factories.location(ws, "payments-store")
+    backup = factories.backup(cluster, loc)
+    users = {name: factories.user(name) for name in ("admin", "operator", "viewer", "outsider")}
+    ws.grant(Role.ADMIN, user=users["admin"])
+    ws.grant(Role.OPERATOR, user=users["operator"])
+    # The viewer's role comes through a team, as it usually does.
+    ws.grant(Role.VIEWER, group=factories.team("auditors", users["viewer"]))
+    # Workspace creators: the admin persona's platform team may create workspaces.
+    platform = factories.team("platform", users["admin"])
+    platform.permissions.add(Permission.objects.get(codename="add_workspace"))
+    users["anonymous"] = None
+    return World(
+        workspace=ws,
+        cluster=cluster,
+        location=loc,
+        backup=backup,
+        restore=factories.restore(backup, cluster),
+        snapshot=factories.snapshot(cluster, loc),
+        users=users,
+    )
+
+
+@pytest.fixture
+def login(client):
+    """login(user) -> the test client logged in as that user (None = anonymous)."""
+
+    def _login(user):
+        client.logout()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return _login
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,208 @@
+"""Every view with every persona: allowed actions succeed, others are refused,
+outsiders get 404 (nothing leaks), anonymous visitors go to the login page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import PERSONAS
+from workspaces.models import AuditEvent, Cluster, Membership
+
+OK, FOUND, FORBIDDEN, NOT_FOUND, LOGIN = 200, 302, 403, 404, "login"
+
+
+@dataclass
+class Case:
+    name: str
+    url: Callable
+    expect: dict  # persona -> status (anonymous is always LOGIN)
+    method: str = "get"
+    data: Callable = field(default=lambda w: {})
+
+
+def everyone(status, outsider=None):
+    return {
+        "admin": status,
+        "operator": status,
+        "viewer": status,
+        "outsider": status if outsider is None else outsider,
+    }
+
+
+def admin_only(status=OK):
+    return {"admin": status, "operator": FORBIDDEN, "viewer": FORBIDDEN, "outsider": NOT_FOUND}
+
+
+CASES = [
+    Case("dashboard", lambda w: reverse("dashboard"), everyone(OK)),
+    Case("password_change", lambda w: reverse("password_change"), everyone(OK)),
+    Case("workspace_list", lambda w: reverse("workspace_list"), everyone(OK)),
+    Case(
+        "workspace_create_form",
+        lambda w: reverse("workspace_create"),
+        {"admin": OK, "operator": FORBIDDEN, "viewer": FORBIDDEN, "outsider": FORBIDDEN},
+    ),
+    Case(
+        "workspace_create",
+        lambda w: reverse("workspace_create"),
+        {"admin": FOUND, "operator": FORBIDDEN, "viewer": FORBIDDEN, "outsider": FORBIDDEN},
+        method="post",
+        data=lambda w: {"name": "Brand new", "description": ""},
+    ),
+    Case(
+        "workspace_detail",
+        lambda w: reverse("workspace_detail", args=[w.workspace.slug]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "workspace_audit",
+        lambda w: reverse("workspace_audit", args=[w.workspace.slug]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "member_grant",
+        lambda w: reverse("member_grant", args=[w.workspace.slug]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {"username": "outsider", "role": "viewer"},
+    ),
+    Case(
+        "member_revoke",
+        lambda w: reverse(
+            "member_revoke",
+            args=[w.workspace.slug, w.workspace.memberships.get(user__username="operator").pk],
+        ),
+        admin_only(FOUND),
+        method="post",
+    ),
+    Case(
+        "cluster_register_form",
+        lambda w: reverse("cluster_register", args=[w.workspace.slug]),
+        admin_only(OK),
+    ),
+    Case(
+        "cluster_detail",
+        lambda w: reverse("cluster_detail", args=[w.cluster.name]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "cluster_health",
+        lambda w: reverse("cluster_health", args=[w.cluster.name]),
+        everyone(FOUND, NOT_FOUND),
+        method="post",
+    ),
+    Case(
+        "cluster_delete_form",
+        lambda w: reverse("cluster_delete", args=[w.cluster.name]),
+        admin_only(OK),
+    ),
+    Case(
+        "cluster_delete",
+        lambda w: reverse("cluster_delete", args=[w.cluster.name]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {"confirm_name": w.cluster.name},
+    ),
+    Case("location_list", lambda w: reverse("location_list"), everyone(OK)),
+    Case(
+        "location_detail",
+        lambda w: reverse("location_detail", args=[w.location.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case("backup_list", lambda w: reverse("backup_list"), everyone(OK)),
+    Case(
+        "backup_detail",
+        lambda w: reverse("backup_detail", args=[w.backup.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case("restore_list", lambda w: reverse("restore_list"), everyone(OK)),
+    Case(
+        "restore_detail",
+        lambda w: reverse("restore_detail", args=[w.restore.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case("etcd_snapshot_list", lambda w: reverse("etcd_snapshot_list"), everyone(OK)),
+    Case(
+        "etcd_snapshot_detail",
+        lambda w: reverse("etcd_snapshot_detail", args=[w.snapshot.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_it_answers_each_persona_as_its_role_allows(world, login, case, persona):
+    client = login(world.users[persona])
+    url = case.url(world)
+    response = getattr(client, case.method)(url, case.data(world))
+    if persona == "anonymous":
+        assert response.status_code == FOUND
+        assert response["Location"].startswith(reverse("login"))
+        return
+    assert response.status_code == case.expect[persona], response.content[:500]
+
+
+def test_it_grants_a_role_for_an_admin(world, login):
+    login(world.users["admin"]).post(
+        reverse("member_grant", args=[world.workspace.slug]),
+        {"username": "outsider", "role": "operator"},
+    )
+    membership = Membership.objects.get(workspace=world.workspace, user__username="outsider")
+    assert membership.role == "operator"
+    assert world.users["outsider"].has_perm("backup_workspace", world.workspace)
+    assert AuditEvent.objects.filter(action="granted", workspace=world.workspace).exists()
+
+
+def test_it_revokes_a_role_and_its_permissions(world, login):
+    operator = world.users["operator"]
+    membership = world.workspace.memberships.get(user=operator)
+    login(world.users["admin"]).post(
+        reverse("member_revoke", args=[world.workspace.slug, membership.pk])
+    )
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    client = login(operator)
+    assert client.get(reverse("workspace_detail", args=[world.workspace.slug])).status_code == 404
+
+
+def test_it_keeps_the_last_admin(world, login):
+    admin = world.users["admin"]
+    membership = world.workspace.memberships.get(user=admin)
+    login(admin).post(reverse("member_revoke", args=[world.workspace.slug, membership.pk]))
+    assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_it_deletes_a_cluster_only_when_its_name_is_typed(world, login):
+    client = login(world.users["admin"])
+    url = reverse("cluster_delete", args=[world.cluster.name])
+    client.post(url, {"confirm_name": "wrong"})
+    assert Cluster.objects.filter(pk=world.cluster.pk).exists()
+    client.post(url, {"confirm_name": world.cluster.name})
+    assert not Cluster.objects.filter(pk=world.cluster.pk).exists()
+    world.backup.refresh_from_db()
+    assert world.backup.cluster is None and world.backup.cluster_name == "payments-prod"
+
+
+def test_it_shows_lists_only_what_the_persona_may_see(world, login):
+    for url in (reverse("backup_list"), reverse("location_list"), reverse("workspace_list")):
+        assert world.workspace.name.encode() not in login(world.users["outsider"]).get(url).content
+    viewer_page = login(world.users["viewer"]).get(reverse("backup_list")).content
+    assert world.backup.name.encode() in viewer_page
+    assert (
+        world.backup.name.encode()
+        not in login(world.users["outsider"]).get(reverse("backup_list")).content
+    )
+
+
+def test_it_reports_why_a_cluster_is_unreachable(world, login):
+    response = login(world.users["viewer"]).post(
+        reverse("cluster_health", args=[world.cluster.name]), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert b"connection refused" in response.content
+    world.cluster.refresh_from_db()
+    assert world.cluster.health == Cluster.Health.UNREACHABLE

@@ -1,0 +1,35 @@
+"""Writing the audit trail: one call at each place where someone changes something."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db.models import Model
+
+from .models import AuditEvent, Workspace
+
+log = logging.getLogger("palette.audit")
+
+
+def record(
+    actor, action: str, obj: Model, workspace: Workspace | None = None, **detail
+) -> AuditEvent:
+    """Note that ``actor`` (a user, or None for the system) did ``action`` to ``obj``.
+
+    ``detail`` must never carry a secret: callers pass names and options only.
+    """
+    if workspace is None:
+        workspace = obj if isinstance(obj, Workspace) else getattr(obj, "workspace", None)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    event = AuditEvent.objects.create(
+        actor=user,
+        actor_name=user.get_username() if user else "system",
+        action=action,
+        object_type=obj._meta.verbose_name,
+        object_id=str(obj.pk or ""),
+        object_repr=str(obj)[:200],
+        workspace=workspace,
+        detail=detail,
+    )
+    log.info("audit: %s", event)
+    return event

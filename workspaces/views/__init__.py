@@ -1,0 +1,1 @@
+"""Pages of the workspaces app: the dashboard, workspaces and members, clusters."""
