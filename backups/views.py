@@ -23,7 +23,7 @@ def _restores(user):
 
 
 def _snapshots(user):
-    return EtcdSnapshot.objects.filter(operation_q(user)).select_related("location")
+    return EtcdSnapshot.objects.filter(operation_q(user)).select_related("location", "created_by")
 
 
 @login_required

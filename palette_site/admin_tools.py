@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 
@@ -25,22 +23,20 @@ class SecretsAdminMixin:
         return (*(super().get_exclude(request, obj) or ()), *self.secret_fields)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
+        fields = {}
         for name in self.secret_fields:
             help_text = "Write-only. Leave blank to keep the stored value."
             if name in self.json_secret_fields:
                 help_text += " A JSON object."
-            form.base_fields[f"new_{name}"] = forms.CharField(
+            field_class = forms.JSONField if name in self.json_secret_fields else forms.CharField
+            fields[f"new_{name}"] = field_class(
                 required=False,
                 label=f"Replace {name.replace('_', ' ')}",
                 widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
                 help_text=help_text,
             )
-        return form
-
-    def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if not f.startswith("new_")]
-        return fields + [f"new_{name}" for name in self.secret_fields]
+        kwargs["form"] = type(f"{self.model.__name__}SecretsForm", (self.form,), fields)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "secrets_stored")
@@ -53,7 +49,7 @@ class SecretsAdminMixin:
         for name in self.secret_fields:
             value = form.cleaned_data.get(f"new_{name}")
             if value:
-                setattr(obj, name, json.loads(value) if name in self.json_secret_fields else value)
+                setattr(obj, name, value)
         super().save_model(request, obj, form, change)
 
 

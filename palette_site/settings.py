@@ -229,7 +229,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "fail-stale-operations": {"task": "backups.tasks.fail_stale_operations", "schedule": 60.0},
+}
 
 # How long a running operation may go without a heartbeat before the periodic
 # check declares its worker dead and marks it failed.

@@ -3,8 +3,8 @@ outsiders get 404 (nothing leaks), anonymous visitors go to the login page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 from django.urls import reverse

@@ -66,9 +66,15 @@ def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
     context = {
         "cluster": cluster,
         "can_manage": can(user, Action.MANAGE, cluster),
-        "recent_backups": Backup.objects.filter(cluster=cluster).select_related("location")[:10],
-        "recent_restores": Restore.objects.filter(target_cluster=cluster)[:10],
-        "recent_snapshots": EtcdSnapshot.objects.filter(cluster=cluster)[:10],
+        "recent_backups": Backup.objects.filter(cluster=cluster).select_related(
+            "location", "created_by"
+        )[:10],
+        "recent_restores": Restore.objects.filter(target_cluster=cluster).select_related(
+            "created_by"
+        )[:10],
+        "recent_snapshots": EtcdSnapshot.objects.filter(cluster=cluster).select_related(
+            "created_by"
+        )[:10],
         "etcd_policy": getattr(cluster, "etcd_policy", None) if cluster.has_etcd else None,
     }
     return render(request, "clusters/detail.html", context)

@@ -24,7 +24,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "clusters": clusters[:20],
         "cluster_health": health,
         "recent_backups": Backup.objects.filter(operation_q(user))
-        .select_related("location")
+        .select_related("location", "created_by")
         .order_by("-created_at")[:10],
         "recent_restores": Restore.objects.filter(
             operation_q(user, cluster_field="target_cluster")

@@ -1,0 +1,62 @@
+"""The Django admin for support staff."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from backups.models import Backup, Status
+from tests import factories
+from workspaces.models import AuditEvent, Membership
+
+MODELS = [model for model in admin.site._registry if model._meta.app_label != "auth"]
+
+
+@pytest.fixture
+def staff_client(client, db):
+    client.force_login(factories.user("support", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
+def test_every_model_has_a_working_list_and_search(world, staff_client, model):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    assert staff_client.get(url).status_code == 200
+    assert staff_client.get(url, {"q": "payments"}).status_code == 200
+
+
+def test_staff_can_mark_a_stuck_backup_failed(world, staff_client):
+    Backup.objects.filter(pk=world.backup.pk).update(status=Status.RUNNING)
+    staff_client.post(
+        reverse("admin:backups_backup_changelist"),
+        {"action": "mark_failed", "_selected_action": [world.backup.pk]},
+    )
+    world.backup.refresh_from_db()
+    assert world.backup.status == Status.FAILED
+    assert "support" in world.backup.error
+    assert AuditEvent.objects.filter(action="marked failed").exists()
+
+
+def test_a_membership_added_in_the_admin_grants_its_permissions(world, staff_client):
+    outsider = world.users["outsider"]
+    response = staff_client.post(
+        reverse("admin:workspaces_membership_add"),
+        {"workspace": world.workspace.pk, "user": outsider.pk, "role": "operator"},
+    )
+    assert response.status_code == 302
+    assert outsider.has_perm("workspaces.backup_workspace", world.workspace)
+    membership = Membership.objects.get(user=outsider)
+    staff_client.post(
+        reverse("admin:workspaces_membership_delete", args=[membership.pk]), {"post": "yes"}
+    )
+    assert not Membership.objects.filter(user=outsider).exists()
+    fresh = type(outsider).objects.get(pk=outsider.pk)
+    assert not fresh.has_perm("workspaces.view_workspace", world.workspace)
+
+
+def test_non_staff_personas_cannot_enter_the_admin(world, login):
+    for persona in ("admin", "operator", "viewer", "outsider"):
+        response = login(world.users[persona]).get(reverse("admin:index"))
+        assert response.status_code == 302
+        assert "/admin/login/" in response["Location"]

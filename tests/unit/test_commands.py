@@ -1,0 +1,98 @@
+"""Management commands: clear errors, non-zero exit on failure."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests import factories
+from tests.factories import UNREACHABLE_KUBECONFIG
+from workspaces.models import AuditEvent, Cluster, Workspace
+
+
+@pytest.fixture
+def kubeconfig_file(tmp_path):
+    path = tmp_path / "config"
+    path.write_text(UNREACHABLE_KUBECONFIG.format(token="t"))
+    return path
+
+
+def test_register_cluster_needs_an_existing_workspace(db, kubeconfig_file):
+    with pytest.raises(CommandError, match="no workspace 'nope'"):
+        call_command(
+            "register_cluster", "c1", "--workspace", "nope", "--kubeconfig", str(kubeconfig_file)
+        )
+
+
+def test_register_cluster_refuses_an_unreadable_kubeconfig(db, tmp_path):
+    factories.workspace("Team")
+    with pytest.raises(CommandError, match="Cannot read the kubeconfig"):
+        call_command(
+            "register_cluster",
+            "c1",
+            "--workspace",
+            "team",
+            "--kubeconfig",
+            str(tmp_path / "missing"),
+        )
+    bad = tmp_path / "bad"
+    bad.write_text("kind: Pod\n")
+    with pytest.raises(CommandError, match="not a kubeconfig"):
+        call_command("register_cluster", "c1", "--workspace", "team", "--kubeconfig", str(bad))
+
+
+def test_register_cluster_refuses_an_unreachable_cluster_unless_told(db, kubeconfig_file, capsys):
+    factories.workspace("Team")
+    args = ["register_cluster", "c1", "--workspace", "Team", "--kubeconfig", str(kubeconfig_file)]
+    with pytest.raises(CommandError, match="connection refused"):
+        call_command(*args)
+    assert not Cluster.objects.exists()
+    call_command(*args, "--allow-unreachable")
+    cluster = Cluster.objects.get(name="c1")
+    assert cluster.health == Cluster.Health.UNREACHABLE
+    assert "unreachable" in capsys.readouterr().out
+    assert AuditEvent.objects.filter(action="registered").exists()
+
+
+def test_register_cluster_rejects_a_bad_name_and_duplicates(db, kubeconfig_file):
+    factories.workspace("Team")
+    with pytest.raises(CommandError, match="lower-case"):
+        call_command("register_cluster", "Bad_Name", "--workspace", "team", "--kubeconfig",
+                     str(kubeconfig_file), "--allow-unreachable")  # fmt: skip
+    call_command("register_cluster", "c1", "--workspace", "team", "--kubeconfig",
+                 str(kubeconfig_file), "--allow-unreachable")  # fmt: skip
+    with pytest.raises(CommandError, match="already registered"):
+        call_command("register_cluster", "c1", "--workspace", "team", "--kubeconfig",
+                     str(kubeconfig_file), "--allow-unreachable")  # fmt: skip
+
+
+def test_register_cluster_with_etcd_turns_snapshots_on(db, kubeconfig_file, tmp_path):
+    from backups.models import EtcdPolicy
+
+    factories.workspace("Team")
+    for name in ("ca", "cert", "key"):
+        (tmp_path / name).write_text(f"PEM {name}")
+    call_command(
+        "register_cluster", "c1", "--workspace", "team", "--kubeconfig", str(kubeconfig_file),
+        "--etcd-endpoint", "https://127.0.0.1:2379", "--etcd-ca", str(tmp_path / "ca"),
+        "--etcd-cert", str(tmp_path / "cert"), "--etcd-key", str(tmp_path / "key"),
+        "--allow-unreachable",
+    )  # fmt: skip
+    policy = EtcdPolicy.objects.get(cluster__name="c1")
+    assert (policy.enabled, policy.cron, policy.keep) == (True, "0 */1 * * *", 12)
+    assert Cluster.objects.get(name="c1").etcd_key == "PEM key"
+
+
+def test_demo_is_idempotent(db, settings, tmp_path, capsys, monkeypatch):
+    settings.DATA_DIR = tmp_path
+    monkeypatch.setenv("DEMO_PASSWORD", "demo-pass")
+    monkeypatch.setattr("devenv.load_env", lambda: {})
+    call_command("demo", "--no-seed")
+    call_command("demo", "--no-seed")
+    out = capsys.readouterr().out
+    assert "log in as demo / demo-pass" in out
+    assert "register_cluster" in out  # says how to add a cluster when none could be built
+    workspace = Workspace.objects.get(slug="demo")
+    assert workspace.memberships.count() == 1
+    assert workspace.locations.get().is_default

@@ -1,0 +1,74 @@
+"""Settings are read from the environment strictly: a bad value stops start-up
+with a message that names the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PALETTE_", "DATABASE"))
+    }
+    environ.update({"PALETTE_DATA_DIR": str(tmp_path)}, **env)
+    code = (
+        "import palette_site.settings as s;"
+        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True
+    )
+
+
+def test_it_runs_with_embedded_defaults(tmp_path):
+    result = load_settings(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "django.db.backends.sqlite3", "filesystem://"]
+    # Local keys are made once, private to the owner.
+    assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0
+
+
+def test_it_switches_to_postgresql_and_redis(tmp_path):
+    result = load_settings(
+        tmp_path,
+        DATABASE_URL="postgres://u:p@db.example:5432/console",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[1:] == [
+        "django.db.backends.postgresql",
+        "redis://127.0.0.1:6379/0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DJANGO_DEBUG", "maybe"),
+        ("PALETTE_HEARTBEAT_TIMEOUT", "soon"),
+        ("PALETTE_HEARTBEAT_TIMEOUT", "3"),
+        ("PALETTE_LOG_LEVEL", "LOUD"),
+        ("DATABASE_URL", "nosuchdb://x"),
+    ],
+)
+def test_it_refuses_a_bad_value_naming_the_variable(tmp_path, variable, value):
+    result = load_settings(tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+def test_it_refuses_a_bad_encryption_key(tmp_path):
+    result = load_settings(
+        tmp_path, DJANGO_SECRET_KEY="x" * 50, PALETTE_ENCRYPTION_KEY="not-a-fernet-key"
+    )
+    assert result.returncode != 0
+    assert "PALETTE_ENCRYPTION_KEY" in result.stderr
+    assert "not-a-fernet-key" not in result.stderr
