@@ -44,7 +44,10 @@ def _as_postgres(argv: list[str]) -> list[str]:
     """Run as the postgres user when we are root (postgres refuses root)."""
     if os.geteuid() != 0:
         return argv
-    return ["runuser", "-u", "postgres", "--", *argv]
+    runuser = shutil.which("runuser") or next(
+        (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()), "runuser"
+    )
+    return [runuser, "-u", "postgres", "--", *argv]
 
 
 def _chown_postgres(path: Path) -> None:

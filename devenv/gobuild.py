@@ -85,6 +85,11 @@ COMPONENTS = {c.name: c for c in (ETCD, MINIO, FAKE_GCS, KUBERNETES)}
 
 
 def go_binary() -> str | None:
+    """The go command: $PALETTE_DEVENV_GO ("none" pretends there is none), PATH, or the
+    default install location /usr/local/go/bin/go."""
+    override = os.environ.get("PALETTE_DEVENV_GO")
+    if override:
+        return None if override == "none" else override
     found = shutil.which("go")
     if found:
         return found
@@ -98,7 +103,9 @@ def go_env() -> dict[str, str]:
     return env
 
 
-def _go(args: list[str], cwd: Path, log: Path | None = None, env: dict | None = None) -> str:
+def _go(
+    args: list[str], cwd: Path, log: Path | None = None, env: dict | None = None, progress=print
+) -> str:
     go = go_binary()
     if go is None:
         raise BuildError("Go is not installed")
@@ -114,7 +121,14 @@ def _go(args: list[str], cwd: Path, log: Path | None = None, env: dict | None = 
     with log.open("a") as out:
         out.write(f"$ go {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.run(args=[go, *args], cwd=cwd, env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen([go, *args], cwd=cwd, env=env, stdout=out, stderr=out)
+        started = time.monotonic()
+        while True:
+            try:
+                proc.wait(timeout=60)
+                break
+            except subprocess.TimeoutExpired:
+                progress(f"  ... still building ({(time.monotonic() - started) / 60:.0f} min)")
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise BuildError(f"go {' '.join(args)} failed (full log: {log}):\n{tail}")
@@ -159,7 +173,12 @@ def build(comp: Component, log=print) -> float:
             log(f"  regenerating {mod}/go.mod for {comp.version}")
             generate_kubernetes_module(comp.version)
         args = ["build", "-trimpath", "-ldflags", comp.ldflags, "-o", str(tmp_bin) + "/"]
-        _go([*args, *(f"./cmd/{b}" for b in comp.binaries)], cwd=mod, log=build_log)
+        _go(
+            [*args, *(f"./cmd/{b}" for b in comp.binaries)],
+            cwd=mod,
+            log=build_log,
+            progress=log,
+        )
     else:
         env = go_env()
         env["GOBIN"] = str(tmp_bin)
@@ -168,6 +187,7 @@ def build(comp: Component, log=print) -> float:
             cwd=cache,
             log=build_log,
             env=env,
+            progress=log,
         )
     shutil.rmtree(comp.bin_dir, ignore_errors=True)
     tmp_bin.rename(comp.bin_dir)

@@ -25,22 +25,33 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def devenv() -> dict[str, str]:
+def devenv(request) -> dict[str, str]:
     if os.environ.get("PALETTE_SKIP_DEVENV") == "1":
         pytest.skip("PALETTE_SKIP_DEVENV=1: the real local services of `make devenv` are off")
     from devenv import load_env
 
-    # A subprocess, so that the services it starts are not this process's children.
-    proc = subprocess.run(
-        [sys.executable, "-m", "devenv", "up"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # A subprocess, so that the services it starts are not this process's children. Its
+    # output is shown live: a cold start builds Kubernetes for many minutes.
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    lines = []
+    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devenv", "up"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        for line in proc.stdout:
+            lines.append(line)
+            if len(lines) == 1:
+                sys.stderr.write("\n")
+            sys.stderr.write(f"[devenv] {line}")
+        proc.wait()
     if proc.returncode != 0:
         pytest.fail(
-            f"`python -m devenv up` failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
+            f"`python -m devenv up` failed (exit {proc.returncode}):\n{''.join(lines)}",
             pytrace=False,
         )
     return load_env()
