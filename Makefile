@@ -23,6 +23,34 @@ devenv: venv
 devenv-stop: venv
 	$(PY) -m devenv down
 
+# The README's first command: the console with its demo on http://127.0.0.1:8000.
+# Without Go there are no local clusters; the demo still starts and says so.
+demo: venv
+	@$(PY) -m devenv up || echo "!! The local clusters and stores are not (all) up; the console starts anyway."
+	$(PY) manage.py demo
+	$(PY) manage.py serve
+
+# The README's second command, and what CI runs: the whole suite on SQLite (the
+# embedded default), then again on PostgreSQL (the production database).
+test: venv devenv
+	@echo "== Lint"
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@echo "== Django checks"
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	@echo "== Test suite on SQLite"
+	$(PY) -m pytest
+	@pg=$$(sed -n 's/^POSTGRES_URL=//p' .devenv/env 2>/dev/null); \
+	if [ -n "$$pg" ]; then \
+		echo "== Test suite on PostgreSQL"; \
+		DATABASE_URL=$$pg $(PY) -m pytest; \
+	elif [ -n "$$CI" ]; then \
+		echo "!! CI must test on PostgreSQL too, but devenv started none"; exit 1; \
+	else \
+		echo "!! PostgreSQL is not installed (apt-get install postgresql): tested on SQLite only"; \
+	fi
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

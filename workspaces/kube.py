@@ -120,7 +120,7 @@ def explain(exc: BaseException, server: str = "the API server") -> str:
     timeout = settings.KUBE_TIMEOUT
     if isinstance(exc, KubeconfigError):
         return str(exc)
-    if isinstance(exc, ApiException):
+    if isinstance(exc, ApiException) and exc.status:
         if exc.status == 401:
             return f"{server} rejected the credentials (401 Unauthorized): the token or client certificate is not valid there."
         if exc.status == 403:
@@ -129,7 +129,8 @@ def explain(exc: BaseException, server: str = "the API server") -> str:
     reason = exc
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         reason = exc.reason
-    text = str(reason)
+    # The client reports transport failures (TLS, ...) as ApiException with status 0.
+    text = str(exc.reason) if isinstance(exc, ApiException) else str(reason)
     if (
         isinstance(reason, urllib3.exceptions.SSLError | ssl.SSLError)
         or "CERTIFICATE_VERIFY_FAILED" in text
