@@ -133,17 +133,21 @@ def _wait_crd_established(api: client.ApiClient, name: str, timeout: float = 30)
 
 
 def seed_demo(api: client.ApiClient, log=print) -> Counter:
+    """Create the demo mix; return how many objects of each kind it consists of."""
     counts: Counter = Counter()
-    first = [crd(), *cluster_objects()]
-    for obj in first:
-        create(api, obj)
+    results: Counter = Counter()
+    for obj in [crd(), *cluster_objects()]:
+        results[create(api, obj)] += 1
         counts[obj["kind"]] += 1
     _wait_crd_established(api, f"widgets.{CRD_GROUP}")
     for ns in APPS:
         for obj in namespace_objects(ns):
-            create(api, obj, retries_on_404=20 if obj["kind"] == "Widget" else 0)
+            results[create(api, obj, retries_on_404=20 if obj["kind"] == "Widget" else 0)] += 1
             counts[obj["kind"]] += 1
-    log("seeded demo objects: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    log(
+        f"demo objects ({results['created']} created, {results['exists']} already there): "
+        + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    )
     return counts
 
 
