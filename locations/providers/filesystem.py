@@ -1,0 +1,205 @@
+"""A local directory as a location: the embedded default and single-machine use.
+
+Keys map to paths under the directory. A write goes to a hidden temporary file
+beside its target and is renamed over it on close (after fsync), so readers
+never see half an object; deletes remove directories left empty, so nothing
+lingers after a probe or a deleted backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from locations.providers.base import (
+    AccessDenied,
+    BucketMissing,
+    NotFound,
+    ObjectInfo,
+    Provider,
+    StorageError,
+    Writer,
+)
+from locations.providers.errors import Misconfigured
+
+TEMP_SUFFIX = ".palette-partial"
+
+
+class FileWriter(Writer):
+    def __init__(self, provider: FilesystemProvider, key: str, path: str):
+        self._provider = provider
+        self._key = key
+        self._path = path
+        self.bytes_written = 0
+        directory = os.path.dirname(path)
+        with provider.translated("write", key):
+            os.makedirs(directory, exist_ok=True)
+            fd, self._temp = tempfile.mkstemp(
+                dir=directory, prefix="." + os.path.basename(path) + ".", suffix=TEMP_SUFFIX
+            )
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data) -> int:
+        with self._provider.translated("write", self._key):
+            self._file.write(data)
+        self.bytes_written += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            with self._provider.translated("write", self._key):
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+                os.chmod(self._temp, 0o640)
+                os.replace(self._temp, self._path)
+                _fsync_dir(os.path.dirname(self._path))
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._temp)
+        self._provider._prune(os.path.dirname(self._path))
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemProvider(Provider):
+    def __init__(self, root: str):
+        if not root or not os.path.isabs(root):
+            raise Misconfigured(
+                f"The directory must be an absolute path, not {root!r}"
+                if root
+                else "Set the directory of the local location"
+            )
+        self.root = os.path.normpath(root)
+
+    # Paths and errors ----------------------------------------------------------------
+
+    def _path(self, key: str) -> str:
+        parts = [part for part in key.split("/") if part]
+        if not parts or any(part in (".", "..") for part in parts):
+            raise Misconfigured(f"{key!r} is not a valid object key")
+        return os.path.join(self.root, *parts)
+
+    def _check_root(self) -> None:
+        if not os.path.exists(self.root):
+            raise BucketMissing(f"Directory '{self.root}' does not exist")
+        if not os.path.isdir(self.root):
+            raise Misconfigured(f"'{self.root}' is not a directory")
+
+    @contextlib.contextmanager
+    def translated(self, action: str, key: str):
+        """Turn OSErrors into StorageErrors that name the directory, not a traceback."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except FileNotFoundError:
+            self._check_root()
+            raise NotFound(f"Object '{key}' does not exist in '{self.root}'") from None
+        except PermissionError:
+            self._check_root()
+            raise AccessDenied(
+                f"Directory '{self.root}' is not {'readable' if action == 'read' else 'writable'}"
+                f" by this process (user id {os.geteuid()})"
+            ) from None
+        except NotADirectoryError:
+            self._check_root()
+            raise Misconfigured(
+                f"Cannot {action} '{key}' in '{self.root}': part of its path is a file"
+            ) from None
+        except OSError as exc:
+            self._check_root()
+            if exc.errno == errno.EROFS:
+                raise AccessDenied(
+                    f"Directory '{self.root}' is on a read-only file system"
+                ) from None
+            if exc.errno == errno.ENOSPC:
+                raise StorageError(f"No space left on the device of '{self.root}'") from None
+            raise StorageError(
+                f"Cannot {action} '{key}' in '{self.root}': {exc.strerror or exc}"
+            ) from None
+
+    def _prune(self, directory: str) -> None:
+        """Remove empty directories from ``directory`` up to (not including) the root."""
+        while directory.startswith(self.root + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
+
+    # Provider ------------------------------------------------------------------------
+
+    def open_write(self, key: str, content_type: str = "application/octet-stream") -> Writer:
+        path = self._path(key)
+        self._check_root()
+        return FileWriter(self, key, path)
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        with self.translated("read", key):
+            if os.path.isdir(path):
+                raise NotFound(f"Object '{key}' does not exist in '{self.root}'")
+            return open(path, "rb")  # noqa: SIM115 (the caller closes it)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self._check_root()
+        # Walk only the directory the prefix names, then filter on the whole prefix.
+        start = os.path.join(self.root, *prefix.split("/")[:-1])
+        if not os.path.isdir(start):
+            return
+        found = []
+        with self.translated("read", prefix):
+            for directory, dirs, files in os.walk(start):
+                dirs.sort()
+                for name in files:
+                    if name.endswith(TEMP_SUFFIX):
+                        continue
+                    path = os.path.join(directory, name)
+                    key = os.path.relpath(path, self.root).replace(os.sep, "/")
+                    if not key.startswith(prefix):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        stat = os.stat(path)
+                        modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                        found.append(ObjectInfo(key, stat.st_size, modified))
+        yield from sorted(found, key=lambda info: info.key)
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        """Names of the folders directly under ``prefix`` (a folder, '' = the root)."""
+        self._check_root()
+        start = os.path.join(self.root, *[part for part in prefix.split("/") if part])
+        with self.translated("read", prefix), contextlib.suppress(FileNotFoundError):
+            return sorted(entry.name for entry in os.scandir(start) if entry.is_dir())
+        return []
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self.translated("delete", key):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return
+        self._prune(os.path.dirname(path))
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self._path(key))
