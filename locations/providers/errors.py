@@ -13,7 +13,16 @@ import socket
 import ssl
 from collections.abc import Iterable, Iterator
 
-from locations.providers.base import StorageError, TLSFailure, Unreachable
+from locations.providers.base import (
+    AccessDenied,
+    BadCredentials,
+    BucketMissing,
+    ClockSkew,
+    NotFound,
+    StorageError,
+    TLSFailure,
+    Unreachable,
+)
 
 
 class InvalidBucketName(StorageError):
@@ -162,3 +171,31 @@ CLOCK_SKEW_MESSAGE = (
     "The clock of this machine and the store's differ by more than 15 minutes "
     "(RequestTimeTooSkewed): synchronise this machine's clock (NTP)"
 )
+
+
+def s3_error(
+    code: str, operation: str, bucket: str, key: str | None, status: int | None, region: str
+) -> StorageError | None:
+    """The StorageError for an S3 error code (boto3's and the minio client's), or None
+    for a code with no better sentence than the server's own."""
+    if code in S3_CREDENTIAL_CODES:
+        return BadCredentials(S3_CREDENTIAL_CODES[code])
+    if code == "RequestTimeTooSkewed":
+        return ClockSkew(CLOCK_SKEW_MESSAGE)
+    if code == "NoSuchBucket":
+        return BucketMissing(f"Bucket '{bucket}' does not exist")
+    if code in ("NoSuchKey", "NoSuchUpload") or (code == "404" and key):
+        return NotFound(f"Object '{key}' does not exist in bucket '{bucket}'")
+    if code == "404":
+        return BucketMissing(f"Bucket '{bucket}' does not exist")
+    if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
+        action = S3_ACTIONS.get(operation, operation)
+        return AccessDenied(f"Access denied to bucket '{bucket}': the credentials lack {action}")
+    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "301"):
+        return Misconfigured(
+            f"Bucket '{bucket}' is not in region '{region}' ({code}): "
+            "set the location's region to the bucket's"
+        )
+    if code == "InvalidBucketName":
+        return Misconfigured(f"The store rejects the bucket name '{bucket}' (InvalidBucketName)")
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -100,9 +101,18 @@ class FilesystemProvider(Provider):
         return os.path.join(self.root, *parts)
 
     def _check_root(self) -> None:
-        if not os.path.exists(self.root):
-            raise BucketMissing(f"Directory '{self.root}' does not exist")
-        if not os.path.isdir(self.root):
+        try:
+            is_dir = stat.S_ISDIR(os.stat(self.root).st_mode)
+        except FileNotFoundError:
+            raise BucketMissing(f"Directory '{self.root}' does not exist") from None
+        except NotADirectoryError:
+            raise Misconfigured(f"'{self.root}' is not a directory") from None
+        except PermissionError:
+            raise AccessDenied(
+                f"Directory '{self.root}' is not accessible by this process "
+                f"(user id {os.geteuid()})"
+            ) from None
+        if not is_dir:
             raise Misconfigured(f"'{self.root}' is not a directory")
 
     @contextlib.contextmanager
@@ -179,9 +189,9 @@ class FilesystemProvider(Provider):
                     if not key.startswith(prefix):
                         continue
                     with contextlib.suppress(FileNotFoundError):
-                        stat = os.stat(path)
-                        modified = datetime.fromtimestamp(stat.st_mtime, UTC)
-                        found.append(ObjectInfo(key, stat.st_size, modified))
+                        info = os.stat(path)
+                        modified = datetime.fromtimestamp(info.st_mtime, UTC)
+                        found.append(ObjectInfo(key, info.st_size, modified))
         yield from sorted(found, key=lambda info: info.key)
 
     def list_folders(self, prefix: str = "") -> list[str]:
