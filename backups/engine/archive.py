@@ -1,0 +1,127 @@
+"""The resources archive: a tar of JSON files, gzipped, streamed into a store.
+
+Layout (VELERO-FORMAT.md): ``metadata/version`` first, then every item twice,
+at ``resources/<group-resource>/namespaces/<ns>/<name>.json`` (or
+``.../cluster/<name>.json``) and under ``<version>-preferredversion/``.
+
+Tar headers are built here rather than with ``tarfile``: the engine writes two
+entries per object, and a USTAR header is a fixed 512-byte record that costs
+microseconds to fill. Paths longer than USTAR can hold fall back to
+``tarfile``'s PAX headers, which Velero (Go's archive/tar) reads.
+
+Compression: gzip level 1. On the 20,000-object benchmark it made the whole
+backup measurably faster than level 6, for an archive about 30% larger; both
+copies of an item sit next to each other, so even level 1 stores the second
+copy as one back-reference. The size of an archive of Kubernetes objects is
+small next to the time a worker spends making it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import zlib
+
+FORMAT_VERSION = "1.1.0"
+GZIP_LEVEL = 1
+BLOCK = 512
+_ZERO_BLOCK = bytes(BLOCK)
+_MODE = b"0000755\x00"  # what Velero writes
+_IDS = b"0000000\x00"
+
+
+def item_path(
+    group_resource: str, namespace: str | None, name: str, version: str | None = None
+) -> str:
+    """Where an item goes in the archive; ``version`` gives the preferred-version copy."""
+    folder = f"resources/{group_resource}"
+    if version:
+        folder += f"/{version}-preferredversion"
+    if namespace:
+        return f"{folder}/namespaces/{namespace}/{name}.json"
+    return f"{folder}/cluster/{name}.json"
+
+
+def _split_ustar(name: bytes) -> tuple[bytes, bytes] | None:
+    """(prefix, name) for USTAR, or None when the path does not fit."""
+    if len(name) <= 100:
+        return b"", name
+    if len(name) > 256:
+        return None
+    # The last '/' that leaves at most 100 bytes after it and 155 before it.
+    for i in range(min(len(name) - 1, 155), 0, -1):
+        if name[i : i + 1] == b"/" and len(name) - i - 1 <= 100:
+            return name[:i], name[i + 1 :]
+    return None
+
+
+def tar_header(path: str, size: int, mtime: int) -> bytes:
+    """One header record for a regular file."""
+    raw = path.encode()
+    split = _split_ustar(raw) if raw.isascii() else None
+    if split is None:
+        info = tarfile.TarInfo(path)
+        info.size, info.mtime, info.mode, info.type = size, mtime, 0o755, tarfile.REGTYPE
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    prefix, name = split
+    header = bytearray(BLOCK)
+    header[0 : len(name)] = name
+    header[100:108] = _MODE
+    header[108:116] = _IDS
+    header[116:124] = _IDS
+    header[124:136] = b"%011o\x00" % size
+    header[136:148] = b"%011o\x00" % mtime
+    header[148:156] = b"        "
+    header[156] = 0x30  # '0': regular file
+    header[257:265] = b"ustar\x0000"
+    header[345 : 345 + len(prefix)] = prefix
+    header[148:156] = b"%06o\x00 " % sum(header)
+    return bytes(header)
+
+
+def tar_entry(path: str, data: bytes, mtime: int) -> bytes:
+    """Header, data and padding to the next 512-byte boundary."""
+    pad = -len(data) % BLOCK
+    return b"".join((tar_header(path, len(data), mtime), data, _ZERO_BLOCK[:pad]))
+
+
+class ArchiveWriter:
+    """Gzip a stream of tar records into ``sink`` (a provider Writer), counting the
+    compressed bytes and their sha256 on the way."""
+
+    def __init__(self, sink, level: int = GZIP_LEVEL, mtime: int = 0):
+        self.sink = sink
+        self.mtime = mtime
+        self.size = 0
+        self._sha = hashlib.sha256()
+        self._gzip = zlib.compressobj(level, zlib.DEFLATED, 31)
+        self._closed = False
+
+    def _out(self, chunk: bytes) -> None:
+        if chunk:
+            self._sha.update(chunk)
+            self.size += len(chunk)
+            self.sink.write(chunk)
+
+    def write_records(self, records: bytes) -> None:
+        """Bytes that are already whole tar records (from ``tar_entry``)."""
+        self._out(self._gzip.compress(records))
+
+    def add_file(self, path: str, data: bytes) -> None:
+        self.write_records(tar_entry(path, data, self.mtime))
+
+    def add_version_file(self) -> None:
+        self.add_file("metadata/version", (FORMAT_VERSION + "\n").encode())
+
+    def finish(self) -> tuple[int, str]:
+        """End the tar (two zero blocks) and the gzip stream; returns (size, sha256).
+        The caller then closes the sink to commit the object."""
+        if not self._closed:
+            self._out(self._gzip.compress(_ZERO_BLOCK * 2))
+            self._out(self._gzip.flush())
+            self._closed = True
+        return self.size, self._sha.hexdigest()
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
