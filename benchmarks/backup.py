@@ -1,0 +1,323 @@
+"""Backup benchmark: the engine against the floor, on cluster A of `make devenv`.
+
+    .venv/bin/python -m benchmarks.backup [--objects 20000] [--rounds 3] [--store minio]
+
+1. Makes sure cluster A holds at least N bulk objects (``devenv.seed`` bulk mode;
+   idempotent: existing objects are counted, not created again).
+2. Alternates, ``--rounds`` times, in fresh subprocesses:
+   * the floor: the same resource types, listed with the same client, the same
+     concurrency and ``limit=500`` pages; each page's list metadata is decoded
+     (with the engine's decoder) to follow the continue token, and its bytes
+     are gzipped at the engine's level into nowhere;
+   * the backup: ``run_backup`` of the whole cluster into a fresh local
+     directory (and, with ``--store minio``, into a fresh MinIO bucket).
+3. Prints, per run and as medians: objects, seconds, objects/s, peak RSS of the
+   process, archive size, and the ratio of the backup to the floor.
+
+Targets (DESIGN.md): within 1.3x of the floor, peak RSS under 256 MiB. The
+script only reports; it never fails on a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BULK_KINDS = ("configmaps", "secrets", "services")
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "palette_site.settings")
+    import django
+
+    django.setup()
+
+
+def load_env() -> dict:
+    from devenv import load_env as devenv_env
+
+    env = devenv_env()
+    if not env.get("CLUSTER_A_KUBECONFIG"):
+        sys.exit("cluster A is not up: run `make devenv` first")
+    return env
+
+
+def kubeconfig_text(env: dict) -> str:
+    from workspaces.kube import flatten_kubeconfig
+
+    path = Path(env["CLUSTER_A_KUBECONFIG"])
+    return flatten_kubeconfig(path.read_text(), path.parent)
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- seeding ------------------------------------------------------------------------------
+
+
+def count_bulk(kube) -> int:
+    total = 0
+    for plural in BULK_KINDS:
+        doc = kube.get_json(
+            f"/api/v1/{plural}", {"labelSelector": "palette.io/bulk=true", "limit": 500}
+        )
+        total += len(doc["items"])
+        while doc["metadata"].get("continue"):
+            doc = kube.get_json(
+                f"/api/v1/{plural}",
+                {
+                    "labelSelector": "palette.io/bulk=true",
+                    "limit": 500,
+                    "continue": doc["metadata"]["continue"],
+                },
+            )
+            total += len(doc["items"])
+    return total
+
+
+def ensure_objects(env: dict, wanted: int, namespaces: int) -> int:
+    from backups.engine.kubeapi import Kube
+    from devenv import seed
+
+    kube = Kube(kubeconfig_text(env))
+    try:
+        have = count_bulk(kube)
+    finally:
+        kube.close()
+    if have >= wanted:
+        print(f"cluster A already holds {have} bulk objects")
+        return have
+    print(f"cluster A holds {have} bulk objects; seeding up to {wanted} (takes a while)")
+    api = seed.api_client(env["CLUSTER_A_KUBECONFIG"], pool=16)
+    try:
+        seed.seed_many(api, wanted, namespaces=namespaces, workers=16, log=print)
+    finally:
+        api.close()
+    return wanted
+
+
+# --- the two measurements (each in its own process) ---------------------------------------
+
+
+def make_backup(env: dict, store: str, workdir: str):
+    """An unsaved Backup of the whole cluster and the provider to write it to."""
+    from backups.models import Backup
+    from locations.models import BackupLocation
+    from locations.providers import get_provider
+    from workspaces.models import Cluster, Workspace
+
+    ws = Workspace(name="bench", slug="bench")
+    cluster = Cluster(workspace=ws, name="cluster-a", kubeconfig=kubeconfig_text(env))
+    if store == "minio":
+        from devenv.testing import boto3_s3
+
+        bucket = f"bench-{int(time.time() * 1000)}"
+        boto3_s3(
+            env["MINIO_ENDPOINT"], env["MINIO_ACCESS_KEY"], env["MINIO_SECRET_KEY"]
+        ).create_bucket(Bucket=bucket)
+        location = BackupLocation(
+            name="bench-minio",
+            provider="minio",
+            bucket=bucket,
+            endpoint_url=env["MINIO_ENDPOINT"],
+            force_path_style=True,
+            credentials={
+                "access_key": env["MINIO_ACCESS_KEY"],
+                "secret_key": env["MINIO_SECRET_KEY"],
+            },
+        )
+    else:
+        location = BackupLocation(name="bench-disk", provider="filesystem", path=workdir)
+    backup = Backup(
+        name=f"bench-{int(time.time() * 1000)}",
+        workspace=ws,
+        cluster=cluster,
+        cluster_name=cluster.name,
+        location=location,
+        ttl=timedelta(hours=1),
+    )
+    return backup, get_provider(location), location
+
+
+def child_backup(store: str) -> dict:
+    from backups.engine.backup import run_backup
+
+    env = load_env()
+    with tempfile.TemporaryDirectory(prefix="palette-bench-") as workdir:
+        backup, provider, location = make_backup(env, store, workdir)
+        base_rss = rss_mib()
+        started = time.perf_counter()
+        outcome = run_backup(backup, provider, progress=lambda *a: None, log=lambda line: None)
+        seconds = time.perf_counter() - started
+        if store == "minio":
+            from devenv.testing import boto3_s3, empty_and_delete_bucket
+
+            s3 = boto3_s3(env["MINIO_ENDPOINT"], env["MINIO_ACCESS_KEY"], env["MINIO_SECRET_KEY"])
+            empty_and_delete_bucket(s3, location.bucket)
+        provider.close()
+    if outcome.phase != "Completed":
+        return {"error": f"{outcome.phase}: {outcome.error}"}
+    return {
+        "objects": outcome.items,
+        "seconds": seconds,
+        "rss_mib": rss_mib(),
+        "rss_before_mib": base_rss,
+        "size": outcome.size_bytes,
+    }
+
+
+def child_floor() -> dict:
+    """A plain paged LIST of the types the backup lists, gzip to nowhere."""
+    from backups.engine.archive import new_gzip
+    from backups.engine.collect import PAGE_SIZE, WORKERS
+    from backups.engine.discovery import discover
+    from backups.engine.filters import NamespaceFilter, Scope
+    from backups.engine.kubeapi import Kube
+    from backups.engine.pages import page_token
+
+    env = load_env()
+    kube = Kube(kubeconfig_text(env), pool_size=WORKERS)
+    base_rss = rss_mib()
+    started = time.perf_counter()
+    types = discover(kube).types
+    scope = Scope(NamespaceFilter(), "auto")
+    paths = [t.list_path() for t in types if scope.wants_type(t) or t.resource == "namespaces"]
+    # One gzip stream fed by the listing threads in turn, as the engine's writer is.
+    gzip = new_gzip()
+    lock = threading.Lock()
+    compressed = [0]
+
+    pages = [0]
+
+    def list_all(path: str) -> None:
+        token = ""
+        while True:
+            query = {"limit": PAGE_SIZE, **({"continue": token} if token else {})}
+            data = kube.get(path, query)
+            pages[0] += 1
+            with lock:
+                compressed[0] += len(gzip.compress(data))
+            token = page_token(data)
+            if not token:
+                return
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(list_all, paths))
+    compressed[0] += len(gzip.flush())
+    seconds = time.perf_counter() - started
+    kube.close()
+    return {
+        "pages": pages[0],  # the floor reads pages; it does not look at objects
+        "seconds": seconds,
+        "rss_mib": rss_mib(),
+        "rss_before_mib": base_rss,
+        "size": compressed[0],
+    }
+
+
+def run_child(kind: str, store: str = "filesystem") -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.backup", "--child", kind, "--store", store]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": (done.stderr or done.stdout).strip()[-2000:]}
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def describe(name: str, result: dict, objects: int | None = None) -> str:
+    """One line; the floor's rate uses the backup's object count (the same objects)."""
+    if "error" in result:
+        return f"  {name:<20} FAILED: {result['error']}"
+    objects = result.get("objects", objects) or 0
+    rate = objects / result["seconds"] if result["seconds"] else 0
+    return (
+        f"  {name:<20} {objects:>7} objects  {result['seconds']:7.2f} s  "
+        f"{rate:8.0f} objects/s  peak RSS {result['rss_mib']:6.1f} MiB  "
+        f"size {result['size'] / 1e6:6.2f} MB"
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=20_000)
+    parser.add_argument("--namespaces", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--store", choices=["filesystem", "minio"], default="filesystem")
+    parser.add_argument("--child", choices=["floor", "backup"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    setup_django()
+    if args.child:
+        result = child_floor() if args.child == "floor" else child_backup(args.store)
+        print(json.dumps(result))
+        return 0
+
+    from backups.engine import pages
+
+    env = load_env()
+    ensure_objects(env, args.objects, args.namespaces)
+    from backups.engine.archive import GZIP_LEVEL, gzip_implementation
+
+    decoder = "msgspec" if pages.msgspec is not None else "json (standard library)"
+    print(
+        f"page decoder: {decoder}; gzip: {gzip_implementation()} level {GZIP_LEVEL}; "
+        f"{os.cpu_count()} CPUs; rounds: {args.rounds}"
+    )
+    stores = ["filesystem"] + (["minio"] if args.store == "minio" else [])
+    runs: dict[str, list[dict]] = {"floor": [], **{f"backup/{s}": [] for s in stores}}
+    for round_no in range(1, args.rounds + 1):
+        print(f"round {round_no}")
+        for name in runs:
+            result = run_child("floor") if name == "floor" else run_child("backup", name[7:])
+            runs[name].append(result)
+            objects = (
+                runs["backup/filesystem"][-1].get("objects") if runs["backup/filesystem"] else None
+            )
+            print(describe(name, result, objects))
+
+    print("medians")
+    medians = {}
+    for name, results in runs.items():
+        good = [r for r in results if "error" not in r]
+        if not good:
+            print(f"  {name:<20} no successful run")
+            continue
+        medians[name] = {
+            key: statistics.median(r[key] for r in good)
+            for key in ("objects", "pages", "seconds", "rss_mib", "size")
+            if key in good[0]
+        }
+    objects = medians.get("backup/filesystem", {}).get("objects")
+    for name, median in medians.items():
+        print(describe(name, median, objects))
+    floor = medians.get("floor")
+    for name, median in medians.items():
+        if name != "floor" and floor:
+            ratio = median["seconds"] / floor["seconds"]
+            verdict = "within" if ratio <= 1.3 else "OVER"
+            rss = "under" if median["rss_mib"] < 256 else "OVER"
+            print(
+                f"  {name}: {ratio:.2f}x the floor ({verdict} the 1.3x target); "
+                f"peak RSS {median['rss_mib']:.0f} MiB ({rss} the 256 MiB target)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The archive format: paths, tar records, the gzip stream, page splitting, reading back."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from backups.engine.archive import ArchiveWriter, item_path, tar_entry
+from backups.engine.archive_reader import ItemNotFound, iter_archive, list_contents, read_item
+from backups.engine.pages import decode_page, type_prefix, with_type
+from locations.layout import Layout
+from locations.providers.filesystem import FilesystemProvider
+
+
+def test_item_paths_follow_velero():
+    assert item_path("configmaps", "shop", "cfg") == "resources/configmaps/namespaces/shop/cfg.json"
+    assert (
+        item_path("deployments.apps", "shop", "web", "v1")
+        == "resources/deployments.apps/v1-preferredversion/namespaces/shop/web.json"
+    )
+    assert (
+        item_path("persistentvolumes", None, "pv1")
+        == "resources/persistentvolumes/cluster/pv1.json"
+    )
+    assert (
+        item_path("customresourcedefinitions.apiextensions.k8s.io", None, "w.demo.io", "v1")
+        == "resources/customresourcedefinitions.apiextensions.k8s.io/v1-preferredversion/cluster/w.demo.io.json"
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "metadata/version",
+        "x" * 100,
+        "resources/secrets/namespaces/" + "n" * 63 + "/" + "s" * 60 + ".json",  # USTAR prefix
+        "resources/clusterroles.rbac.authorization.k8s.io/cluster/" + "r" * 240 + ".json",  # PAX
+        "resources/configmaps/namespaces/ns/caf\u00e9.json",  # non-ASCII: PAX
+    ],
+)
+def test_tar_records_read_back_with_tarfile(path):
+    data = b'{"a":1}'
+    stream = io.BytesIO(tar_entry(path, data, 1_700_000_000) + bytes(1024))
+    with tarfile.open(fileobj=stream) as tar:
+        (member,) = tar.getmembers()
+        assert member.name == path and member.isfile()
+        assert member.mode == 0o755 and member.mtime == 1_700_000_000
+        assert tar.extractfile(member).read() == data
+
+
+class Sink:
+    def __init__(self):
+        self.buffer = io.BytesIO()
+
+    def write(self, data):
+        return self.buffer.write(data)
+
+
+def test_archive_writer_makes_gzip_over_tar_with_the_version_first():
+    sink = Sink()
+    archive = ArchiveWriter(sink, mtime=1)
+    archive.add_version_file()
+    archive.write_records(tar_entry("resources/pods/namespaces/a/p.json", b"{}", 1))
+    size, sha = archive.finish()
+    blob = sink.buffer.getvalue()
+    assert size == len(blob) and sha == hashlib.sha256(blob).hexdigest()
+    assert blob[:2] == b"\x1f\x8b"
+    entries = list(iter_archive(io.BytesIO(blob)))
+    assert entries[0] == ("metadata/version", b"1.1.0\n")
+    assert entries[1] == ("resources/pods/namespaces/a/p.json", b"{}")
+    # Standard tools read it too.
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        assert [m.type for m in tar.getmembers()] == [tarfile.REGTYPE] * 2
+
+
+LIST_PAGE = (
+    b'{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"9",'
+    b'"continue":"tok","remainingItemCount":3},"items":['
+    b'{"metadata":{"name":"a","namespace":"n","labels":{"x":"1"},"uid":"u1"},"data":{"k":"caf\xc3\xa9"}},'
+    b'{"metadata":{"name":"b","namespace":"n","deletionTimestamp":"2026-01-01T00:00:00Z"}},'
+    b'{"apiVersion":"demo.io/v1","kind":"Widget","metadata":{"name":"c"}}]}'
+)
+
+
+def test_pages_keep_each_items_bytes_and_add_the_type():
+    page = decode_page(LIST_PAGE)
+    assert page.continue_token == "tok" and page.remaining == 3 and page.api_version == "v1"
+    a, b, c = page.items
+    assert (a.name, a.namespace, a.labels, a.deleting, a.typed) == (
+        "a",
+        "n",
+        {"x": "1"},
+        False,
+        False,
+    )
+    assert b.deleting and c.typed and c.namespace == ""
+    prefix = type_prefix("v1", "ConfigMap")
+    typed = with_type(a, prefix)
+    assert typed.startswith(b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"')
+    doc = json.loads(typed)
+    assert doc["data"]["k"] == "caf\u00e9" and doc["metadata"]["uid"] == "u1"
+    assert with_type(c, prefix) == c.raw  # custom resources carry their type already
+
+
+def test_an_empty_list_page():
+    page = decode_page(b'{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}')
+    assert page.items == [] and page.continue_token == "" and page.remaining is None
+
+
+def test_reader_finds_items_and_the_resource_list(tmp_path):
+    provider = FilesystemProvider(str(tmp_path))
+    layout = Layout("pfx")
+    name = "b1"
+    with provider.open_write(layout.backup_file(name, "archive")) as sink:
+        archive = ArchiveWriter(sink)
+        archive.add_version_file()
+        archive.add_file(item_path("configmaps", "shop", "cfg"), b'{"kind":"ConfigMap"}')
+        archive.add_file(item_path("configmaps", "shop", "cfg", "v1"), b'{"kind":"ConfigMap"}')
+        # An archive with only the preferred-version copy is read from there.
+        archive.add_file(item_path("widgets.demo.io", None, "w", "v2"), b'{"kind":"Widget"}')
+        archive.finish()
+    provider.put_bytes(
+        layout.backup_file(name, "resource-list"),
+        gzip.compress(json.dumps({"v1/ConfigMap": ["shop/cfg"]}).encode()),
+    )
+    assert read_item(provider, layout, name, "configmaps", "shop", "cfg") == {"kind": "ConfigMap"}
+    assert read_item(provider, layout, name, "widgets.demo.io", None, "w") == {"kind": "Widget"}
+    with pytest.raises(ItemNotFound, match="no configmaps 'nope' in namespace shop"):
+        read_item(provider, layout, name, "configmaps", "shop", "nope")
+    assert list_contents(provider, layout, name) == {"v1/ConfigMap": ["shop/cfg"]}
