@@ -28,7 +28,13 @@ from django.utils import timezone
 
 from locations.layout import VELERO_TOP_LEVEL, Layout
 from locations.providers import get_provider
-from locations.providers.base import StorageError
+from locations.providers.base import (
+    BadCredentials,
+    ClockSkew,
+    StorageError,
+    TLSFailure,
+    Unreachable,
+)
 from locations.providers.errors import Inconsistent, InvalidBucketName, Misconfigured
 
 logger = logging.getLogger(__name__)
@@ -160,8 +166,12 @@ def _where(location) -> str:
     return f"{what} '{location.bucket}'"
 
 
+# A write that failed so is not in the store: nothing to clean up after it.
+NO_REQUEST_STORED = (Unreachable, TLSFailure, BadCredentials, ClockSkew, Misconfigured)
+
+
 def _round_trip(provider, key: str, payload: bytes) -> None:
-    provider.put_bytes(key, payload, "text/plain")
+    """Read the probe back, find it in a listing, delete it, check that it is gone."""
     back = provider.get_bytes(key)
     if back != payload:
         raise Inconsistent(
@@ -176,6 +186,18 @@ def _round_trip(provider, key: str, payload: bytes) -> None:
     provider.delete(key)
     if provider.exists(key):
         raise Inconsistent("The probe object still exists after it was deleted")
+
+
+def _remove(provider, key: str) -> bool:
+    """Delete the probe after a failure; True when it is gone (or was never there)."""
+    try:
+        provider.delete(key)
+    except Exception:
+        return False
+    try:
+        return not provider.exists(key)
+    except StorageError:
+        return True  # the delete succeeded; checking needs a permission we lack
 
 
 def _unknown_folders(provider, layout: Layout) -> list[str]:
@@ -196,18 +218,28 @@ def validate(location) -> ValidationResult:
     key = f"{layout.probe_dir}palette-validation-{uuid.uuid4().hex}.txt"
     payload = f"palette validation probe {secrets.token_hex(16)}\n".encode()
     provider = None
+    written = False  # the probe may be in the store
     warnings: list[str] = []
     try:
         provider = get_provider(location, fail_fast=True)
         try:
+            provider.put_bytes(key, payload, "text/plain")
+            written = True
             _round_trip(provider, key, payload)
-        finally:
-            with contextlib.suppress(Exception):
-                provider.delete(key)
+            written = False
+        except BaseException as exc:
+            # Also after a failed write, which may have stored the object anyway,
+            # unless the store refused or never saw that write.
+            if written or not isinstance(exc, NO_REQUEST_STORED):
+                written = written and not _remove(provider, key)
+            raise
         unknown = _unknown_folders(provider, layout)
     except StorageError as exc:
-        logger.info("Location %s is unavailable: %s", location.name or "(new)", exc)
-        return ValidationResult(False, str(exc), exc.reason)
+        message = str(exc)
+        if written:
+            message += f". The probe object '{key}' could not be removed: delete it by hand"
+        logger.info("Location %s is unavailable: %s", location.name or "(new)", message)
+        return ValidationResult(False, message, exc.reason)
     except Exception as exc:
         # A bug or an SDK surprise: say so without a traceback (which could carry
         # a request with credentials) in the message.

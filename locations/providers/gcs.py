@@ -83,12 +83,33 @@ class GCSWriter(PartWriter):
             self._writer.close()
 
     def _cancel(self) -> None:
-        """Cancel the resumable session (a DELETE on its URL), so it holds nothing."""
+        """Cancel the resumable session (a DELETE on its URL, which GCS answers 499) and
+        close the SDK's writer without finalising, so that neither the session nor the
+        writer's garbage collection can still create the object."""
         upload = (getattr(self._writer, "_upload_and_transport", None) or [None])[0]
         url = getattr(upload, "resumable_url", None)
         if url:
             with contextlib.suppress(Exception):
                 self._p.session.delete(url, timeout=10)
+        with contextlib.suppress(Exception):
+            self._writer.terminate()
+
+
+class _Session(AuthorizedSession):
+    """requests lets REQUESTS_CA_BUNDLE (and CURL_CA_BUNDLE) override a session's
+    ``verify``; a location's custom CA bundle must win over the environment."""
+
+    def __init__(self, credentials, ca_path: str | None):
+        super().__init__(credentials)
+        self._ca_path = ca_path
+        if ca_path:
+            self.verify = ca_path
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self._ca_path:
+            settings["verify"] = self._ca_path
+        return settings
 
 
 class GCSProvider(Provider):
@@ -120,8 +141,7 @@ class GCSProvider(Provider):
                 ) from None
         project = info.get("project_id") or project
         self._ca = CAFile(location.ca_bundle)
-        self.session = AuthorizedSession(credentials)
-        self.session.verify = self._ca.verify
+        self.session = _Session(credentials, self._ca.path)
         options = {"api_endpoint": self.endpoint} if self.endpoint else None
         self.client = storage.Client(
             project=project or DEFAULT_PROJECT,

@@ -1,0 +1,265 @@
+"""Helpers for the storage provider tests: locations pointing at the devenv's real
+stores, an independent look into each bucket, and a small local TLS server."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as dt
+import http.server
+import ipaddress
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass
+
+from locations.models import BackupLocation
+
+# Every provider variant the contract tests run against, and the conftest
+# fixture that makes its fresh bucket.
+STORES = {
+    "filesystem": None,
+    "minio": "minio_bucket",
+    "s3-on-minio": "minio_bucket",
+    "s3-moto": "s3_bucket",
+    "s3-sts": "s3_bucket",
+    "gcs": "gcs_bucket",
+    "azure-key": "azure_container",
+    "azure-connection-string": "azure_container",
+}
+
+
+def location(kind: str, env: dict, bucket: str = "", **extra) -> BackupLocation:
+    """An unsaved BackupLocation of ``kind`` (a key of STORES) on ``bucket``."""
+    env = collections.defaultdict(str, env)
+    minio_keys = {"access_key": env["MINIO_ACCESS_KEY"], "secret_key": env["MINIO_SECRET_KEY"]}
+    moto_keys = {"access_key": env["S3_ACCESS_KEY"], "secret_key": env["S3_SECRET_KEY"]}
+    fields = {
+        "filesystem": {"provider": "filesystem", "credential_mode": "none"},
+        "minio": {
+            "provider": "minio",
+            "endpoint_url": env["MINIO_ENDPOINT"],
+            "force_path_style": True,
+            "credentials": minio_keys,
+        },
+        "s3-on-minio": {
+            "provider": "s3",
+            "endpoint_url": env["MINIO_ENDPOINT"],
+            "force_path_style": True,
+            "credentials": minio_keys,
+        },
+        "s3-moto": {
+            "provider": "s3",
+            "endpoint_url": env["S3_ENDPOINT"],
+            "region": env.get("S3_REGION", "us-east-1"),
+            "force_path_style": True,
+            "credentials": moto_keys,
+        },
+        "s3-sts": {
+            "provider": "s3",
+            "endpoint_url": env["S3_ENDPOINT"],
+            "region": env.get("S3_REGION", "us-east-1"),
+            "force_path_style": True,
+            "credential_mode": "sts",
+            "role_arn": env["STS_ROLE_ARN"],
+            "external_id": "palette-test-external-id",
+            "credentials": moto_keys,
+        },
+        "gcs": {"provider": "gcs", "endpoint_url": env["GCS_ENDPOINT"]},
+        "azure-key": {
+            "provider": "azure",
+            "endpoint_url": env["AZURE_BLOB_ENDPOINT"],
+            "credentials": {
+                "account_name": env["AZURE_ACCOUNT_NAME"],
+                "account_key": env["AZURE_ACCOUNT_KEY"],
+            },
+        },
+        "azure-connection-string": {
+            "provider": "azure",
+            "credentials": {"connection_string": env["AZURE_CONNECTION_STRING"]},
+        },
+    }[kind]
+    if kind == "filesystem":
+        fields["path"] = bucket
+    else:
+        fields["bucket"] = bucket
+    fields.update(extra)
+    return BackupLocation(name=f"test-{kind}", **fields)
+
+
+def secrets_of(env: dict) -> list[str]:
+    """The credential values of the devenv, which no message or log may contain."""
+    keys = ("MINIO_SECRET_KEY", "S3_SECRET_KEY", "AZURE_ACCOUNT_KEY")
+    return [env[k] for k in keys if env.get(k)]
+
+
+@dataclass
+class Peek:
+    """Lists a bucket with the test's own SDK client, not with the provider under test."""
+
+    request: object
+    kind: str
+    bucket: str
+
+    def keys(self) -> list[str]:
+        fixture = STORES[self.kind]
+        if fixture is None:
+            import os
+
+            return sorted(
+                os.path.relpath(os.path.join(d, f), self.bucket)
+                for d, _, files in os.walk(self.bucket)
+                for f in files
+            )
+        if fixture in ("minio_bucket", "s3_bucket"):
+            s3 = self.request.getfixturevalue(
+                "minio_s3" if fixture == "minio_bucket" else "moto_s3"
+            )
+            answer = s3.list_objects_v2(Bucket=self.bucket)
+            return sorted(o["Key"] for o in answer.get("Contents", []))
+        if fixture == "gcs_bucket":
+            client = self.request.getfixturevalue("gcs_client")
+            return sorted(b.name for b in client.list_blobs(self.bucket))
+        service = self.request.getfixturevalue("azure_blob_service")
+        return sorted(b.name for b in service.get_container_client(self.bucket).list_blobs())
+
+    def directories(self) -> list[str]:
+        """Folders left in a filesystem location (empty ones included)."""
+        import os
+
+        return sorted(os.path.relpath(d, self.bucket) for d, _, _ in os.walk(self.bucket))[1:]
+
+
+# TLS ----------------------------------------------------------------------------------
+
+
+def make_ca(name: str):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def make_server_cert(ca_key, ca_cert):
+    """A certificate for 127.0.0.1 and localhost signed by the CA; returns PEM (cert, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert_pem, key_pem
+
+
+def pem(cert) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class NotFoundHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request "no such bucket" in the dialects of S3, GCS and Azure:
+    reaching it proves the TLS handshake succeeded."""
+
+    protocol_version = "HTTP/1.1"  # answers "Expect: 100-continue" as S3 clients want
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        code = b"ContainerNotFound" if self.headers.get("x-ms-version") else b"NoSuchBucket"
+        body = b"<Error><Code>" + code + b"</Code><Message>It does not exist</Message></Error>"
+        self.send_response(404)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("x-ms-error-code", "ContainerNotFound")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def tls_server(cert_pem: bytes, key_pem: bytes):
+    """An HTTPS server on 127.0.0.1 with the given certificate; yields its URL."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.NamedTemporaryFile() as cert_file, tempfile.NamedTemporaryFile() as key_file:
+        cert_file.write(cert_pem)
+        key_file.write(key_pem)
+        cert_file.flush()
+        key_file.flush()
+        context.load_cert_chain(cert_file.name, key_file.name)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFoundHandler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
