@@ -215,12 +215,13 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 # The database row is the truth about a job; the result backend is never read.
@@ -231,11 +232,15 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE: dict = {
     "fail-stale-operations": {"task": "backups.tasks.fail_stale_operations", "schedule": 60.0},
+    "revalidate-locations": {"task": "locations.tasks.revalidate_locations", "schedule": 3600.0},
 }
 
 # How long a running operation may go without a heartbeat before the periodic
 # check declares its worker dead and marks it failed.
 OPERATION_HEARTBEAT_TIMEOUT = env_int("PALETTE_HEARTBEAT_TIMEOUT", 120, minimum=10)
+# The AWS identity the console (its workers) runs as, shown in the trust policy
+# that STS locations need, e.g. arn:aws:iam::111122223333:role/backup-console.
+PALETTE_AWS_PRINCIPAL_ARN = env_str("PALETTE_AWS_PRINCIPAL_ARN", "")
 # Seconds to wait for a cluster's API server in a health check.
 KUBE_TIMEOUT = env_int("PALETTE_KUBE_TIMEOUT", 10, minimum=1)
 

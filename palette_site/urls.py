@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from backups import views as backups
+from backups.views import backup as backup_views
+from backups.views import lists as backups
 from locations import views as locations
 from workspaces.views import clusters, dashboard, workspaces
 
@@ -42,9 +43,23 @@ urlpatterns = [
     path("clusters/<str:name>/health/", clusters.cluster_check_health, name="cluster_health"),
     path("clusters/<str:name>/delete/", clusters.cluster_delete, name="cluster_delete"),
     path("locations/", locations.location_list, name="location_list"),
+    path("locations/new/", locations.location_create, name="location_create"),
+    path("locations/fields/", locations.location_fields, name="location_fields"),
     path("locations/<int:pk>/", locations.location_detail, name="location_detail"),
+    path("locations/<int:pk>/edit/", locations.location_edit, name="location_edit"),
+    path("locations/<int:pk>/validate/", locations.location_validate, name="location_validate"),
+    path("locations/<int:pk>/delete/", locations.location_delete, name="location_delete"),
+    path("locations/<int:pk>/grants/", locations.location_grant, name="location_grant"),
+    path("locations/<int:pk>/grants/revoke/", locations.location_revoke, name="location_revoke"),
     path("backups/", backups.backup_list, name="backup_list"),
-    path("backups/<int:pk>/", backups.backup_detail, name="backup_detail"),
+    path("clusters/<str:name>/backups/", backup_views.cluster_backups, name="cluster_backups"),
+    path("clusters/<str:name>/backups/new/", backup_views.backup_create, name="backup_create"),
+    path("backups/<int:pk>/", backup_views.backup_detail, name="backup_detail"),
+    path("backups/<int:pk>/status/", backup_views.backup_status, name="backup_status"),
+    path("backups/<int:pk>/contents/", backup_views.backup_contents, name="backup_contents"),
+    path("backups/<int:pk>/item/", backup_views.backup_item, name="backup_item"),
+    path("backups/<int:pk>/download/", backup_views.backup_download, name="backup_download"),
+    path("backups/<int:pk>/delete/", backup_views.backup_delete, name="backup_delete"),
     path("restores/", backups.restore_list, name="restore_list"),
     path("restores/<int:pk>/", backups.restore_detail, name="restore_detail"),
     path("etcd/", backups.etcd_snapshot_list, name="etcd_snapshot_list"),

@@ -7,6 +7,9 @@ import shutil
 
 import pytest
 
+# The real local services, for browser tests that need a cluster or a store.
+from tests.integration.conftest import devenv, minio_bucket, minio_s3  # noqa: F401
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 FLAGS = [
     "--headless",
