@@ -1,14 +1,22 @@
-"""Celery tasks: thin wrappers that take primary keys and call model methods."""
+"""Celery tasks: thin wrappers that take a primary key, claim the row and call the engine."""
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+import time
+from contextlib import contextmanager
 
 from celery import shared_task
 
-from .models import Backup, EtcdSnapshot, Restore
+from .models import Backup, EtcdSnapshot, Restore, Status
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15
+PROGRESS_EVERY = 0.5  # seconds between progress writes to the row
+LOG_EVERY = 2.0
 
 
 @shared_task
@@ -18,3 +26,109 @@ def fail_stale_operations() -> int:
     if failed:
         log.warning("marked %d job(s) failed: their worker stopped sending heartbeats", failed)
     return failed
+
+
+class RowReporter:
+    """Progress and log lines from the engine, written to the row at a bounded rate
+    (the engine may report thousands of times a second; the page polls once)."""
+
+    def __init__(self, operation):
+        self.operation = operation
+        self.lock = threading.Lock()
+        self.lines: list[str] = []
+        self.last_progress = 0.0
+        self.last_log = 0.0
+
+    def progress(self, done: int, total: int, phase: str) -> None:
+        now = time.monotonic()
+        if now - self.last_progress >= PROGRESS_EVERY:
+            self.last_progress = now
+            self.operation.beat(items_done=done, items_total=total, phase=phase[:60])
+
+    def log(self, line: str) -> None:
+        with self.lock:
+            self.lines.append(line)
+            due = time.monotonic() - self.last_log >= LOG_EVERY
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            lines, self.lines = self.lines, []
+            self.last_log = time.monotonic()
+        if lines:
+            self.operation.append_log("\n".join(lines))
+
+
+@contextmanager
+def heartbeat(operation):
+    """Beat every few seconds from a thread, even while the engine waits on I/O."""
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            operation.beat()
+
+    thread = threading.Thread(target=loop, name=f"heartbeat-{operation.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+PHASE_STATUS = {
+    "Completed": Status.COMPLETED,
+    "PartiallyFailed": Status.PARTIALLY_FAILED,
+    "Failed": Status.FAILED,
+}
+
+
+@shared_task(acks_late=True)
+def run_backup(backup_id: int) -> str:
+    """Run one backup. Safe to deliver twice: only the claim winner works."""
+    from locations.providers import get_provider
+    from workspaces import audit
+
+    from .engine.backup import run_backup as engine_run_backup
+
+    backup = Backup.objects.select_related("cluster", "location").filter(pk=backup_id).first()
+    if backup is None or not backup.claim(worker=socket.gethostname()):
+        return "skipped"
+    reporter = RowReporter(backup)
+    try:
+        if backup.cluster is None:
+            backup.mark_failed("The cluster was removed from the console before the backup ran.")
+            return backup.status
+        provider = get_provider(backup.location)
+        try:
+            with heartbeat(backup):
+                outcome = engine_run_backup(
+                    backup, provider, progress=reporter.progress, log=reporter.log
+                )
+        finally:
+            provider.close()
+    except Exception as exc:  # a bug, not a cluster or store failure: keep the reason
+        log.exception("backup %s crashed", backup.name)
+        reporter.flush()
+        backup.mark_failed(
+            f"The backup stopped on an internal error: {exc.__class__.__name__}: {exc}"
+        )
+        return backup.status
+    reporter.flush()
+    backup.finish(
+        PHASE_STATUS[outcome.phase],
+        error=outcome.error,
+        items_done=outcome.items,
+        items_total=max(outcome.items, backup.items_total),
+        errors_count=outcome.errors,
+        warnings_count=outcome.warnings,
+        size_bytes=outcome.size_bytes,
+        sha256=outcome.sha256,
+        kubernetes_version=outcome.kubernetes_version,
+        expires_at=outcome.expires,
+        phase=outcome.phase,
+    )
+    audit.record(backup.created_by, "backed up", backup, result=outcome.phase, items=outcome.items)
+    return backup.status

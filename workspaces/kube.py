@@ -184,3 +184,10 @@ def check_health(kubeconfig: str) -> Health:
         namespaces=names,
         message=f"{version}, {len(nodes.items)} nodes, {len(names)} namespaces",
     )
+
+
+def list_namespaces(kubeconfig: str) -> list[str]:
+    """The cluster's namespaces now (raises the client's errors; see ``explain``)."""
+    with api_client(kubeconfig) as api:
+        found = k8s.CoreV1Api(api).list_namespace(_request_timeout=settings.KUBE_TIMEOUT)
+    return sorted(ns.metadata.name for ns in found.items)

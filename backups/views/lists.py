@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from workspaces.access import operation_q
 from workspaces.views.common import page_of
 
-from .models import Backup, EtcdSnapshot, Restore
+from ..models import Backup, EtcdSnapshot, Restore
 
 
 def _backups(user):
@@ -29,12 +29,6 @@ def _snapshots(user):
 @login_required
 def backup_list(request: HttpRequest) -> HttpResponse:
     return render(request, "backups/list.html", {"page": page_of(request, _backups(request.user))})
-
-
-@login_required
-def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    backup = get_object_or_404(_backups(request.user), pk=pk)
-    return render(request, "backups/detail.html", {"backup": backup})
 
 
 @login_required

@@ -1,0 +1,91 @@
+"""manage.py backup CLUSTER --location L [...] [--wait]: prints the name, then the final phase."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from backups.jobs import BackupRefused, start_backup
+from backups.models import Backup, ClusterResources
+from backups.naming import parse_duration, split_list
+from locations.models import BackupLocation
+from workspaces.models import Cluster
+
+PHASES = {
+    "completed": "Completed",
+    "partially_failed": "PartiallyFailed",
+    "failed": "Failed",
+}
+
+
+def wait_for(model, pk: int, run, poll: float = 1.0):
+    """Run the job here (a worker may win the claim instead), then wait for its end."""
+    run(pk)
+    while True:
+        row = model.objects.get(pk=pk)
+        if row.is_done:
+            return row
+        time.sleep(poll)
+
+
+class Command(BaseCommand):
+    help = "Back up a cluster to a location. Prints the backup's name (and with --wait its final phase)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("cluster")
+        parser.add_argument("--location", required=True)
+        parser.add_argument("--name", default="", help="Default: manual-<cluster>-<timestamp>")
+        parser.add_argument("--include-namespaces", default="", help="a,b (default: all)")
+        parser.add_argument("--exclude-namespaces", default="")
+        parser.add_argument(
+            "--include-resources", default="", help="e.g. deployments.apps,configmaps"
+        )
+        parser.add_argument("--exclude-resources", default="")
+        parser.add_argument("--cluster-resources", choices=ClusterResources.values, default="auto")
+        parser.add_argument("--selector", default="", help="Label selector, e.g. app=shop")
+        parser.add_argument("--ttl", default="720h", help="How long to keep it, e.g. 720h")
+        parser.add_argument(
+            "--wait", action="store_true", help="Wait for the end; exit 1 unless Completed"
+        )
+
+    def handle(self, *args, **o):
+        cluster = Cluster.objects.filter(name=o["cluster"]).first()
+        if cluster is None:
+            raise CommandError(f"There is no cluster named {o['cluster']!r}.")
+        location = BackupLocation.objects.filter(name=o["location"]).first()
+        if location is None:
+            raise CommandError(f"There is no location named {o['location']!r}.")
+        try:
+            ttl = parse_duration(o["ttl"])
+        except ValueError as exc:
+            raise CommandError(f"--ttl: {exc}") from None
+        try:
+            backup = start_backup(
+                cluster,
+                location,
+                name=o["name"],
+                ttl=ttl,
+                include_namespaces=split_list(o["include_namespaces"]),
+                exclude_namespaces=split_list(o["exclude_namespaces"]),
+                include_resources=split_list(o["include_resources"]),
+                exclude_resources=split_list(o["exclude_resources"]),
+                cluster_resources=o["cluster_resources"],
+                label_selector=o["selector"],
+            )
+        except BackupRefused as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(backup.name)
+        if not o["wait"]:
+            return
+        from backups.tasks import run_backup
+
+        backup = wait_for(Backup, backup.pk, run_backup)
+        phase = PHASES[backup.status]
+        self.stdout.write(phase)
+        if backup.status == "failed":
+            raise CommandError(backup.error or "The backup failed.")
+        if backup.status != "completed":
+            raise CommandError(
+                f"{backup.errors_count} item(s) failed; see the backup's page or log."
+            )

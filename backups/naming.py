@@ -1,0 +1,51 @@
+"""Backup names and durations: small pure functions with their rules in one place."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
+
+# Backup names become Kubernetes object names and label values (velero.io/backup-name),
+# so: a DNS label of at most 63 characters.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DURATION_RE = re.compile(r"(\d+)(h|m|s)")
+
+
+def backup_name(prefix: str, cluster: str, at: datetime | None = None) -> str:
+    """``<prefix>-<cluster>-<YYYYMMDDhhmmss>``, Palette's naming."""
+    at = (at or timezone.now()).astimezone(UTC)
+    return f"{prefix}-{cluster}-{at:%Y%m%d%H%M%S}"
+
+
+def check_name(name: str) -> str | None:
+    """Why ``name`` cannot be a backup name, or None when it can."""
+    if not NAME_RE.match(name):
+        return (
+            "Use at most 63 lower-case letters, digits and dashes, starting and ending "
+            "with a letter or digit."
+        )
+    return None
+
+
+def parse_duration(text: str) -> timedelta:
+    """Go-style durations as Velero takes them: ``720h``, ``1h30m``, ``90m``, ``0s``."""
+    text = text.strip()
+    if not text or _DURATION_RE.sub("", text):
+        raise ValueError(f"{text!r} is not a duration like 720h, 24h or 1h30m")
+    total = timedelta()
+    for amount, unit in _DURATION_RE.findall(text):
+        total += timedelta(**{{"h": "hours", "m": "minutes", "s": "seconds"}[unit]: int(amount)})
+    return total
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration, in Velero's style (``720h0m0s``)."""
+    seconds = int(value.total_seconds())
+    return f"{seconds // 3600}h{seconds % 3600 // 60}m{seconds % 60}s"
+
+
+def split_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]

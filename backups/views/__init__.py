@@ -1,0 +1,1 @@
+"""Pages of the backups app: lists, backups, restores, etcd snapshots."""

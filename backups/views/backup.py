@@ -1,0 +1,205 @@
+"""One cluster's backups: create, watch, browse, download, delete."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from locations.layout import Layout
+from locations.providers import get_provider
+from locations.providers.base import StorageError
+from workspaces.access import can, cluster_q, operation_q
+from workspaces.kube import explain, list_namespaces
+from workspaces.models import Cluster
+from workspaces.roles import Action
+from workspaces.views.common import page_of, require
+
+from .. import browse
+from ..forms import BackupForm
+from ..jobs import BackupRefused, delete_backup, start_backup
+from ..models import Backup
+
+# htmx stops polling when a response has this status.
+STOP_POLLING = 286
+
+
+def _cluster(request: HttpRequest, name: str) -> Cluster:
+    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
+        "workspace"
+    )
+    return get_object_or_404(queryset, name=name)
+
+
+def _backup(request: HttpRequest, pk: int) -> Backup:
+    queryset = Backup.objects.filter(operation_q(request.user)).select_related(
+        "location", "cluster", "workspace", "created_by"
+    )
+    return get_object_or_404(queryset, pk=pk)
+
+
+@login_required
+def cluster_backups(request: HttpRequest, name: str) -> HttpResponse:
+    cluster = _cluster(request, name)
+    backups = Backup.objects.filter(cluster=cluster).select_related("location", "created_by")
+    return render(
+        request,
+        "backups/cluster_backups.html",
+        {
+            "cluster": cluster,
+            "page": page_of(request, backups),
+            "can_backup": can(request.user, Action.BACKUP, cluster),
+        },
+    )
+
+
+@login_required
+def backup_create(request: HttpRequest, name: str) -> HttpResponse:
+    cluster = _cluster(request, name)
+    require(request.user, Action.BACKUP, cluster, "back up this cluster")
+    note = ""
+    try:
+        namespaces = list_namespaces(cluster.kubeconfig)
+    except Exception as exc:  # the form still works with the last known list
+        namespaces = cluster.namespaces
+        note = f"Could not read the namespaces now ({explain(exc, cluster.api_server)}); showing the last known ones."
+    form = BackupForm(
+        request.POST or None, user=request.user, cluster=cluster, namespaces=namespaces
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            backup = start_backup(
+                cluster, form.cleaned_data["location"], by=request.user, **form.options()
+            )
+        except BackupRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Backup {backup.name} started.")
+            return redirect(backup)
+    return render(request, "backups/create.html", {"cluster": cluster, "form": form, "note": note})
+
+
+@login_required
+def backup_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress fragment, polled every second until the backup ends."""
+    backup = _backup(request, pk)
+    response = render(request, "backups/detail.html#progress", {"backup": backup})
+    if backup.is_done and request.htmx:
+        response.status_code = STOP_POLLING
+    return response
+
+
+@login_required
+def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The archive, streamed from the location (never loaded whole)."""
+    backup = _backup(request, pk)
+    provider = get_provider(backup.location)
+    key = Layout(backup.location.prefix).backup_file(backup.name, "archive")
+    try:
+        stream = provider.open_read(key)
+    except StorageError as exc:
+        provider.close()
+        messages.error(request, f"Cannot download the archive: {exc}")
+        return redirect(backup)
+
+    def chunks():
+        try:
+            while chunk := stream.read(1024 * 1024):
+                yield chunk
+        finally:
+            stream.close()
+            provider.close()
+
+    response = StreamingHttpResponse(chunks(), content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{backup.name}.tar.gz"'
+    if backup.size_bytes:
+        response["Content-Length"] = str(backup.size_bytes)
+    return response
+
+
+@login_required
+def backup_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    backup = _backup(request, pk)
+    if backup.cluster_id:
+        require(request.user, Action.MANAGE, backup.cluster, "delete backups")
+    else:
+        require(request.user, Action.MANAGE, backup.workspace, "delete backups")
+    if request.method == "POST":
+        if request.POST.get("confirm_name") != backup.name:
+            messages.error(request, "Type the backup's name to confirm.")
+            return redirect("backup_delete", pk=backup.pk)
+        try:
+            delete_backup(backup, by=request.user)
+        except (StorageError, BackupRefused) as exc:
+            messages.error(request, f"Backup {backup.name} was not deleted: {exc}")
+            return redirect(backup)
+        messages.success(
+            request, f"Backup {backup.name} deleted from {backup.location} and the console."
+        )
+        if backup.cluster_id:
+            return redirect("cluster_backups", name=backup.cluster_name)
+        return redirect("backup_list")
+    return render(request, "backups/delete.html", {"backup": backup})
+
+
+@login_required
+def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    backup = _backup(request, pk)
+    scope = backup.cluster if backup.cluster_id else backup.workspace
+    return render(
+        request,
+        "backups/detail.html",
+        {
+            "backup": backup,
+            "can_delete": can(request.user, Action.MANAGE, scope),
+            "can_restore": can(request.user, Action.RESTORE, scope),
+        },
+    )
+
+
+@login_required
+def backup_contents(request: HttpRequest, pk: int) -> HttpResponse:
+    """Results and the resource list, read from storage (loaded after the page)."""
+    backup = _backup(request, pk)
+    context = {"backup": backup}
+    provider = get_provider(backup.location)
+    layout = Layout(backup.location.prefix)
+    try:
+        context["results"] = browse.results(provider, layout, backup.name)
+        context["contents"] = browse.contents(provider, layout, backup.name)
+    except StorageError as exc:
+        context["storage_error"] = str(exc)
+    finally:
+        provider.close()
+    return render(request, "backups/detail.html#contents", context)
+
+
+@login_required
+def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
+    """One backed-up object as YAML (Secrets' values masked)."""
+    backup = _backup(request, pk)
+    type_name = request.GET.get("type", "")
+    namespace = request.GET.get("namespace", "")
+    item = request.GET.get("name", "")
+    provider = get_provider(backup.location)
+    try:
+        obj = browse.find_item(
+            provider, Layout(backup.location.prefix), backup.name, type_name, namespace, item
+        )
+    except StorageError as exc:
+        obj, error = None, str(exc)
+    else:
+        error = "" if obj else "This object is not in the archive."
+    finally:
+        provider.close()
+    context = {
+        "backup": backup,
+        "type_name": type_name,
+        "namespace": namespace,
+        "item": item,
+        "yaml": browse.as_yaml(obj) if obj else "",
+        "error": error,
+    }
+    template = "backups/item.html#item" if request.htmx else "backups/item.html"
+    return render(request, template, context, status=200 if obj else 404)
