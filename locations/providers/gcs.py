@@ -1,10 +1,10 @@
 """Google Cloud Storage through google-cloud-storage.
 
 Credentials: ``service_account_json`` (the key file's JSON text) in the location's
-credentials, else Application Default Credentials. An ``endpoint_url`` names an
-emulator (fake-gcs-server, ...) or an authenticating proxy: requests then go
-there without credentials. Large objects go up as a resumable upload in 8 MiB
-chunks and come down in 8 MiB ranges.
+credentials. Without one, an ``endpoint_url`` names an emulator (fake-gcs-server)
+or a proxy that authenticates by itself, and requests go there anonymously; with
+neither, Application Default Credentials. Large objects go up as a resumable
+upload in 8 MiB chunks and come down in 4 MiB ranges.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import BinaryIO
 
 import google.auth
 import google.auth.exceptions
+import requests
 from google.api_core import exceptions as api
 from google.auth.credentials import AnonymousCredentials
-from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from locations.providers.base import (
-    PART_SIZE,
     AccessDenied,
     BadCredentials,
     BucketMissing,
@@ -41,6 +41,8 @@ from locations.providers.errors import Misconfigured, network_error, scrub
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 DEFAULT_PROJECT = "palette-backup-console"
 READ_CHUNK = 1024 * 1024
+# Downloads go in ranged GETs of this size (each held in memory once).
+RANGE_SIZE = 4 * 1024 * 1024
 PERMISSIONS = {
     "write": "storage.objects.create",
     "read": "storage.objects.get",
@@ -95,21 +97,31 @@ class GCSWriter(PartWriter):
             self._writer.terminate()
 
 
-class _Session(AuthorizedSession):
+class _CustomCA:
     """requests lets REQUESTS_CA_BUNDLE (and CURL_CA_BUNDLE) override a session's
     ``verify``; a location's custom CA bundle must win over the environment."""
 
-    def __init__(self, credentials, ca_path: str | None):
-        super().__init__(credentials)
-        self._ca_path = ca_path
-        if ca_path:
-            self.verify = ca_path
+    ca_path: str | None = None
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if self._ca_path:
-            settings["verify"] = self._ca_path
+        if self.ca_path:
+            settings["verify"] = self.ca_path
         return settings
+
+
+class _TokenSession(_CustomCA, requests.Session):
+    """The session that fetches OAuth tokens (the token endpoint sees the same CA)."""
+
+
+class _Session(_CustomCA, AuthorizedSession):
+    def __init__(self, credentials, ca_path: str | None):
+        token_session = _TokenSession()
+        token_session.ca_path = ca_path
+        super().__init__(credentials, auth_request=Request(token_session))
+        self.ca_path = ca_path
+        if ca_path:
+            self.verify = ca_path
 
 
 class GCSProvider(Provider):
@@ -119,9 +131,8 @@ class GCSProvider(Provider):
         self.url = self.endpoint or "https://storage.googleapis.com"
         info = self._service_account(location.credentials or {})
         self._secrets = [info.get("private_key"), info.get("private_key_id")] if info else []
-        if self.endpoint:
-            credentials, project = AnonymousCredentials(), DEFAULT_PROJECT
-        elif info:
+        self._token_uri = info.get("token_uri", "")
+        if info:
             try:
                 credentials = service_account.Credentials.from_service_account_info(
                     info, scopes=SCOPES
@@ -131,6 +142,9 @@ class GCSProvider(Provider):
                     f"The service account JSON is not usable: {scrub(str(exc), self._secrets)}"
                 ) from None
             project = info.get("project_id") or DEFAULT_PROJECT
+        elif self.endpoint:
+            # An emulator (fake-gcs-server, ...), or a proxy that authenticates itself.
+            credentials, project = AnonymousCredentials(), DEFAULT_PROJECT
         else:
             try:
                 credentials, project = google.auth.default(scopes=SCOPES)
@@ -190,6 +204,10 @@ class GCSProvider(Provider):
         if not isinstance(status, int) and response is not None:
             status = getattr(response, "status_code", None)  # resumable upload errors
         text = scrub(str(exc), self._secrets)
+        if isinstance(exc, google.auth.exceptions.TransportError):
+            found = network_error(exc, self._token_uri or "Google's token endpoint", False)
+            if found is not None:
+                return found
         if isinstance(exc, google.auth.exceptions.RefreshError):
             if "iat" in text or "timeframe" in text:
                 return ClockSkew(
@@ -236,7 +254,7 @@ class GCSProvider(Provider):
                 raise NotFound(f"Object '{key}' does not exist in bucket '{self.bucket_name}'")
             reader = blob.open(
                 "rb",
-                chunk_size=PART_SIZE,
+                chunk_size=RANGE_SIZE,
                 raw_download=True,
                 if_generation_match=blob.generation,
                 **self.call_options,
