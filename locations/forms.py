@@ -11,6 +11,7 @@ import json
 import re
 
 from django import forms
+from django.urls import reverse
 
 from workspaces.access import workspaces_for
 from workspaces.roles import Action
@@ -177,10 +178,21 @@ class LocationForm(forms.ModelForm):
             self.fields["credential_mode"].choices = [
                 c for c in BackupLocation.CredentialMode.choices if c[0] != "none"
             ]
-        self.fields["provider"].widget.attrs["data-swap"] = "fields"
-        for name in ("credential_mode", "azure_auth"):
+        # Changing one of these re-renders the provider's fields (HTMX), sending the
+        # form's values but never its secrets.
+        fields_url = reverse("location_fields") + (f"?pk={instance.pk}" if instance.pk else "")
+        for name in ("provider", "credential_mode", "azure_auth"):
             if name in self.fields:
-                self.fields[name].widget.attrs["data-swap"] = "fields"
+                self.fields[name].widget.attrs.update(
+                    {
+                        "hx-get": fields_url,
+                        "hx-trigger": "change",
+                        "hx-target": "#provider-fields",
+                        "hx-swap": "outerHTML",
+                        "hx-include": "closest form",
+                        "hx-params": "not " + ",".join((*SECRET_KEYS, "csrfmiddlewaretoken")),
+                    }
+                )
         for key in PUBLIC_KEYS:
             if key in self.fields and key in credentials:
                 self.initial.setdefault(key, credentials[key])
@@ -195,8 +207,8 @@ class LocationForm(forms.ModelForm):
             self.fields["workspace"].empty_label = (
                 "(none: only explicit grants)" if user.is_superuser else None
             )
-        if self.provider in (P.S3, P.MINIO) and not instance.pk and not self.is_bound:
-            self.initial.setdefault("force_path_style", self.provider == P.MINIO)
+        if self.provider == P.MINIO and not self.is_bound:
+            self.initial["force_path_style"] = True  # MinIO needs it
 
     COMMON = ("name", "workspace", "is_default", "provider")
 
@@ -228,7 +240,7 @@ class LocationForm(forms.ModelForm):
         return name
 
     def _get_validation_exclusions(self) -> set[str]:
-        """"One default per workspace" is not checked here: saving a new default
+        """ "One default per workspace" is not checked here: saving a new default
         takes the flag from the old one in the same transaction (lifecycle.py)."""
         return super()._get_validation_exclusions() | {"is_default"}
 
