@@ -156,7 +156,7 @@ class S3Provider(Provider):
                     "secret key, or run the console with an AWS identity"
                 ) from None
             except Exception as exc:
-                raise self._translate(exc, "AssumeRole", None) from None
+                raise self._translate(exc, "AssumeRole", None, self.sts.meta.endpoint_url) from None
             return {
                 "access_key": answer["AccessKeyId"],
                 "secret_key": answer["SecretAccessKey"],
@@ -182,12 +182,14 @@ class S3Provider(Provider):
         except Exception as exc:
             raise self._translate(exc, operation, params.get("Key")) from None
 
-    def _translate(self, exc: Exception, operation: str, key: str | None) -> StorageError:
+    def _translate(
+        self, exc: Exception, operation: str, key: str | None, url: str | None = None
+    ) -> StorageError:
         if isinstance(exc, botocore.exceptions.ClientError):
             return self._client_error(exc, operation, key)
         if isinstance(exc, botocore.exceptions.NoCredentialsError):
             return BadCredentials("No credentials: set an access key and a secret key")
-        found = network_error(exc, self.url, bool(self._ca.path))
+        found = network_error(exc, url or self.url, bool(self._ca.path))
         if found is not None:
             return found
         detail = scrub(str(exc), self._secrets)

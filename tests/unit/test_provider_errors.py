@@ -178,6 +178,22 @@ def test_s3_error_codes_become_sentences(code, operation, kind, message):
     assert str(error) == message
 
 
+@pytest.mark.parametrize(
+    ("code", "kind", "start"),
+    [
+        ("AccessDenied", AccessDenied, "STS refused AssumeRole (AccessDenied): check that the"),
+        ("InvalidClientTokenId", BadCredentials, "The base credentials used to assume the role"),
+        ("ValidationError", Misconfigured, "STS rejected the AssumeRole request"),
+    ],
+)
+def test_sts_errors_become_sentences(code, kind, start):
+    from locations.providers.s3 import _sts_error
+
+    error = _sts_error(code, "1 validation error detected")
+    assert type(error) is kind
+    assert str(error).startswith(start)
+
+
 def test_unknown_s3_codes_are_left_to_the_caller():
     assert s3_error("SlowDown", "PutObject", "b", "k", 503, "us-east-1") is None
 
