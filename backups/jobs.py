@@ -94,6 +94,11 @@ def delete_backup(backup: Backup, by=None) -> None:
     """
     if backup.status in ACTIVE_STATUSES:
         raise BackupRefused("The backup is still running; wait for it to finish.")
+    if backup.source == Backup.Source.IMPORTED:
+        raise BackupRefused(
+            "This backup was imported from the location and is read-only here: delete it "
+            "with the tool that made it (the console then forgets it at the next sync)."
+        )
     provider = get_provider(backup.location)
     try:
         removed = provider.delete_prefix(Layout(backup.location.prefix).backup_dir(backup.name))

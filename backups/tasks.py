@@ -132,3 +132,38 @@ def run_backup(backup_id: int) -> str:
     )
     audit.record(backup.created_by, "backed up", backup, result=outcome.phase, items=outcome.items)
     return backup.status
+
+
+@shared_task
+def tick_schedules() -> int:
+    """Every minute: fire the schedules that are due (each exactly once)."""
+    from .scheduling import tick
+
+    return len(tick())
+
+
+@shared_task
+def expire_backups() -> int:
+    """Every hour: delete expired backups (storage first, then the row)."""
+    from .expiry import gc_backups
+
+    return len(gc_backups().deleted)
+
+
+@shared_task
+def sync_locations() -> int:
+    """Periodically import backups found in every available location with a workspace."""
+    from locations.models import BackupLocation
+    from locations.providers.base import StorageError
+
+    from .sync import sync_location
+
+    imported = 0
+    for location in BackupLocation.objects.filter(
+        workspace__isnull=False, status=BackupLocation.Status.AVAILABLE
+    ):
+        try:
+            imported += len(sync_location(location).imported)
+        except StorageError as exc:
+            log.warning("sync of %s failed: %s", location, exc)
+    return imported

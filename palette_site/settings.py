@@ -233,6 +233,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE: dict = {
     "fail-stale-operations": {"task": "backups.tasks.fail_stale_operations", "schedule": 60.0},
     "revalidate-locations": {"task": "locations.tasks.revalidate_locations", "schedule": 3600.0},
+    "tick-schedules": {"task": "backups.tasks.tick_schedules", "schedule": 60.0},
+    "expire-backups": {"task": "backups.tasks.expire_backups", "schedule": 3600.0},
+    "sync-locations": {"task": "backups.tasks.sync_locations", "schedule": 1800.0},
 }
 
 # How long a running operation may go without a heartbeat before the periodic
@@ -255,5 +258,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"kubernetes": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "kubernetes": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # The Azure SDK logs every request at INFO.
+        "azure.core.pipeline.policies.http_logging_policy": {"level": "WARNING"},
+    },
 }

@@ -5,11 +5,13 @@ from .etcd import EtcdPolicy, EtcdSnapshot
 from .operation import ACTIVE_STATUSES, FINAL_STATUSES, Operation, Status
 from .options import BackupOptions, ClusterResources
 from .restore import Restore, RestoreItem
+from .run import BackupRun
 
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
     "Backup",
+    "BackupRun",
     "BackupOptions",
     "ClusterResources",
     "EtcdPolicy",

@@ -39,6 +39,13 @@ class Backup(Operation, BackupOptions):
     schedule = models.ForeignKey(
         "backups.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="backups"
     )
+    run = models.ForeignKey(
+        "backups.BackupRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="backups",
+    )
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.CONSOLE)
     kubernetes_version = models.CharField(max_length=50, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -104,3 +111,25 @@ class Schedule(BackupOptions):
     def __str__(self) -> str:
         target = self.cluster.name if self.cluster_id else f"workspace {self.workspace}"
         return f"{self.prefix} ({target})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("schedule_detail", args=[self.pk])
+
+    @property
+    def expression(self) -> str:
+        """The cron expression in force ('' for Never)."""
+        if self.preset == self.Preset.NEVER:
+            return ""
+        return self.cron if self.preset == self.Preset.CUSTOM else self.preset
+
+    def upcoming(self, after, count: int = 5) -> list:
+        from ..cron import next_runs
+
+        if not self.expression or self.paused:
+            return []
+        return next_runs(self.expression, after, count)
+
+    def plan_next(self, after) -> None:
+        """Set next_run_at to the first time after ``after`` (None when it never runs)."""
+        runs = self.upcoming(after, 1)
+        self.next_run_at = runs[0] if runs else None

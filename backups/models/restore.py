@@ -21,6 +21,14 @@ class Restore(Operation):
         "backups.Backup", null=True, blank=True, on_delete=models.SET_NULL, related_name="restores"
     )
     backup_name = models.CharField(max_length=253)
+    run = models.ForeignKey(
+        "backups.BackupRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="restores",
+        help_text="Set when a workspace restore restored a whole run.",
+    )
     source_cluster_name = models.CharField(max_length=253, blank=True)
     workspace = models.ForeignKey(
         "workspaces.Workspace",

@@ -134,6 +134,18 @@ class Provider(abc.ABC):
         with self.open_read(key) as stream:
             return stream.read()
 
+    def list_folders(self, prefix: str = "") -> list[str]:
+        """Names of the "folders" directly under ``prefix`` (which ends with "/").
+
+        Stores that can list by delimiter override this with one request a page.
+        """
+        names = set()
+        for info in self.list(prefix):
+            rest = info.key[len(prefix) :]
+            if "/" in rest:
+                names.add(rest.split("/", 1)[0])
+        return sorted(names)
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; returns how many."""
         keys = [info.key for info in self.list(prefix)]

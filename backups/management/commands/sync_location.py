@@ -1,0 +1,30 @@
+"""manage.py sync_location NAME: import the backups found in a location; prints how many."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from backups.sync import SyncRefused, sync_location
+from locations.models import BackupLocation
+from locations.providers.base import StorageError
+
+
+class Command(BaseCommand):
+    help = "Import backups found in a location (Velero's or another console's), read-only."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+
+    def handle(self, *args, **options):
+        location = BackupLocation.objects.filter(name=options["name"]).first()
+        if location is None:
+            raise CommandError(f"There is no location named {options['name']!r}.")
+        try:
+            result = sync_location(location)
+        except (SyncRefused, StorageError) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{len(result.imported)} backup(s) imported")
+        if result.removed:
+            self.stdout.write(f"{len(result.removed)} backup(s) removed: their files are gone")
+        for name, reason in result.skipped.items():
+            self.stdout.write(f"skipped {name}: {reason}")

@@ -1,0 +1,152 @@
+"""Schedules firing, workspace backups, and skip records.
+
+Every minute a beat task calls ``tick``. A due schedule is claimed by moving its
+``next_run_at`` forward with a conditional UPDATE (``WHERE next_run_at = <the
+value read>``): with several beat or worker processes, exactly one wins each
+firing, the others see zero rows updated and move on.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from workspaces import audit
+from workspaces.kube import check_health
+from workspaces.models import Cluster, Workspace
+
+from .jobs import BackupRefused, start_backup
+from .models import ACTIVE_STATUSES, Backup, BackupRun, Schedule
+from .naming import backup_name
+
+log = logging.getLogger(__name__)
+
+OPTION_FIELDS = (
+    "include_namespaces",
+    "exclude_namespaces",
+    "include_resources",
+    "exclude_resources",
+    "cluster_resources",
+    "label_selector",
+    "include_disks",
+    "ttl",
+)
+
+
+def tick(now: datetime | None = None) -> list[BackupRun]:
+    """Fire every due schedule once; returns the runs this call made."""
+    now = now or timezone.now()
+    runs = []
+    due = Schedule.objects.filter(paused=False, next_run_at__lte=now).select_related(
+        "workspace", "cluster", "location"
+    )
+    for schedule in due:
+        if claim(schedule, now):
+            runs.append(fire(schedule, now))
+    return runs
+
+
+def claim(schedule: Schedule, now: datetime) -> bool:
+    """Move the schedule to its next time, if no other ticker did since we read it.
+
+    True for exactly one caller per firing: the UPDATE matches only while
+    ``next_run_at`` still holds the value this caller read.
+    """
+    planned = schedule.next_run_at
+    schedule.plan_next(now)
+    won = Schedule.objects.filter(pk=schedule.pk, next_run_at=planned, paused=False).update(
+        next_run_at=schedule.next_run_at, last_run_at=now
+    )
+    return bool(won)
+
+
+def fire(schedule: Schedule, now: datetime) -> BackupRun:
+    """One firing: skipped as a whole while the previous backup still runs."""
+    running = (
+        Backup.objects.filter(schedule=schedule, status__in=ACTIVE_STATUSES)
+        .values_list("name", flat=True)
+        .first()
+    )
+    if running:
+        run = BackupRun.objects.create(
+            workspace=schedule.workspace,
+            schedule=schedule,
+            started_at=now,
+            skipped=[{"cluster": "*", "reason": f"the previous backup {running} is still running"}],
+        )
+        result = f"Skipped at {now:%Y-%m-%d %H:%M}: the previous backup {running} is still running."
+    else:
+        clusters = [schedule.cluster] if schedule.cluster_id else None
+        run = backup_workspace(
+            schedule.workspace,
+            schedule.location,
+            prefix=schedule.prefix,
+            options={name: getattr(schedule, name) for name in OPTION_FIELDS},
+            now=now,
+            schedule=schedule,
+            clusters=clusters,
+        )
+        made = run.backups.count()
+        result = f"{now:%Y-%m-%d %H:%M}: {made} backup(s) started"
+        if run.skipped:
+            result += ", skipped " + "; ".join(
+                f"{s['cluster']}: {s['reason']}" for s in run.skipped
+            )
+        result += "."
+    Schedule.objects.filter(pk=schedule.pk).update(last_result=result)
+    log.info("schedule %s: %s", schedule, result)
+    return run
+
+
+def backup_workspace(
+    workspace: Workspace,
+    location,
+    *,
+    prefix: str,
+    options: dict,
+    now: datetime | None = None,
+    by=None,
+    schedule: Schedule | None = None,
+    clusters: list[Cluster] | None = None,
+) -> BackupRun:
+    """One backup per healthy cluster (checked now); the others are recorded as skipped."""
+    now = now or timezone.now()
+    targets = clusters if clusters is not None else list(workspace.clusters.all())
+    with transaction.atomic():
+        run = BackupRun.objects.create(
+            workspace=workspace,
+            schedule=schedule,
+            started_at=now,
+            created_by=by if getattr(by, "is_authenticated", False) else None,
+        )
+    skipped = []
+    for cluster in targets:
+        health = check_health(cluster.kubeconfig)
+        cluster.record_health(health)
+        if not health.reachable:
+            skipped.append({"cluster": cluster.name, "reason": health.message})
+            continue
+        try:
+            backup = start_backup(
+                cluster,
+                location,
+                by=by,
+                name=backup_name(prefix, cluster.name, now),
+                schedule=schedule,
+                **options,
+            )
+        except BackupRefused as exc:
+            skipped.append({"cluster": cluster.name, "reason": str(exc)})
+            continue
+        Backup.objects.filter(pk=backup.pk).update(run=run)
+    if not targets:
+        skipped.append({"cluster": "*", "reason": "the workspace has no clusters"})
+    run.skipped = skipped
+    run.save(update_fields=["skipped"])
+    audit.record(
+        by, "backed up workspace", workspace, run=run.pk, skipped=[s["cluster"] for s in skipped]
+    )
+    return run
