@@ -1,16 +1,22 @@
-"""The on-demand backup form."""
+"""Forms for on-demand backups, workspace backups and schedules.
+
+They share one set of backup options (OptionsForm), so a schedule backs up
+exactly what the same choices would back up on demand.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django import forms
+from django.urls import reverse
 
 from locations.models import BackupLocation
 from workspaces.access import locations_q
 from workspaces.roles import Action
 
-from .models import ClusterResources
+from . import cron
+from .models import ClusterResources, Schedule
 from .naming import check_name, split_list
 
 TTL_CHOICES = [
@@ -23,19 +29,21 @@ TTL_CHOICES = [
 TTL_HOURS = {value: int(value[:-1]) for value, _ in TTL_CHOICES}
 
 
-class BackupForm(forms.Form):
-    name = forms.CharField(
-        required=False,
-        max_length=63,
-        help_text="Leave empty for <prefix>-<cluster>-<date and time>.",
+def ttl_choice(ttl: timedelta) -> str:
+    hours = int(ttl.total_seconds() // 3600)
+    return f"{hours}h" if f"{hours}h" in TTL_HOURS else "720h"
+
+
+class OptionsForm(forms.Form):
+    """What to back up, where to, and for how long."""
+
+    prefix = forms.CharField(
+        max_length=20,
+        initial="manual",
+        help_text="Backups are named <prefix>-<cluster>-<date and time>.",
     )
-    prefix = forms.CharField(max_length=20, initial="manual")
     location = forms.ModelChoiceField(queryset=BackupLocation.objects.none())
     ttl = forms.ChoiceField(label="Keep for (expiry)", choices=TTL_CHOICES, initial="720h")
-    include_namespaces = forms.MultipleChoiceField(
-        required=False, help_text="None selected: every namespace."
-    )
-    exclude_namespaces = forms.MultipleChoiceField(required=False)
     cluster_resources = forms.ChoiceField(
         label="Include cluster-wide resources",
         choices=ClusterResources.choices,
@@ -52,20 +60,61 @@ class BackupForm(forms.Form):
     )
     exclude_resources = forms.CharField(required=False, help_text="Comma-separated.")
 
-    def __init__(self, *args, user, cluster, namespaces: list[str], **kwargs):
+    def __init__(self, *args, user, workspace, **kwargs):
         super().__init__(*args, **kwargs)
-        self.cluster = cluster
         usable = BackupLocation.objects.filter(locations_q(user, Action.BACKUP)).exclude(
             status=BackupLocation.Status.UNAVAILABLE
         )
         self.fields["location"].queryset = usable
-        default = usable.filter(workspace=cluster.workspace, is_default=True).first()
-        if default:
+        default = usable.filter(workspace=workspace, is_default=True).first()
+        if default and not self.initial.get("location"):
             self.fields["location"].initial = default.pk
+
+    def clean_prefix(self) -> str:
+        prefix = self.cleaned_data["prefix"].strip()
+        if problem := check_name(prefix):
+            raise forms.ValidationError(problem)
+        return prefix
+
+    def option_values(self) -> dict:
+        """The backup options as model field values (for start_backup or a Schedule)."""
+        data = self.cleaned_data
+        return {
+            "ttl": timedelta(hours=TTL_HOURS[data["ttl"]]),
+            "include_namespaces": self.namespaces("include_namespaces"),
+            "exclude_namespaces": self.namespaces("exclude_namespaces"),
+            "include_resources": split_list(data["include_resources"]),
+            "exclude_resources": split_list(data["exclude_resources"]),
+            "cluster_resources": data["cluster_resources"],
+            "label_selector": data["label_selector"].strip(),
+            "include_disks": data["include_disks"],
+        }
+
+    def namespaces(self, field: str) -> list[str]:
+        value = self.cleaned_data.get(field) or []
+        return split_list(value) if isinstance(value, str) else list(value)
+
+
+class BackupForm(OptionsForm):
+    """Back up one cluster now; its namespaces are offered as a list."""
+
+    name = forms.CharField(
+        required=False,
+        max_length=63,
+        help_text="Leave empty for <prefix>-<cluster>-<date and time>.",
+    )
+    include_namespaces = forms.MultipleChoiceField(
+        required=False, help_text="None selected: every namespace."
+    )
+    exclude_namespaces = forms.MultipleChoiceField(required=False)
+    field_order = ["name", "prefix", "location", "ttl", "include_namespaces", "exclude_namespaces"]
+
+    def __init__(self, *args, user, cluster, namespaces: list[str], **kwargs):
+        super().__init__(*args, user=user, workspace=cluster.workspace, **kwargs)
+        self.cluster = cluster
         choices = [(ns, ns) for ns in namespaces]
-        self.fields["include_namespaces"].choices = choices
-        self.fields["exclude_namespaces"].choices = choices
         for name in ("include_namespaces", "exclude_namespaces"):
+            self.fields[name].choices = choices
             self.fields[name].widget.attrs["size"] = min(10, max(3, len(choices)))
 
     def clean_name(self) -> str:
@@ -74,24 +123,100 @@ class BackupForm(forms.Form):
             raise forms.ValidationError(problem)
         return name
 
-    def clean_prefix(self) -> str:
-        prefix = self.cleaned_data["prefix"].strip()
-        if problem := check_name(prefix):
-            raise forms.ValidationError(problem)
-        return prefix
-
     def options(self) -> dict:
         """Keyword arguments for jobs.start_backup."""
-        data = self.cleaned_data
         return {
-            "name": data["name"],
-            "prefix": data["prefix"],
-            "ttl": timedelta(hours=TTL_HOURS[data["ttl"]]),
-            "include_namespaces": data["include_namespaces"],
-            "exclude_namespaces": data["exclude_namespaces"],
-            "include_resources": split_list(data["include_resources"]),
-            "exclude_resources": split_list(data["exclude_resources"]),
-            "cluster_resources": data["cluster_resources"],
-            "label_selector": data["label_selector"].strip(),
-            "include_disks": data["include_disks"],
+            "name": self.cleaned_data["name"],
+            "prefix": self.cleaned_data["prefix"],
+            **self.option_values(),
         }
+
+
+class WorkspaceBackupForm(OptionsForm):
+    """Back up every healthy cluster of a workspace now (namespaces by name)."""
+
+    include_namespaces = forms.CharField(required=False, help_text="Comma-separated; empty = all.")
+    exclude_namespaces = forms.CharField(required=False, help_text="Comma-separated.")
+    field_order = ["prefix", "location", "ttl", "include_namespaces", "exclude_namespaces"]
+
+
+class ScheduleForm(WorkspaceBackupForm):
+    preset = forms.ChoiceField(label="When", choices=Schedule.Preset.choices)
+    cron = forms.CharField(
+        required=False,
+        label="Cron expression",
+        help_text="minute hour day-of-month month day-of-week, in the console's time zone",
+    )
+    paused = forms.BooleanField(required=False, label="Paused")
+    field_order = [
+        "prefix",
+        "preset",
+        "cron",
+        "location",
+        "ttl",
+        "include_namespaces",
+        "exclude_namespaces",
+    ]
+
+    def __init__(self, *args, instance: Schedule, **kwargs):
+        self.instance = instance
+        if instance.pk:
+            kwargs.setdefault("initial", {})
+            kwargs["initial"].update(
+                {
+                    "prefix": instance.prefix,
+                    "location": instance.location_id,
+                    "preset": instance.preset,
+                    "cron": instance.cron,
+                    "paused": instance.paused,
+                    "ttl": ttl_choice(instance.ttl),
+                    "include_namespaces": ", ".join(instance.include_namespaces),
+                    "exclude_namespaces": ", ".join(instance.exclude_namespaces),
+                    "include_resources": ", ".join(instance.include_resources),
+                    "exclude_resources": ", ".join(instance.exclude_resources),
+                    "cluster_resources": instance.cluster_resources,
+                    "label_selector": instance.label_selector,
+                    "include_disks": instance.include_disks,
+                }
+            )
+        super().__init__(*args, **kwargs)
+        self.fields["prefix"].initial = "scheduled"
+        # The next five runs are shown as the user types or picks a preset (HTMX).
+        preview = reverse("schedule_preview")
+        self.fields["cron"].widget.attrs.update(
+            {
+                "hx-get": preview,
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "#cron-preview",
+                "hx-include": "[name=preset]",
+                "placeholder": "0 2 * * *",
+            }
+        )
+        self.fields["preset"].widget.attrs.update(
+            {"hx-get": preview, "hx-target": "#cron-preview", "hx-include": "[name=cron]"}
+        )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("preset") == Schedule.Preset.CUSTOM:
+            expression = (data.get("cron") or "").strip()
+            if problem := cron.problem(expression):
+                self.add_error("cron", problem)
+            data["cron"] = expression
+        else:
+            data["cron"] = ""
+        return data
+
+    def save(self, now) -> Schedule:
+        schedule = self.instance
+        data = self.cleaned_data
+        schedule.prefix = data["prefix"]
+        schedule.location = data["location"]
+        schedule.preset = data["preset"]
+        schedule.cron = data["cron"]
+        schedule.paused = data["paused"]
+        for field, value in self.option_values().items():
+            setattr(schedule, field, value)
+        schedule.plan_next(now)
+        schedule.save()
+        return schedule

@@ -6,6 +6,7 @@ from django.urls import path
 
 from backups.views import backup as backup_views
 from backups.views import lists as backups
+from backups.views import schedules
 from locations import views as locations
 from workspaces.views import clusters, dashboard, workspaces
 
@@ -54,6 +55,25 @@ urlpatterns = [
     path("backups/", backups.backup_list, name="backup_list"),
     path("clusters/<str:name>/backups/", backup_views.cluster_backups, name="cluster_backups"),
     path("clusters/<str:name>/backups/new/", backup_views.backup_create, name="backup_create"),
+    path("clusters/<str:name>/schedules/", schedules.cluster_schedules, name="cluster_schedules"),
+    path(
+        "clusters/<str:name>/schedules/new/",
+        schedules.schedule_create_for_cluster,
+        name="schedule_create_cluster",
+    ),
+    path(
+        "workspaces/<slug:slug>/schedules/new/",
+        schedules.schedule_create_for_workspace,
+        name="schedule_create_workspace",
+    ),
+    path("workspaces/<slug:slug>/backup/", schedules.workspace_backup, name="workspace_backup"),
+    path("schedules/calendar/", schedules.schedule_calendar, name="schedule_calendar"),
+    path("schedules/preview/", schedules.schedule_preview, name="schedule_preview"),
+    path("schedules/<int:pk>/", schedules.schedule_detail, name="schedule_detail"),
+    path("schedules/<int:pk>/edit/", schedules.schedule_edit, name="schedule_edit"),
+    path("schedules/<int:pk>/pause/", schedules.schedule_pause, name="schedule_pause"),
+    path("schedules/<int:pk>/delete/", schedules.schedule_delete, name="schedule_delete"),
+    path("runs/<int:pk>/", schedules.backup_run_detail, name="backup_run_detail"),
     path("backups/<int:pk>/", backup_views.backup_detail, name="backup_detail"),
     path("backups/<int:pk>/status/", backup_views.backup_status, name="backup_status"),
     path("backups/<int:pk>/contents/", backup_views.backup_contents, name="backup_contents"),

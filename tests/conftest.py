@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
+from backups.models import BackupRun, Schedule
 from tests import factories
 from workspaces.roles import Role
 
@@ -22,6 +24,8 @@ class World:
     backup: object
     restore: object
     snapshot: object
+    schedule: object
+    run: object
     users: dict
 
 
@@ -43,7 +47,13 @@ def world(db) -> World:
     platform = factories.team("platform", users["admin"])
     platform.permissions.add(Permission.objects.get(codename="add_workspace"))
     users["anonymous"] = None
+    schedule = Schedule.objects.create(
+        workspace=ws, cluster=cluster, prefix="nightly", location=loc, preset=Schedule.Preset.WEEKLY
+    )
+    run = BackupRun.objects.create(workspace=ws, schedule=schedule, started_at=timezone.now())
     return World(
+        schedule=schedule,
+        run=run,
         workspace=ws,
         cluster=cluster,
         location=loc,

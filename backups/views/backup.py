@@ -188,9 +188,9 @@ def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
             provider, Layout(backup.location.prefix), backup.name, type_name, namespace, item
         )
     except StorageError as exc:
-        obj, error = None, str(exc)
+        obj, error, missing = None, f"Cannot read the archive: {exc}", False
     else:
-        error = "" if obj else "This object is not in the archive."
+        error, missing = ("", False) if obj else ("This object is not in the archive.", True)
     finally:
         provider.close()
     context = {
@@ -202,4 +202,4 @@ def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
         "error": error,
     }
     template = "backups/item.html#item" if request.htmx else "backups/item.html"
-    return render(request, template, context, status=200 if obj else 404)
+    return render(request, template, context, status=404 if missing else 200)

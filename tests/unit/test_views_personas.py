@@ -169,6 +169,107 @@ CASES = [
     ),
     Case("backup_list", lambda w: reverse("backup_list"), everyone(OK)),
     Case(
+        "cluster_backups",
+        lambda w: reverse("cluster_backups", args=[w.cluster.name]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "backup_create_form",
+        lambda w: reverse("backup_create", args=[w.cluster.name]),
+        {"admin": OK, "operator": OK, "viewer": FORBIDDEN, "outsider": NOT_FOUND},
+    ),
+    Case(
+        "backup_status",
+        lambda w: reverse("backup_status", args=[w.backup.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "backup_contents",
+        lambda w: reverse("backup_contents", args=[w.backup.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "backup_item",
+        lambda w: reverse("backup_item", args=[w.backup.pk]) + "?type=v1/ConfigMap&name=x",
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "backup_download",
+        lambda w: reverse("backup_download", args=[w.backup.pk]),
+        everyone(FOUND, NOT_FOUND),  # the archive is not in storage: back to the page
+    ),
+    Case(
+        "backup_delete_form",
+        lambda w: reverse("backup_delete", args=[w.backup.pk]),
+        admin_only(OK),
+    ),
+    Case(
+        "cluster_schedules",
+        lambda w: reverse("cluster_schedules", args=[w.cluster.name]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "schedule_create_cluster_form",
+        lambda w: reverse("schedule_create_cluster", args=[w.cluster.name]),
+        admin_only(OK),
+    ),
+    Case(
+        "schedule_create_cluster",
+        lambda w: reverse("schedule_create_cluster", args=[w.cluster.name]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {
+            "prefix": "daily",
+            "preset": "custom",
+            "cron": "0 2 * * *",
+            "location": w.location.pk,
+            "ttl": "168h",
+            "cluster_resources": "auto",
+        },
+    ),
+    Case(
+        "schedule_create_workspace_form",
+        lambda w: reverse("schedule_create_workspace", args=[w.workspace.slug]),
+        admin_only(OK),
+    ),
+    Case(
+        "workspace_backup_form",
+        lambda w: reverse("workspace_backup", args=[w.workspace.slug]),
+        {"admin": OK, "operator": OK, "viewer": FORBIDDEN, "outsider": NOT_FOUND},
+    ),
+    Case("schedule_calendar", lambda w: reverse("schedule_calendar"), everyone(OK)),
+    Case(
+        "schedule_preview",
+        lambda w: reverse("schedule_preview") + "?preset=custom&cron=*/5+*+*+*+*",
+        everyone(OK),
+    ),
+    Case(
+        "schedule_detail",
+        lambda w: reverse("schedule_detail", args=[w.schedule.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "schedule_edit_form",
+        lambda w: reverse("schedule_edit", args=[w.schedule.pk]),
+        admin_only(OK),
+    ),
+    Case(
+        "schedule_pause",
+        lambda w: reverse("schedule_pause", args=[w.schedule.pk]),
+        admin_only(FOUND),
+        method="post",
+    ),
+    Case(
+        "schedule_delete_form",
+        lambda w: reverse("schedule_delete", args=[w.schedule.pk]),
+        admin_only(OK),
+    ),
+    Case(
+        "backup_run_detail",
+        lambda w: reverse("backup_run_detail", args=[w.run.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
         "backup_detail",
         lambda w: reverse("backup_detail", args=[w.backup.pk]),
         everyone(OK, NOT_FOUND),

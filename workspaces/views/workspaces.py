@@ -56,8 +56,17 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, workspace: Workspace, grant_form=None) -> dict:
+    from backups.models import BackupRun, Schedule
+
     can_manage = can(request.user, Action.MANAGE, workspace)
     return {
+        "schedules": Schedule.objects.filter(
+            workspace=workspace, cluster__isnull=True
+        ).select_related("location"),
+        "runs": BackupRun.objects.filter(workspace=workspace)
+        .select_related("schedule")
+        .prefetch_related("backups")[:10],
+        "can_backup": can(request.user, Action.BACKUP, workspace),
         "workspace": workspace,
         "clusters": clusters_for(request.user).filter(workspace=workspace),
         "memberships": workspace.memberships.select_related("user", "group"),

@@ -1,0 +1,249 @@
+"""Schedules (of a cluster or a whole workspace), their runs, and workspace backups now."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from workspaces import audit
+from workspaces.access import can, cluster_q, operation_q, workspace_visible_q
+from workspaces.models import Cluster, Workspace
+from workspaces.roles import Action
+from workspaces.views.common import require
+
+from .. import cron
+from ..forms import ScheduleForm, WorkspaceBackupForm
+from ..models import BackupRun, Schedule
+from ..scheduling import backup_workspace
+
+
+def _schedules(user):
+    return Schedule.objects.filter(operation_q(user)).select_related(
+        "workspace", "cluster", "location"
+    )
+
+
+def _schedule(request: HttpRequest, pk: int, action: str = Action.VIEW) -> Schedule:
+    schedule = get_object_or_404(_schedules(request.user), pk=pk)
+    scope = schedule.cluster or schedule.workspace
+    if action != Action.VIEW:
+        require(request.user, action, scope, "change schedules")
+    return schedule
+
+
+@login_required
+def cluster_schedules(request: HttpRequest, name: str) -> HttpResponse:
+    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
+        "workspace"
+    )
+    cluster = get_object_or_404(queryset, name=name)
+    schedules = Schedule.objects.filter(cluster=cluster).select_related("location")
+    workspace_wide = Schedule.objects.filter(
+        workspace=cluster.workspace, cluster__isnull=True
+    ).select_related("location")
+    return render(
+        request,
+        "backups/cluster_schedules.html",
+        {
+            "cluster": cluster,
+            "schedules": schedules,
+            "workspace_schedules": workspace_wide,
+            "can_manage": can(request.user, Action.MANAGE, cluster),
+        },
+    )
+
+
+def _edit(request: HttpRequest, schedule: Schedule, back: str) -> HttpResponse:
+    form = ScheduleForm(
+        request.POST or None, instance=schedule, user=request.user, workspace=schedule.workspace
+    )
+    if request.method == "POST" and form.is_valid():
+        created = schedule.pk is None
+        if created:
+            schedule.created_by = request.user
+        schedule = form.save(timezone.now())
+        audit.record(
+            request.user, "created" if created else "changed", schedule, cron=schedule.expression
+        )
+        messages.success(
+            request,
+            f"Schedule {schedule.prefix} saved. Next run: {schedule.next_run_at or 'never'}.",
+        )
+        return redirect(schedule)
+    upcoming = schedule.upcoming(timezone.now()) if schedule.pk else []
+    return render(
+        request,
+        "backups/schedule_edit.html",
+        {"form": form, "schedule": schedule, "back": back, "upcoming": upcoming},
+    )
+
+
+@login_required
+def schedule_create_for_cluster(request: HttpRequest, name: str) -> HttpResponse:
+    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
+        "workspace"
+    )
+    cluster = get_object_or_404(queryset, name=name)
+    require(request.user, Action.MANAGE, cluster, "create schedules")
+    schedule = Schedule(workspace=cluster.workspace, cluster=cluster)
+    return _edit(request, schedule, back=cluster.get_absolute_url())
+
+
+@login_required
+def schedule_create_for_workspace(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace = get_object_or_404(
+        Workspace.objects.filter(workspace_visible_q(request.user)), slug=slug
+    )
+    require(request.user, Action.MANAGE, workspace, "create schedules")
+    return _edit(request, Schedule(workspace=workspace), back=workspace.get_absolute_url())
+
+
+@login_required
+def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = _schedule(request, pk, Action.MANAGE)
+    return _edit(request, schedule, back=schedule.get_absolute_url())
+
+
+@login_required
+def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = _schedule(request, pk)
+    runs = BackupRun.objects.filter(schedule=schedule).prefetch_related("backups")[:20]
+    return render(
+        request,
+        "backups/schedule_detail.html",
+        {
+            "schedule": schedule,
+            "runs": runs,
+            "upcoming": schedule.upcoming(timezone.now()),
+            "can_manage": can(request.user, Action.MANAGE, schedule.cluster or schedule.workspace),
+        },
+    )
+
+
+@login_required
+def schedule_preview(request: HttpRequest) -> HttpResponse:
+    """The next five runs of what is typed, or why it is not a cron expression."""
+    preset = request.GET.get("preset", "")
+    expression = request.GET.get("cron", "").strip() if preset == Schedule.Preset.CUSTOM else preset
+    context = {"runs": [], "problem": ""}
+    if preset == Schedule.Preset.NEVER:
+        context["problem"] = "This schedule never runs (it can still be started by hand)."
+    elif preset not in Schedule.Preset.values:
+        context["problem"] = "Choose when it runs."
+    elif problem := cron.problem(expression):
+        context["problem"] = problem
+    else:
+        context["runs"] = cron.next_runs(expression, timezone.now(), 5)
+    return render(request, "backups/_cron_preview.html", context)
+
+
+@login_required
+@require_POST
+def schedule_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pause, or resume from now on (missed runs are not made up)."""
+    schedule = _schedule(request, pk, Action.MANAGE)
+    schedule.paused = not schedule.paused
+    schedule.plan_next(timezone.now())
+    schedule.save(update_fields=["paused", "next_run_at"])
+    audit.record(request.user, "paused" if schedule.paused else "resumed", schedule)
+    messages.success(
+        request, f"Schedule {schedule.prefix} {'paused' if schedule.paused else 'resumed'}."
+    )
+    return redirect(schedule)
+
+
+@login_required
+def schedule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = _schedule(request, pk, Action.MANAGE)
+    if request.method == "POST":
+        back = (
+            schedule.cluster.get_absolute_url()
+            if schedule.cluster_id
+            else schedule.workspace.get_absolute_url()
+        )
+        audit.record(request.user, "deleted", schedule)
+        schedule.delete()
+        messages.success(
+            request, "Schedule deleted. The backups it made are kept until they expire."
+        )
+        return redirect(back)
+    return render(request, "backups/schedule_delete.html", {"schedule": schedule})
+
+
+@login_required
+def schedule_calendar(request: HttpRequest) -> HttpResponse:
+    """Upcoming runs of every schedule the user can see, for the next few weeks, by day."""
+    now = timezone.now()
+    wanted = request.GET.get("days", "")
+    horizon = now + timedelta(days=min(int(wanted), 366) if wanted.isdigit() else 35)
+    days: dict = defaultdict(list)
+    for schedule in _schedules(request.user).filter(paused=False):
+        if not schedule.expression:
+            continue
+        for when in cron.next_runs(schedule.expression, now, 400):
+            if when > horizon:
+                break
+            days[timezone.localtime(when).date()].append((when, schedule))
+    calendar = [(day, sorted(entries, key=lambda e: e[0])) for day, entries in sorted(days.items())]
+    return render(
+        request, "backups/schedule_calendar.html", {"calendar": calendar, "horizon": horizon}
+    )
+
+
+@login_required
+def backup_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(
+        BackupRun.objects.filter(
+            workspace__in=Workspace.objects.filter(workspace_visible_q(request.user))
+        ),
+        pk=pk,
+    )
+    return render(
+        request,
+        "backups/run_detail.html",
+        {
+            "run": run,
+            "backups": run.backups.select_related("location", "created_by"),
+            "can_restore": can(request.user, Action.RESTORE, run.workspace),
+        },
+    )
+
+
+@login_required
+def workspace_backup(request: HttpRequest, slug: str) -> HttpResponse:
+    """Back up every healthy cluster of the workspace now; the others are listed as skipped."""
+    workspace = get_object_or_404(
+        Workspace.objects.filter(workspace_visible_q(request.user)), slug=slug
+    )
+    require(request.user, Action.BACKUP, workspace, "back up this workspace")
+    form = WorkspaceBackupForm(request.POST or None, user=request.user, workspace=workspace)
+    if request.method == "POST" and form.is_valid():
+        run = backup_workspace(
+            workspace,
+            form.cleaned_data["location"],
+            prefix=form.cleaned_data["prefix"],
+            options=form.option_values(),
+            by=request.user,
+        )
+        made = run.backups.count()
+        messages.success(
+            request, f"{made} backup(s) started; {len(run.skipped)} cluster(s) skipped."
+        )
+        return redirect(run)
+    return render(request, "backups/workspace_backup.html", {"workspace": workspace, "form": form})
+
+
+def workspace_runs(workspace: Workspace):
+    """For the workspace page: its latest runs, with their backups (two queries)."""
+    return (
+        BackupRun.objects.filter(workspace=workspace)
+        .select_related("schedule")
+        .prefetch_related("backups")[:10]
+    )
