@@ -93,3 +93,11 @@ def find_item(
             if obj.get("kind") == kind and obj.get("apiVersion") == api_version:
                 return obj
     return None
+
+
+def namespaces(provider: Provider, layout: Layout, name: str) -> list[str]:
+    """The namespaces a backup holds objects of (from its resource list)."""
+    listing = read_json_gz(provider, layout.backup_file(name, "resource-list"))
+    found = {item.split("/", 1)[0] for items in listing.values() for item in items if "/" in item}
+    found |= set(listing.get("v1/Namespace", []))
+    return sorted(found)

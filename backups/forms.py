@@ -220,3 +220,72 @@ class ScheduleForm(WorkspaceBackupForm):
         schedule.plan_next(now)
         schedule.save()
         return schedule
+
+
+class RestoreForm(forms.Form):
+    """The restore wizard: where to, what, and how to treat objects that exist."""
+
+    target_cluster = forms.ModelChoiceField(
+        queryset=None, label="Restore into", help_text="Only clusters you may restore into."
+    )
+    include_namespaces = forms.MultipleChoiceField(
+        required=False,
+        label="Namespaces",
+        help_text="None selected: every namespace in the backup.",
+    )
+    namespace_mapping = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "shop=shop-restored"}),
+        help_text="Restore a namespace under another name: source=target, one a line or comma-separated.",
+    )
+    cluster_resources = forms.ChoiceField(
+        label="Include cluster-wide resources", choices=ClusterResources.choices, initial="auto"
+    )
+    restore_pvs = forms.BooleanField(required=False, label="Restore persistent volumes")
+    preserve_node_ports = forms.BooleanField(required=False, label="Preserve node ports")
+    existing_policy = forms.ChoiceField(
+        label="Objects that already exist",
+        choices=[
+            ("none", "Leave them, and warn when they differ"),
+            ("update", "Update them to the backup's version"),
+        ],
+        initial="none",
+    )
+    label_selector = forms.CharField(required=False)
+    include_resources = forms.CharField(required=False, help_text="Comma-separated; empty = all.")
+    exclude_resources = forms.CharField(required=False, help_text="Comma-separated.")
+
+    def __init__(self, *args, user, backup, namespaces: list[str], **kwargs):
+        from workspaces.access import clusters_for
+
+        super().__init__(*args, **kwargs)
+        self.fields["target_cluster"].queryset = clusters_for(user, Action.RESTORE).select_related(
+            "workspace"
+        )
+        if backup.cluster_id:
+            self.fields["target_cluster"].initial = backup.cluster_id
+        choices = [(ns, ns) for ns in namespaces]
+        self.fields["include_namespaces"].choices = choices
+        self.fields["include_namespaces"].widget.attrs["size"] = min(10, max(3, len(choices)))
+
+    def clean_namespace_mapping(self) -> dict:
+        from .naming import parse_mapping
+
+        try:
+            return parse_mapping(self.cleaned_data["namespace_mapping"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "include_namespaces": list(data["include_namespaces"]),
+            "namespace_mapping": data["namespace_mapping"],
+            "cluster_resources": data["cluster_resources"],
+            "restore_pvs": data["restore_pvs"],
+            "preserve_node_ports": data["preserve_node_ports"],
+            "existing_policy": data["existing_policy"],
+            "label_selector": data["label_selector"].strip(),
+            "include_resources": split_list(data["include_resources"]),
+            "exclude_resources": split_list(data["exclude_resources"]),
+        }

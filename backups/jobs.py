@@ -114,3 +114,55 @@ def delete_backup(backup: Backup, by=None) -> None:
 
 def expiry_of(backup: Backup):
     return (backup.started_at or timezone.now()) + backup.ttl
+
+
+def restore_name(backup_name: str, preview: bool = False) -> str:
+    """``<backup>-<YYYYMMDDhhmmss>`` as Velero names restores (``-preview`` for dry runs)."""
+    stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")[:17]
+    suffix = f"-{stamp}" + ("-preview" if preview else "")
+    return backup_name[: 253 - len(suffix)] + suffix
+
+
+def start_restore(
+    backup: Backup,
+    target: Cluster,
+    *,
+    by=None,
+    preview: bool = False,
+    run=None,
+    **options,
+):
+    """Create the Restore row (pending) and queue it after commit.
+
+    The caller has checked that ``by`` may restore into ``target`` (the restore
+    permission on the TARGET cluster, not only on the backup's cluster).
+    ``options`` are Restore fields: include_namespaces, exclude_namespaces,
+    namespace_mapping, include_resources, exclude_resources, label_selector,
+    cluster_resources, restore_pvs, preserve_node_ports, existing_policy.
+    """
+    from .models import Restore
+    from .tasks import run_restore
+
+    if backup.status not in ("completed", "partially_failed"):
+        raise BackupRefused(f"Backup {backup.name} did not complete, so it cannot be restored.")
+    with transaction.atomic():
+        restore = Restore.objects.create(
+            name=restore_name(backup.name, preview),
+            backup=backup,
+            backup_name=backup.name,
+            source_cluster_name=backup.cluster_name,
+            workspace=target.workspace,
+            target_cluster=target,
+            target_cluster_name=target.name,
+            is_preview=preview,
+            run=run,
+            created_by=by if getattr(by, "is_authenticated", False) else None,
+            **options,
+        )
+        if not preview:
+            audit.record(
+                by, "started restore", restore, backup=backup.name, into=target.name,
+                mapping=restore.namespace_mapping,
+            )  # fmt: skip
+        transaction.on_commit(lambda: run_restore.delay(restore.pk))
+    return restore

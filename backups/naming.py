@@ -49,3 +49,19 @@ def format_duration(value: timedelta) -> str:
 def split_list(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
     return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """``"a=b, c=d"`` (or one pair a line) -> ``{"a": "b", "c": "d"}``; raises ValueError
+    naming the bad pair. Targets must be valid namespace names."""
+    mapping: dict[str, str] = {}
+    for pair in split_list(text):
+        source, sep, target = (part.strip() for part in pair.partition("="))
+        if not sep or not source or not target:
+            raise ValueError(f"{pair!r} is not source=target")
+        if not NAME_RE.match(target):
+            raise ValueError(f"{target!r} is not a valid namespace name")
+        if source in mapping:
+            raise ValueError(f"{source!r} is mapped twice")
+        mapping[source] = target
+    return mapping

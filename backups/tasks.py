@@ -167,3 +167,87 @@ def sync_locations() -> int:
         except StorageError as exc:
             log.warning("sync of %s failed: %s", location, exc)
     return imported
+
+
+class ItemRecorder:
+    """Per-item results from the restore engine, saved in batches."""
+
+    def __init__(self, restore):
+        self.restore = restore
+
+    def __call__(self, results) -> None:
+        from .models import RestoreItem
+
+        RestoreItem.objects.bulk_create(
+            [
+                RestoreItem(
+                    restore_id=self.restore.pk,
+                    resource=r.resource[:253],
+                    namespace=r.namespace[:253],
+                    name=r.name[:253],
+                    outcome=r.outcome,
+                    message=r.message,
+                )
+                for r in results
+            ],
+            batch_size=1000,
+        )
+
+
+@shared_task(acks_late=True)
+def run_restore(restore_id: int) -> str:
+    """Run one restore (or its dry-run preview). Safe to deliver twice."""
+    from locations.providers import get_provider
+    from workspaces import audit
+
+    from .engine.restore import run_restore as engine_run_restore
+
+    restore = (
+        Restore.objects.select_related("backup__location", "target_cluster")
+        .filter(pk=restore_id)
+        .first()
+    )
+    if restore is None or not restore.claim(worker=socket.gethostname()):
+        return "skipped"
+    if restore.backup is None or restore.target_cluster is None:
+        restore.mark_failed("The backup or the target cluster was removed before the restore ran.")
+        return restore.status
+    reporter = RowReporter(restore)
+    try:
+        provider = get_provider(restore.backup.location)
+        try:
+            with heartbeat(restore):
+                outcome = engine_run_restore(
+                    restore,
+                    provider,
+                    progress=reporter.progress,
+                    log=reporter.log,
+                    record=ItemRecorder(restore),
+                )
+        finally:
+            provider.close()
+    except Exception as exc:  # a bug: keep the reason, never leave it running
+        log.exception("restore %s crashed", restore.name)
+        reporter.flush()
+        restore.mark_failed(
+            f"The restore stopped on an internal error: {exc.__class__.__name__}: {exc}"
+        )
+        return restore.status
+    reporter.flush()
+    restore.finish(
+        PHASE_STATUS[outcome.phase],
+        error=outcome.error,
+        items_done=outcome.total,
+        items_total=outcome.total,
+        created_count=outcome.created,
+        updated_count=outcome.updated,
+        skipped_count=outcome.skipped,
+        failed_count=outcome.failed,
+        warnings_count=outcome.warnings,
+        phase=outcome.phase,
+    )
+    if not restore.is_preview:
+        audit.record(
+            restore.created_by, "restored", restore, result=outcome.phase, created=outcome.created
+        )
+    return restore.status

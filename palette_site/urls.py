@@ -6,7 +6,7 @@ from django.urls import path
 
 from backups.views import backup as backup_views
 from backups.views import lists as backups
-from backups.views import schedules
+from backups.views import restores, schedules
 from locations import views as locations
 from workspaces.views import clusters, dashboard, workspaces
 
@@ -81,7 +81,11 @@ urlpatterns = [
     path("backups/<int:pk>/download/", backup_views.backup_download, name="backup_download"),
     path("backups/<int:pk>/delete/", backup_views.backup_delete, name="backup_delete"),
     path("restores/", backups.restore_list, name="restore_list"),
-    path("restores/<int:pk>/", backups.restore_detail, name="restore_detail"),
+    path("restores/<int:pk>/", restores.restore_detail, name="restore_detail"),
+    path("restores/<int:pk>/status/", restores.restore_status, name="restore_status"),
+    path("restores/<int:pk>/confirm/", restores.restore_confirm, name="restore_confirm"),
+    path("backups/<int:pk>/restore/", restores.restore_wizard, name="restore_wizard"),
+    path("clusters/<str:name>/restores/", restores.cluster_restores, name="cluster_restores"),
     path("etcd/", backups.etcd_snapshot_list, name="etcd_snapshot_list"),
     path("etcd/<int:pk>/", backups.etcd_snapshot_detail, name="etcd_snapshot_detail"),
     path("admin/", admin.site.urls),

@@ -39,12 +39,6 @@ def restore_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    restore = get_object_or_404(_restores(request.user), pk=pk)
-    return render(request, "backups/restore_detail.html", {"restore": restore})
-
-
-@login_required
 def etcd_snapshot_list(request: HttpRequest) -> HttpResponse:
     return render(
         request, "backups/etcd_list.html", {"page": page_of(request, _snapshots(request.user))}

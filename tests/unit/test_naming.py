@@ -40,3 +40,20 @@ def test_bad_durations_are_refused(text):
 
 def test_lists_are_split_and_trimmed():
     assert split_list(" a, b,,c\nd ") == ["a", "b", "c", "d"]
+
+
+def test_namespace_mappings_parse_and_explain_mistakes():
+    from backups.naming import parse_mapping
+
+    assert parse_mapping("shop=shop-copy, billing = billing2\nx=y") == {
+        "shop": "shop-copy",
+        "billing": "billing2",
+        "x": "y",
+    }
+    for bad, reason in [
+        ("shop", "source=target"),
+        ("a=B_ad", "valid namespace"),
+        ("a=b,a=c", "twice"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            parse_mapping(bad)

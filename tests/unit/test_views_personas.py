@@ -24,6 +24,12 @@ class Case:
     data: Callable = field(default=lambda w: {})
 
 
+def as_finished_preview(w) -> None:
+    from backups.models import Restore
+
+    Restore.objects.filter(pk=w.restore.pk).update(is_preview=True, status="completed")
+
+
 def everyone(status, outsider=None):
     return {
         "admin": status,
@@ -202,6 +208,27 @@ CASES = [
         "backup_delete_form",
         lambda w: reverse("backup_delete", args=[w.backup.pk]),
         admin_only(OK),
+    ),
+    Case(
+        "restore_wizard_form",
+        lambda w: reverse("restore_wizard", args=[w.backup.pk]),
+        {"admin": OK, "operator": OK, "viewer": FORBIDDEN, "outsider": NOT_FOUND},
+    ),
+    Case(
+        "restore_confirm",
+        lambda w: as_finished_preview(w) or reverse("restore_confirm", args=[w.restore.pk]),
+        {"admin": FOUND, "operator": FOUND, "viewer": FORBIDDEN, "outsider": NOT_FOUND},
+        method="post",
+    ),
+    Case(
+        "restore_status",
+        lambda w: reverse("restore_status", args=[w.restore.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "cluster_restores",
+        lambda w: reverse("cluster_restores", args=[w.cluster.name]),
+        everyone(OK, NOT_FOUND),
     ),
     Case(
         "cluster_schedules",

@@ -1,0 +1,95 @@
+"""manage.py restore BACKUP --to CLUSTER [...] [--wait]: prints the restore's name, then its phase."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from backups.jobs import BackupRefused, start_restore
+from backups.management.commands.backup import PHASES, wait_for
+from backups.models import Backup, Restore
+from backups.naming import parse_mapping, split_list
+from workspaces.access import can
+from workspaces.models import Cluster
+from workspaces.roles import Action
+
+
+class Command(BaseCommand):
+    help = "Restore a backup into a cluster. Prints the restore's name (and with --wait its final phase)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("backup", help="The backup's name")
+        parser.add_argument("--to", required=True, dest="cluster", help="Target cluster")
+        parser.add_argument("--location", help="The backup's location, when the name is ambiguous")
+        parser.add_argument("--include-namespaces", default="", help="a,b (default: all)")
+        parser.add_argument("--namespace-mapping", default="", help="a=b,c=d")
+        parser.add_argument("--existing-policy", choices=["none", "update"], default="none")
+        parser.add_argument(
+            "--cluster-resources", choices=["auto", "always", "never"], default="auto"
+        )
+        parser.add_argument("--restore-pvs", action="store_true")
+        parser.add_argument("--preserve-node-ports", action="store_true")
+        parser.add_argument("--preview", action="store_true", help="Server-side dry run only")
+        parser.add_argument(
+            "--as-user",
+            help="Check that this user may restore into the target (as the console would)",
+        )
+        parser.add_argument("--wait", action="store_true", help="Wait; exit 1 unless Completed")
+
+    def handle(self, *args, **o):
+        backups = Backup.objects.filter(name=o["backup"]).select_related("location")
+        if o["location"]:
+            backups = backups.filter(location__name=o["location"])
+        found = list(backups[:5])
+        if not found:
+            raise CommandError(f"There is no backup named {o['backup']!r}.")
+        if len(found) > 1:
+            where = ", ".join(b.location.name for b in found)
+            raise CommandError(
+                f"Backup {o['backup']} exists in several locations ({where}); pass --location."
+            )
+        backup = found[0]
+        target = Cluster.objects.filter(name=o["cluster"]).first()
+        if target is None:
+            raise CommandError(f"There is no cluster named {o['cluster']!r}.")
+        user = None
+        if o["as_user"]:
+            user = get_user_model().objects.filter(username=o["as_user"], is_active=True).first()
+            if user is None:
+                raise CommandError(f"There is no active user {o['as_user']!r}.")
+            if not can(user, Action.RESTORE, target):
+                raise CommandError(f"{user.username} may not restore into {target.name}.")
+        try:
+            mapping = parse_mapping(o["namespace_mapping"])
+        except ValueError as exc:
+            raise CommandError(f"--namespace-mapping: {exc}") from None
+        try:
+            restore = start_restore(
+                backup,
+                target,
+                by=user,
+                preview=o["preview"],
+                include_namespaces=split_list(o["include_namespaces"]),
+                namespace_mapping=mapping,
+                existing_policy=o["existing_policy"],
+                cluster_resources=o["cluster_resources"],
+                restore_pvs=o["restore_pvs"],
+                preserve_node_ports=o["preserve_node_ports"],
+            )
+        except BackupRefused as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(restore.name)
+        if not o["wait"]:
+            return
+        from backups.tasks import run_restore
+
+        restore = wait_for(Restore, restore.pk, run_restore)
+        self.stdout.write(PHASES[restore.status])
+        self.stdout.write(
+            f"{restore.created_count} created, {restore.updated_count} updated, "
+            f"{restore.skipped_count} skipped, {restore.failed_count} failed"
+        )
+        if restore.status == "failed":
+            raise CommandError(restore.error or "The restore failed.")
+        if restore.status != "completed":
+            raise CommandError(f"{restore.failed_count} item(s) failed; see the restore's page.")

@@ -1,0 +1,162 @@
+"""Restores: the wizard (options, preview, confirm), the detail with per-item results."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from locations.layout import Layout
+from locations.providers import get_provider
+from locations.providers.base import StorageError
+from workspaces.access import can, cluster_q, clusters_for, operation_q
+from workspaces.models import Cluster
+from workspaces.roles import Action
+from workspaces.views.common import fragment, page_of
+
+from .. import browse
+from ..forms import RestoreForm
+from ..jobs import BackupRefused, start_restore
+from ..models import Backup, Restore, RestoreItem
+from .backup import STOP_POLLING
+
+OPTION_FIELDS = (
+    "include_namespaces",
+    "exclude_namespaces",
+    "namespace_mapping",
+    "include_resources",
+    "exclude_resources",
+    "label_selector",
+    "cluster_resources",
+    "restore_pvs",
+    "preserve_node_ports",
+    "existing_policy",
+)
+
+
+def _restores(user):
+    return Restore.objects.filter(operation_q(user, cluster_field="target_cluster")).select_related(
+        "created_by", "target_cluster", "backup"
+    )
+
+
+def _check_target(user, cluster: Cluster) -> None:
+    """Restoring INTO a cluster needs the restore permission on that cluster."""
+    if not can(user, Action.RESTORE, cluster):
+        raise PermissionDenied(f"You may not restore into {cluster.name}.")
+
+
+@login_required
+def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose the target and options, then see a dry-run preview before confirming."""
+    backup = get_object_or_404(
+        Backup.objects.filter(operation_q(request.user)).select_related("location"), pk=pk
+    )
+    if not clusters_for(request.user, Action.RESTORE).exists():
+        raise PermissionDenied("Your role does not allow restoring into any cluster.")
+    provider = get_provider(backup.location)
+    try:
+        found = browse.namespaces(provider, Layout(backup.location.prefix), backup.name)
+        problem = ""
+    except StorageError as exc:
+        found, problem = (
+            list(backup.include_namespaces),
+            f"Cannot read the backup's contents: {exc}",
+        )
+    finally:
+        provider.close()
+    form = RestoreForm(request.POST or None, user=request.user, backup=backup, namespaces=found)
+    if request.method == "POST" and form.is_valid():
+        target = form.cleaned_data["target_cluster"]
+        _check_target(request.user, target)
+        preview = request.POST.get("action") != "restore"
+        try:
+            restore = start_restore(
+                backup, target, by=request.user, preview=preview, **form.options()
+            )
+        except BackupRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(restore)
+    return render(
+        request,
+        "backups/restore_wizard.html",
+        {"backup": backup, "form": form, "problem": problem},
+    )
+
+
+@login_required
+@require_POST
+def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run for real what a finished preview showed, with the same options."""
+    preview = get_object_or_404(_restores(request.user), pk=pk, is_preview=True)
+    if preview.backup is None or preview.target_cluster is None:
+        messages.error(request, "The backup or the target cluster is gone; start a new restore.")
+        return redirect(preview)
+    _check_target(request.user, preview.target_cluster)
+    try:
+        restore = start_restore(
+            preview.backup,
+            preview.target_cluster,
+            by=request.user,
+            **{name: getattr(preview, name) for name in OPTION_FIELDS},
+        )
+    except BackupRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(preview)
+    messages.success(request, f"Restore {restore.name} started.")
+    return redirect(restore)
+
+
+def _items(request: HttpRequest, restore: Restore):
+    items = RestoreItem.objects.filter(restore=restore)
+    outcome = request.GET.get("outcome", "")
+    if outcome in RestoreItem.Outcome.values:
+        items = items.filter(outcome=outcome)
+    if namespace := request.GET.get("namespace", ""):
+        items = items.filter(namespace=namespace)
+    if query := request.GET.get("q", "").strip():
+        items = items.filter(name__icontains=query) | items.filter(resource__icontains=query)
+    return page_of(request, items.order_by("id"), size=100)
+
+
+@login_required
+def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    restore = get_object_or_404(_restores(request.user), pk=pk)
+    context = {
+        "restore": restore,
+        "page": _items(request, restore),
+        "outcomes": RestoreItem.Outcome.choices,
+        "can_confirm": restore.is_preview
+        and restore.is_done
+        and restore.status != "failed"
+        and restore.target_cluster is not None
+        and can(request.user, Action.RESTORE, restore.target_cluster),
+    }
+    return render(request, fragment(request, "backups/restore_detail.html", "items"), context)
+
+
+@login_required
+def restore_status(request: HttpRequest, pk: int) -> HttpResponse:
+    restore = get_object_or_404(_restores(request.user), pk=pk)
+    response = render(request, "backups/restore_detail.html#progress", {"restore": restore})
+    if restore.is_done and request.htmx:
+        response.status_code = STOP_POLLING
+    return response
+
+
+@login_required
+def cluster_restores(request: HttpRequest, name: str) -> HttpResponse:
+    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
+        "workspace"
+    )
+    cluster = get_object_or_404(queryset, name=name)
+    restores = Restore.objects.filter(target_cluster=cluster).select_related("created_by")
+    return render(
+        request,
+        "backups/cluster_restores.html",
+        {"cluster": cluster, "page": page_of(request, restores)},
+    )
