@@ -4,78 +4,22 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-import time
-from contextlib import contextmanager
 
 from celery import shared_task
 
-from .models import Backup, EtcdSnapshot, Restore, Status
+from .models import Backup, EtcdRestore, EtcdSnapshot, Restore, Status
+from .reporting import ItemRecorder, RowReporter, heartbeat
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 15
-PROGRESS_EVERY = 0.5  # seconds between progress writes to the row
-LOG_EVERY = 2.0
 
 
 @shared_task
 def fail_stale_operations() -> int:
     """Fail running jobs whose worker stopped sending heartbeats (killed, lost)."""
-    failed = sum(model.fail_stale() for model in (Backup, Restore, EtcdSnapshot))
+    failed = sum(model.fail_stale() for model in (Backup, Restore, EtcdSnapshot, EtcdRestore))
     if failed:
         log.warning("marked %d job(s) failed: their worker stopped sending heartbeats", failed)
     return failed
-
-
-class RowReporter:
-    """Progress and log lines from the engine, written to the row at a bounded rate
-    (the engine may report thousands of times a second; the page polls once)."""
-
-    def __init__(self, operation):
-        self.operation = operation
-        self.lock = threading.Lock()
-        self.lines: list[str] = []
-        self.last_progress = 0.0
-        self.last_log = 0.0
-
-    def progress(self, done: int, total: int, phase: str) -> None:
-        now = time.monotonic()
-        if now - self.last_progress >= PROGRESS_EVERY:
-            self.last_progress = now
-            self.operation.beat(items_done=done, items_total=total, phase=phase[:60])
-
-    def log(self, line: str) -> None:
-        with self.lock:
-            self.lines.append(line)
-            due = time.monotonic() - self.last_log >= LOG_EVERY
-        if due:
-            self.flush()
-
-    def flush(self) -> None:
-        with self.lock:
-            lines, self.lines = self.lines, []
-            self.last_log = time.monotonic()
-        if lines:
-            self.operation.append_log("\n".join(lines))
-
-
-@contextmanager
-def heartbeat(operation):
-    """Beat every few seconds from a thread, even while the engine waits on I/O."""
-    stop = threading.Event()
-
-    def loop():
-        while not stop.wait(HEARTBEAT_SECONDS):
-            operation.beat()
-
-    thread = threading.Thread(target=loop, name=f"heartbeat-{operation.pk}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 PHASE_STATUS = {
@@ -169,31 +113,6 @@ def sync_locations() -> int:
     return imported
 
 
-class ItemRecorder:
-    """Per-item results from the restore engine, saved in batches."""
-
-    def __init__(self, restore):
-        self.restore = restore
-
-    def __call__(self, results) -> None:
-        from .models import RestoreItem
-
-        RestoreItem.objects.bulk_create(
-            [
-                RestoreItem(
-                    restore_id=self.restore.pk,
-                    resource=r.resource[:253],
-                    namespace=r.namespace[:253],
-                    name=r.name[:253],
-                    outcome=r.outcome,
-                    message=r.message,
-                )
-                for r in results
-            ],
-            batch_size=1000,
-        )
-
-
 @shared_task(acks_late=True)
 def run_restore(restore_id: int) -> str:
     """Run one restore (or its dry-run preview). Safe to deliver twice."""
@@ -251,3 +170,115 @@ def run_restore(restore_id: int) -> str:
             restore.created_by, "restored", restore, result=outcome.phase, created=outcome.created
         )
     return restore.status
+
+
+@shared_task(acks_late=True)
+def run_etcd_snapshot(snapshot_id: int) -> str:
+    """Stream one etcd snapshot into its location, then keep the policy's number of copies."""
+    from locations.providers import get_provider
+
+    from .engine.etcd import apply_retention, take_snapshot
+    from .etcd_jobs import record_policy_result
+
+    snapshot = (
+        EtcdSnapshot.objects.select_related("cluster__workspace", "location")
+        .filter(pk=snapshot_id)
+        .first()
+    )
+    if snapshot is None or not snapshot.claim(worker=socket.gethostname()):
+        return "skipped"
+    if snapshot.cluster is None:
+        snapshot.mark_failed("The cluster was removed before the snapshot ran.")
+        return snapshot.status
+    reporter = RowReporter(snapshot)
+    provider = get_provider(snapshot.location)
+    try:
+        with heartbeat(snapshot):
+            outcome = take_snapshot(
+                snapshot,
+                provider,
+                progress=lambda done, phase: reporter.progress(done, 0, phase),
+                log=reporter.log,
+            )
+        reporter.flush()
+        if not outcome.ok:
+            snapshot.mark_failed(outcome.error)
+            record_policy_result(snapshot.cluster_id, False, outcome.error)
+            return snapshot.status
+        snapshot.finish(
+            Status.COMPLETED,
+            object_key=outcome.key,
+            size_bytes=outcome.size_bytes,
+            sha256=outcome.sha256,
+            revision=outcome.revision,
+            etcd_version=outcome.etcd_version,
+            member=outcome.member[:200],
+            items_done=outcome.size_bytes,
+            items_total=outcome.size_bytes,
+            phase="Completed",
+        )
+        record_policy_result(snapshot.cluster_id, True)
+        policy = getattr(snapshot.cluster, "etcd_policy", None)
+        if policy is not None and policy.enabled:
+            removed = apply_retention(snapshot.cluster, snapshot.location, policy.keep, provider)
+            if removed:
+                snapshot.append_log(f"retention: deleted {', '.join(removed)}")
+    except Exception as exc:  # a bug: keep the reason, never leave it running
+        log.exception("etcd snapshot %s crashed", snapshot.name)
+        reporter.flush()
+        snapshot.mark_failed(
+            f"The snapshot stopped on an internal error: {exc.__class__.__name__}: {exc}"
+        )
+        record_policy_result(snapshot.cluster_id, False, snapshot.error)
+    finally:
+        provider.close()
+    return snapshot.status
+
+
+@shared_task(acks_late=True)
+def run_etcd_restore(restore_id: int) -> str:
+    """Run a snapshot's restore runbook on a control plane the console can reach."""
+    from locations.providers import get_provider
+    from workspaces import audit
+
+    from .engine.etcd import restore_locally
+
+    restore = (
+        EtcdRestore.objects.select_related("snapshot__location", "snapshot__cluster")
+        .filter(pk=restore_id)
+        .first()
+    )
+    if restore is None or not restore.claim(worker=socket.gethostname()):
+        return "skipped"
+    if restore.snapshot is None:
+        restore.mark_failed("The snapshot was deleted before the restore ran.")
+        return restore.status
+    reporter = RowReporter(restore)
+    provider = get_provider(restore.snapshot.location)
+    try:
+        with heartbeat(restore):
+            result = restore_locally(restore.snapshot, provider, log=reporter.log)
+    except Exception as exc:
+        log.exception("etcd restore %s crashed", restore.pk)
+        reporter.flush()
+        restore.mark_failed(
+            f"The restore stopped on an internal error: {exc.__class__.__name__}: {exc}"
+        )
+        return restore.status
+    finally:
+        provider.close()
+    reporter.flush()
+    if result.ok:
+        restore.finish(Status.COMPLETED, phase="Completed")
+    else:
+        restore.finish(Status.FAILED, error=result.error, phase="Failed")
+    audit.record(restore.created_by, "restored etcd", restore, ok=result.ok)
+    return restore.status
+
+
+@shared_task
+def tick_etcd_policies() -> int:
+    """Every minute: start the etcd snapshots whose policy is due."""
+    from .etcd_jobs import tick_etcd
+
+    return len(tick_etcd())

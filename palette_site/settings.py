@@ -234,6 +234,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "fail-stale-operations": {"task": "backups.tasks.fail_stale_operations", "schedule": 60.0},
     "revalidate-locations": {"task": "locations.tasks.revalidate_locations", "schedule": 3600.0},
     "tick-schedules": {"task": "backups.tasks.tick_schedules", "schedule": 60.0},
+    "tick-etcd-policies": {"task": "backups.tasks.tick_etcd_policies", "schedule": 60.0},
     "expire-backups": {"task": "backups.tasks.expire_backups", "schedule": 3600.0},
     "sync-locations": {"task": "backups.tasks.sync_locations", "schedule": 1800.0},
 }

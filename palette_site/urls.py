@@ -5,8 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from backups.views import backup as backup_views
+from backups.views import etcd, restores, schedules
 from backups.views import lists as backups
-from backups.views import restores, schedules
 from locations import views as locations
 from workspaces.views import clusters, dashboard, workspaces
 
@@ -87,6 +87,16 @@ urlpatterns = [
     path("backups/<int:pk>/restore/", restores.restore_wizard, name="restore_wizard"),
     path("clusters/<str:name>/restores/", restores.cluster_restores, name="cluster_restores"),
     path("etcd/", backups.etcd_snapshot_list, name="etcd_snapshot_list"),
-    path("etcd/<int:pk>/", backups.etcd_snapshot_detail, name="etcd_snapshot_detail"),
+    path("etcd/<int:pk>/", etcd.etcd_snapshot_detail, name="etcd_snapshot_detail"),
+    path("etcd/<int:pk>/status/", etcd.etcd_snapshot_status, name="etcd_snapshot_status"),
+    path("etcd/<int:pk>/download/", etcd.etcd_snapshot_download, name="etcd_snapshot_download"),
+    path("etcd/<int:pk>/delete/", etcd.etcd_snapshot_delete, name="etcd_snapshot_delete"),
+    path("etcd/<int:pk>/restore/", etcd.etcd_restore_create, name="etcd_restore_create"),
+    path("etcd/restores/<int:pk>/", etcd.etcd_restore_detail, name="etcd_restore_detail"),
+    path("clusters/<str:name>/etcd/", etcd.cluster_etcd, name="cluster_etcd"),
+    path("clusters/<str:name>/etcd/policy/", etcd.etcd_policy_edit, name="etcd_policy_edit"),
+    path(
+        "clusters/<str:name>/etcd/snapshot/", etcd.etcd_snapshot_create, name="etcd_snapshot_create"
+    ),
     path("admin/", admin.site.urls),
 ]

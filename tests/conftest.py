@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from backups.models import BackupRun, Schedule
+from backups.models import BackupRun, EtcdPolicy, EtcdRestore, Schedule
 from tests import factories
+from workspaces.models import Cluster
 from workspaces.roles import Role
 
 
@@ -26,6 +27,7 @@ class World:
     snapshot: object
     schedule: object
     run: object
+    etcd_restore: object
     users: dict
 
 
@@ -51,7 +53,18 @@ def world(db) -> World:
         workspace=ws, cluster=cluster, prefix="nightly", location=loc, preset=Schedule.Preset.WEEKLY
     )
     run = BackupRun.objects.create(workspace=ws, schedule=schedule, started_at=timezone.now())
+    Cluster.objects.filter(pk=cluster.pk).update(etcd_endpoint="https://127.0.0.1:9")
+    cluster.refresh_from_db()
+    EtcdPolicy.objects.create(cluster=cluster, location=loc)
+    snapshot = factories.snapshot(cluster, loc)
     return World(
+        etcd_restore=EtcdRestore.objects.create(
+            snapshot=snapshot,
+            snapshot_name=snapshot.name,
+            workspace=ws,
+            cluster=cluster,
+            cluster_name=cluster.name,
+        ),  # fmt: skip
         schedule=schedule,
         run=run,
         workspace=ws,
@@ -59,7 +72,7 @@ def world(db) -> World:
         location=loc,
         backup=backup,
         restore=factories.restore(backup, cluster),
-        snapshot=factories.snapshot(cluster, loc),
+        snapshot=snapshot,
         users=users,
     )
 

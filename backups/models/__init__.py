@@ -1,7 +1,7 @@
 """The backups app's models: one module per kind of thing."""
 
 from .backup import Backup, Schedule
-from .etcd import EtcdPolicy, EtcdSnapshot
+from .etcd import EtcdPolicy, EtcdRestore, EtcdSnapshot
 from .operation import ACTIVE_STATUSES, FINAL_STATUSES, Operation, Status
 from .options import BackupOptions, ClusterResources
 from .restore import Restore, RestoreItem
@@ -15,6 +15,7 @@ __all__ = [
     "BackupOptions",
     "ClusterResources",
     "EtcdPolicy",
+    "EtcdRestore",
     "EtcdSnapshot",
     "Operation",
     "Restore",

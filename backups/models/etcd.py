@@ -77,3 +77,36 @@ class EtcdSnapshot(Operation):
 
     def get_absolute_url(self) -> str:
         return reverse("etcd_snapshot_detail", args=[self.pk])
+
+
+class EtcdRestore(Operation):
+    """The console running a snapshot's restore runbook on a control plane it can reach.
+
+    Destructive and rare: it is started only after an explicit confirmation, and
+    every step it runs is in the log.
+    """
+
+    snapshot = models.ForeignKey(
+        EtcdSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="restores"
+    )
+    snapshot_name = models.CharField(max_length=253)
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="etcd_restores"
+    )
+    cluster = models.ForeignKey(
+        "workspaces.Cluster",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="etcd_restores",
+    )
+    cluster_name = models.CharField(max_length=253)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"etcd restore of {self.snapshot_name} into {self.cluster_name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("etcd_restore_detail", args=[self.pk])

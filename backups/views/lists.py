@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from workspaces.access import operation_q
 from workspaces.views.common import page_of
@@ -43,9 +43,3 @@ def etcd_snapshot_list(request: HttpRequest) -> HttpResponse:
     return render(
         request, "backups/etcd_list.html", {"page": page_of(request, _snapshots(request.user))}
     )
-
-
-@login_required
-def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    snapshot = get_object_or_404(_snapshots(request.user), pk=pk)
-    return render(request, "backups/etcd_detail.html", {"snapshot": snapshot})

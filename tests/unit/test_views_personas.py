@@ -231,6 +231,51 @@ CASES = [
         everyone(OK, NOT_FOUND),
     ),
     Case(
+        "cluster_etcd",
+        lambda w: reverse("cluster_etcd", args=[w.cluster.name]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "etcd_policy_edit",
+        lambda w: reverse("etcd_policy_edit", args=[w.cluster.name]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {"enabled": "on", "cron": "0 */2 * * *", "keep": "6"},
+    ),
+    Case(
+        "etcd_snapshot_create",
+        lambda w: reverse("etcd_snapshot_create", args=[w.cluster.name]),
+        {"admin": FOUND, "operator": FOUND, "viewer": FORBIDDEN, "outsider": NOT_FOUND},
+        method="post",
+    ),
+    Case(
+        "etcd_snapshot_status",
+        lambda w: reverse("etcd_snapshot_status", args=[w.snapshot.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
+        "etcd_snapshot_download",
+        lambda w: reverse("etcd_snapshot_download", args=[w.snapshot.pk]),
+        everyone(FOUND, NOT_FOUND),  # nothing stored: back to the page with the reason
+    ),
+    Case(
+        "etcd_snapshot_delete_form",
+        lambda w: reverse("etcd_snapshot_delete", args=[w.snapshot.pk]),
+        admin_only(OK),
+    ),
+    Case(
+        "etcd_restore_create",
+        lambda w: reverse("etcd_restore_create", args=[w.snapshot.pk]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {"confirm_name": w.cluster.name},
+    ),
+    Case(
+        "etcd_restore_detail",
+        lambda w: reverse("etcd_restore_detail", args=[w.etcd_restore.pk]),
+        everyone(OK, NOT_FOUND),
+    ),
+    Case(
         "cluster_schedules",
         lambda w: reverse("cluster_schedules", args=[w.cluster.name]),
         everyone(OK, NOT_FOUND),

@@ -1,0 +1,46 @@
+"""manage.py etcd_snapshot CLUSTER --location L [--wait]: prints the snapshot's name (and result)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from backups.etcd_jobs import start_snapshot
+from backups.jobs import BackupRefused
+from backups.management.commands.backup import wait_for
+from backups.models import EtcdSnapshot
+from locations.models import BackupLocation
+from workspaces.models import Cluster
+
+
+class Command(BaseCommand):
+    help = "Take an etcd snapshot of a cluster into a location. Prints its name (with --wait, its result)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("cluster")
+        parser.add_argument("--location", required=True)
+        parser.add_argument("--wait", action="store_true", help="Wait; exit 1 unless it completed")
+
+    def handle(self, *args, **o):
+        cluster = Cluster.objects.filter(name=o["cluster"]).first()
+        if cluster is None:
+            raise CommandError(f"There is no cluster named {o['cluster']!r}.")
+        location = BackupLocation.objects.filter(name=o["location"]).first()
+        if location is None:
+            raise CommandError(f"There is no location named {o['location']!r}.")
+        try:
+            snapshot = start_snapshot(cluster, location)
+        except BackupRefused as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(snapshot.name)
+        if not o["wait"]:
+            return
+        from backups.tasks import run_etcd_snapshot
+
+        snapshot = wait_for(EtcdSnapshot, snapshot.pk, run_etcd_snapshot)
+        if snapshot.status != "completed":
+            self.stdout.write("Failed")
+            raise CommandError(snapshot.error or "The snapshot failed.")
+        self.stdout.write("Completed")
+        self.stdout.write(
+            f"{snapshot.size_bytes} bytes, revision {snapshot.revision}, sha256 {snapshot.sha256}"
+        )
