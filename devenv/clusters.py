@@ -268,6 +268,11 @@ def stop_component(cluster: str, component: str) -> bool:
     return procs.stop(CLUSTERS[cluster].service_name(component))
 
 
+def component_ready(cluster: str, component: str) -> bool:
+    """Does one component of a cluster pass its readiness check now (the apiserver: /readyz)?"""
+    return SERVICE_FACTORIES[component](CLUSTERS[cluster]).ready()
+
+
 def start(names=("a", "b"), log=print) -> dict[str, str]:
     """Start (or keep) the clusters ``names``, each layer of all clusters at once."""
     results = {}

@@ -1,0 +1,459 @@
+"""The runbook carried out by the console, where it can act on the etcd host itself.
+
+Today that is the local demo control plane of devenv (clusters A and B: etcd,
+kube-apiserver and kube-controller-manager as local processes). A cluster is
+local when its etcd endpoint is ``CLUSTER_A_ETCD_ENDPOINT`` or
+``CLUSTER_B_ETCD_ENDPOINT`` of ``.devenv/env``. (SSH targets are not built
+yet: for any other cluster the console prints the runbook.)
+
+``restore_locally(snapshot, provider, log=)`` runs the runbook's steps, by the
+same keys and titles, logging each one:
+
+1. download the object into a work directory beside the data directory;
+2. verify: the recorded sha256, etcd's own checksum, ``etcdutl snapshot status``;
+3. stop the controller manager and the API server;
+4. stop etcd;
+5. ``etcdutl snapshot restore --bump-revision 1000000 --mark-compacted`` into a
+   new directory (``etcd.restoring``);
+6. swap it in (the old data becomes ``etcd.before-restore``) and start etcd;
+7. start the API server and the controller manager;
+8. check: the API server answers /readyz and etcd its Status.
+
+The cluster is left running whatever fails: before the swap, the components
+start again on the untouched data; after it, a failure to start puts the old
+data directory back (the restored one is kept as ``etcd.failed-restore``) and
+starts everything on it. One restore per cluster at a time (a file lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from locations.layout import Layout
+from locations.providers.base import Provider, StorageError
+
+from .etcd_client import EtcdError, connect, parse_endpoints, tls_of
+from .etcd_runbook import (
+    BUMP_REVISION,
+    CHECK,
+    DOWNLOAD,
+    RESTORE,
+    START_APISERVERS,
+    START_ETCD,
+    STOP_APISERVERS,
+    STOP_ETCD,
+    TITLES,
+    VERIFY,
+)
+from .etcd_verify import Downloaded, VerifyError, VerifyResult, check_file, download
+
+logger = logging.getLogger(__name__)
+
+ETCDUTL_RESTORE_TIMEOUT = 900  # seconds
+READY_TIMEOUT = 90.0  # seconds for /readyz after the API server started
+LOCAL_STEPS = (
+    DOWNLOAD,
+    VERIFY,
+    STOP_APISERVERS,
+    STOP_ETCD,
+    RESTORE,
+    START_ETCD,
+    START_APISERVERS,
+    CHECK,
+)
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """Where and how a devenv cluster's etcd runs (what ``etcdutl restore`` needs)."""
+
+    cluster: str  # devenv's name: "a" or "b"
+    endpoint: str
+    data_dir: Path
+    member_name: str
+    initial_cluster: str
+    peer_url: str
+    etcdutl: str
+
+
+@dataclass
+class StepResult:
+    key: str
+    title: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class RestoreResult:
+    ok: bool
+    error: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+    duration_seconds: float = 0.0
+    # From stopping the API server until it answered /readyz again.
+    downtime_seconds: float = 0.0
+    revision: int | None = None  # the snapshot's revision (etcdutl snapshot status)
+    revision_after: int | None = None  # etcd's revision after the restore (bumped)
+    data_dir: str = ""
+    previous_data_dir: str = ""  # the data from before the restore, kept
+    rolled_back: bool = False  # the old data was put back after a failure
+    cluster_running: bool = False  # the API server answered /readyz at the end
+
+
+class StepFailed(Exception):
+    """A step failed; ``str()`` is the sentence to show."""
+
+
+def _same_endpoint(a: str, b: str) -> bool:
+    try:
+        return parse_endpoints(a)[0].url == parse_endpoints(b)[0].url
+    except EtcdError:
+        return False
+
+
+def local_target(cluster) -> LocalTarget | None:
+    """The devenv cluster whose etcd is ``cluster``'s endpoint, or None."""
+    if cluster is None or not cluster.etcd_endpoint:
+        return None
+    try:
+        from devenv import clusters as devenv_clusters
+        from devenv import load_env
+    except ImportError:  # pragma: no cover - devenv ships with the console
+        return None
+    env = load_env()
+    for name in devenv_clusters.CLUSTERS:
+        prefix = f"CLUSTER_{name.upper()}_"
+        endpoint = env.get(prefix + "ETCD_ENDPOINT", "")
+        if not endpoint or not _same_endpoint(endpoint, cluster.etcd_endpoint):
+            continue
+        etcdutl = env.get("ETCDUTL", "")
+        data_dir = env.get(prefix + "ETCD_DATA_DIR", "")
+        if not (etcdutl and os.access(etcdutl, os.X_OK) and data_dir):
+            return None
+        return LocalTarget(
+            cluster=name,
+            endpoint=endpoint,
+            data_dir=Path(data_dir),
+            member_name=env.get(prefix + "ETCD_NAME", "default"),
+            initial_cluster=env.get(prefix + "ETCD_INITIAL_CLUSTER", ""),
+            peer_url=env.get(prefix + "ETCD_PEER_URL", ""),
+            etcdutl=etcdutl,
+        )
+    return None
+
+
+def can_restore_locally(cluster) -> bool:
+    """True when the console can restore this cluster's etcd itself (local devenv)."""
+    return local_target(cluster) is not None
+
+
+def restore_locally(snapshot, provider: Provider, *, log: Callable[[str], None]) -> RestoreResult:
+    """Restore ``snapshot``'s cluster from it, step by step; never raises for a failed step."""
+    from backups.models import Status
+
+    target = local_target(snapshot.cluster)
+    if target is None:
+        return RestoreResult(
+            ok=False,
+            error=f"The console cannot reach the etcd host of {snapshot.cluster_name}: follow "
+            "the runbook on the members.",
+        )
+    if snapshot.status != Status.COMPLETED or not snapshot.sha256:
+        return RestoreResult(
+            ok=False, error=f"Snapshot {snapshot.name} did not complete: it cannot be restored."
+        )
+    return _LocalRestore(snapshot, provider, target, log).run()
+
+
+class _LocalRestore:
+    def __init__(self, snapshot, provider: Provider, target: LocalTarget, log):
+        from devenv import clusters as devenv_clusters
+
+        self.dc = devenv_clusters
+        self.snapshot = snapshot
+        self.provider = provider
+        self.t = target
+        self._log = log
+        self.result = RestoreResult(ok=False, data_dir=str(target.data_dir))
+        parent = target.data_dir.parent
+        self.staging = parent / f"{target.data_dir.name}.restoring"
+        self.previous = parent / f"{target.data_dir.name}.before-restore"
+        self.failed = parent / f"{target.data_dir.name}.failed-restore"
+        self.workdir: Path | None = None
+        self.downloaded: Downloaded | None = None
+        self.stopped = False  # some component was stopped by us
+        self.swapped = False  # the restored data is in place
+        self.down_since: float | None = None
+
+    def log(self, text: str) -> None:
+        self._log(text)
+
+    # --- driver ------------------------------------------------------------------------
+
+    def run(self) -> RestoreResult:
+        started = time.monotonic()
+        result = self.result
+        actions = {
+            DOWNLOAD: self._download,
+            VERIFY: self._verify,
+            STOP_APISERVERS: self._stop_apiservers,
+            STOP_ETCD: self._stop_etcd,
+            RESTORE: self._restore,
+            START_ETCD: self._start_etcd,
+            START_APISERVERS: self._start_apiservers,
+            CHECK: self._check,
+        }
+        self.log(
+            f"Restoring the etcd of {self.snapshot.cluster_name} (local cluster "
+            f"{self.t.cluster}) from snapshot {self.snapshot.name}"
+        )
+        try:
+            with self._lock():
+                try:
+                    for number, key in enumerate(LOCAL_STEPS, 1):
+                        self._step(number, key, actions[key])
+                    result.ok = True
+                except StepFailed as err:
+                    result.error = str(err)
+                finally:
+                    if self.stopped and not result.ok:
+                        self._ensure_running()
+                    if self.workdir:
+                        shutil.rmtree(self.workdir, ignore_errors=True)
+        except StepFailed as err:  # the lock
+            result.error = str(err)
+        result.duration_seconds = time.monotonic() - started
+        if result.ok:
+            self.log(
+                f"Restored in {result.duration_seconds:.1f} s; the API server was down for "
+                f"{result.downtime_seconds:.1f} s. The previous data is kept in "
+                f"{result.previous_data_dir}."
+            )
+        else:
+            state = "running" if result.cluster_running else "NOT running"
+            self.log(f"Restore failed: {result.error} The cluster is {state}.")
+        return result
+
+    def _step(self, number: int, key: str, action: Callable[[], str]) -> None:
+        title = TITLES[key]
+        self.log(f"[{number}/{len(LOCAL_STEPS)}] {title}")
+        started = time.monotonic()
+        try:
+            detail = action() or ""
+        except StepFailed as err:
+            seconds = time.monotonic() - started
+            self.result.steps.append(StepResult(key, title, False, seconds, str(err)))
+            self.log(f"    failed after {seconds:.1f} s: {err}")
+            raise
+        except Exception as err:
+            logger.exception("local etcd restore: step %s failed", key)
+            seconds = time.monotonic() - started
+            message = f"{title}: {err.__class__.__name__}: {err}"
+            self.result.steps.append(StepResult(key, title, False, seconds, message))
+            self.log(f"    failed after {seconds:.1f} s: {message}")
+            raise StepFailed(message) from err
+        seconds = time.monotonic() - started
+        self.result.steps.append(StepResult(key, title, True, seconds, detail))
+        self.log(f"    done in {seconds:.1f} s" + (f": {detail}" if detail else ""))
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        path = self.t.data_dir.parent / "etcd-restore.lock"
+        with path.open("w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as err:
+                raise StepFailed(
+                    f"Another restore of {self.snapshot.cluster_name}'s etcd is running."
+                ) from err
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # --- the steps ---------------------------------------------------------------------
+
+    def _download(self) -> str:
+        snap = self.snapshot
+        key = snap.object_key or Layout(snap.location.prefix).etcd_file(
+            snap.cluster_name, snap.name
+        )
+        self.workdir = Path(tempfile.mkdtemp(prefix="etcd-restore-", dir=self.t.data_dir.parent))
+        try:
+            self.downloaded = download(self.provider, key, self.workdir / f"{snap.name}.db")
+        except StorageError as err:
+            raise StepFailed(f"Could not download {key}: {err}") from err
+        d = self.downloaded
+        return f"{key}, {d.size_bytes} bytes in {d.seconds:.1f} s"
+
+    def _verify(self) -> str:
+        result = VerifyResult(ok=False)
+        try:
+            check_file(self.downloaded, self.snapshot.sha256, self.t.etcdutl, result)
+        except VerifyError as err:
+            raise StepFailed(str(err)) from err
+        self.result.revision = result.revision
+        return (
+            f"sha256 {result.sha256} matches; etcd's checksum "
+            f"{'matches' if result.embedded_checksum_ok else 'is absent'}; revision "
+            f"{result.revision}, {result.total_keys} keys"
+        )
+
+    def _stop_apiservers(self) -> str:
+        self.stopped = True
+        self.down_since = time.monotonic()
+        stopped = [
+            component
+            for component in ("kube-controller-manager", "kube-apiserver")
+            if self.dc.stop_component(self.t.cluster, component)
+        ]
+        return "stopped " + (", ".join(stopped) if stopped else "nothing (they were not running)")
+
+    def _stop_etcd(self) -> str:
+        was_running = self.dc.stop_component(self.t.cluster, "etcd")
+        return "stopped etcd" if was_running else "etcd was not running"
+
+    def _restore(self) -> str:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        argv = [
+            self.t.etcdutl,
+            "snapshot",
+            "restore",
+            str(self.downloaded.path),
+            f"--data-dir={self.staging}",
+            f"--name={self.t.member_name}",
+            f"--initial-cluster={self.t.initial_cluster}",
+            f"--initial-advertise-peer-urls={self.t.peer_url}",
+            f"--bump-revision={BUMP_REVISION}",
+            "--mark-compacted",
+        ]
+        self.log("    $ " + " ".join(argv))
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, timeout=ETCDUTL_RESTORE_TIMEOUT, check=False
+            )
+        except subprocess.TimeoutExpired as err:
+            raise StepFailed(
+                f"etcdutl snapshot restore did not finish within {ETCDUTL_RESTORE_TIMEOUT} s."
+            ) from err
+        if proc.returncode != 0:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            raise StepFailed(
+                "etcdutl snapshot restore failed: " + (lines[-1] if lines else "no output")
+            )
+        return f"restored into {self.staging}"
+
+    def _start_etcd(self) -> str:
+        data = self.t.data_dir
+        shutil.rmtree(self.previous, ignore_errors=True)
+        if data.exists():
+            data.rename(self.previous)
+            self.result.previous_data_dir = str(self.previous)
+        self.staging.rename(data)
+        self.swapped = True
+        self.log(f"    {data} -> {self.previous.name}; {self.staging.name} -> {data.name}")
+        try:
+            self.dc.start_component(self.t.cluster, "etcd", log=self._sublog)
+        except Exception as err:
+            self._swap_back()
+            raise StepFailed(
+                f"etcd did not start on the restored data ({_first_line(err)}); the previous "
+                "data was put back."
+            ) from err
+        return "etcd runs on the restored data"
+
+    def _start_apiservers(self) -> str:
+        try:
+            for component in ("kube-apiserver", "kube-controller-manager"):
+                self.dc.start_component(self.t.cluster, component, log=self._sublog)
+        except Exception as err:
+            self._swap_back()
+            raise StepFailed(
+                f"The API server did not start on the restored etcd ({_first_line(err)}); the "
+                "previous data was put back."
+            ) from err
+        return "kube-apiserver and kube-controller-manager started"
+
+    def _check(self) -> str:
+        if not self._wait_ready():
+            self._swap_back()
+            raise StepFailed(
+                f"The API server did not answer /readyz within {READY_TIMEOUT:.0f} s on the "
+                "restored etcd; the previous data was put back."
+            )
+        self.result.cluster_running = True
+        self.result.downtime_seconds = time.monotonic() - (self.down_since or time.monotonic())
+        detail = "the API server answers /readyz"
+        try:
+            client, status = connect(
+                self.snapshot.cluster.etcd_endpoint, tls_of(self.snapshot.cluster)
+            )
+            client.close()
+            self.result.revision_after = status.revision
+            detail += f"; etcd answers at revision {status.revision}"
+        except EtcdError as err:
+            detail += f"; etcd Status failed: {err}"
+        return detail
+
+    # --- keeping the cluster running ---------------------------------------------------
+
+    def _sublog(self, text: str) -> None:
+        self.log(f"    {text.strip()}")
+
+    def _wait_ready(self, timeout: float = READY_TIMEOUT) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.dc.component_ready(self.t.cluster, "kube-apiserver"):
+                return True
+            time.sleep(0.25)
+        return False
+
+    def _swap_back(self) -> None:
+        """Put the data from before the restore back in place (etcd stopped first)."""
+        if not self.swapped or not self.previous.exists():
+            return
+        self.log("    putting the previous etcd data back")
+        for component in ("kube-controller-manager", "kube-apiserver", "etcd"):
+            self.dc.stop_component(self.t.cluster, component)
+        shutil.rmtree(self.failed, ignore_errors=True)
+        self.t.data_dir.rename(self.failed)
+        self.previous.rename(self.t.data_dir)
+        self.swapped = False
+        self.result.rolled_back = True
+        self.result.previous_data_dir = ""
+        self.log(f"    the restored data is kept in {self.failed} for inspection")
+
+    def _ensure_running(self) -> None:
+        """Start whatever is not running, in order, on whatever data is in place."""
+        where = "restored" if self.swapped else "previous"
+        self.log(f"Starting whatever is stopped again, on the {where} etcd data")
+        problems = []
+        for component in self.dc.COMPONENTS:
+            try:
+                self.dc.start_component(self.t.cluster, component, log=self._sublog)
+            except Exception as err:
+                problems.append(f"{component}: {_first_line(err)}")
+        ready = not problems and self._wait_ready()
+        if ready and not self.result.cluster_running:
+            self.result.downtime_seconds = time.monotonic() - (self.down_since or time.monotonic())
+        self.result.cluster_running = ready
+        if problems:
+            self.log("    could not start: " + "; ".join(problems))
+            self.result.error += " Starting the cluster again failed: " + "; ".join(problems)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else err.__class__.__name__
