@@ -1,0 +1,235 @@
+"""Disaster drills on cluster A: the console restores etcd from its own snapshot.
+
+The two drills stop cluster A's API server and etcd for a few seconds and roll
+cluster A back to the snapshot (taken seconds before), so they are few and
+short; every other test here leaves the cluster alone. Whatever happens, the
+cluster is started again and must answer /readyz at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from backups.engine.etcd import can_restore_locally, restore_locally, take_snapshot
+from backups.models import EtcdSnapshot, Status
+from devenv import clusters as devenv_clusters
+from devenv.testing import kube_api_client, unique
+from locations.providers import get_provider
+from tests import factories
+from workspaces.kube import flatten_kubeconfig
+from workspaces.models import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cluster_a(db, devenv):
+    path = Path(devenv["CLUSTER_A_KUBECONFIG"])
+    return Cluster.objects.create(
+        workspace=factories.workspace(unique("drill")),
+        name=unique("cluster-a"),
+        kubeconfig=flatten_kubeconfig(path.read_text(), path.parent),
+        etcd_endpoint=devenv["CLUSTER_A_ETCD_ENDPOINT"],
+        etcd_ca=Path(devenv["CLUSTER_A_ETCD_CA"]).read_text(),
+        etcd_cert=Path(devenv["CLUSTER_A_ETCD_CERT"]).read_text(),
+        etcd_key=Path(devenv["CLUSTER_A_ETCD_KEY"]).read_text(),
+    )
+
+
+@pytest.fixture
+def disk(cluster_a, tmp_path):
+    return factories.location(cluster_a.workspace, unique("disk"), path=str(tmp_path))
+
+
+@pytest.fixture
+def core(devenv):
+    """A CoreV1Api that reconnects after the API server restarts (a fresh pool per call)."""
+
+    def make():
+        return client.CoreV1Api(kube_api_client(devenv["CLUSTER_A_KUBECONFIG"]))
+
+    return make
+
+
+@pytest.fixture
+def cluster_left_running():
+    """After the test, cluster A runs and answers /readyz, whatever the test did."""
+    yield
+    for component in devenv_clusters.COMPONENTS:
+        devenv_clusters.start_component("a", component)
+    deadline = time.monotonic() + 90
+    while not devenv_clusters.component_ready("a", "kube-apiserver"):
+        assert time.monotonic() < deadline, "cluster A's API server is not ready after the test"
+        time.sleep(0.5)
+
+
+def _snapshot(cluster, location) -> EtcdSnapshot:
+    row = EtcdSnapshot.objects.create(
+        name=unique(f"{cluster.name}-etcd"),
+        workspace=cluster.workspace,
+        cluster=cluster,
+        cluster_name=cluster.name,
+        location=location,
+        status=Status.RUNNING,
+    )
+    outcome = take_snapshot(row, get_provider(location), progress=lambda *_: None, log=print)
+    assert outcome.ok, outcome.error
+    row.finish(
+        Status.COMPLETED,
+        object_key=outcome.key,
+        size_bytes=outcome.size_bytes,
+        sha256=outcome.sha256,
+        revision=outcome.revision,
+        etcd_version=outcome.etcd_version,
+        member=outcome.member,
+    )
+    return row
+
+
+def _namespace_with_config_maps(core, name: str, count: int = 3) -> dict[str, dict]:
+    api = core()
+    api.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={"palette.io/test": "true"})
+        )
+    )
+    maps = {f"settings-{i}": {"index": str(i), "owner": name} for i in range(count)}
+    for cm, data in maps.items():
+        api.create_namespaced_config_map(
+            name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=cm), data=data)
+        )
+    return maps
+
+
+def _wait_gone(core, name: str, timeout: float = 90) -> None:
+    api = core()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            api.read_namespace(name)
+        except ApiException as err:
+            if err.status == 404:
+                return
+            raise
+        time.sleep(0.5)
+    raise AssertionError(f"namespace {name} was not deleted within {timeout} s")
+
+
+def _delete_namespace(core, name: str) -> None:
+    try:
+        core().delete_namespace(name)
+    except ApiException as err:
+        if err.status != 404:
+            raise
+
+
+def test_only_the_local_clusters_are_restored_by_the_console(cluster_a, db):
+    assert can_restore_locally(cluster_a)
+    other = factories.cluster(cluster_a.workspace, etcd_endpoint="https://10.0.0.5:2379")
+    assert not can_restore_locally(other)
+    assert not can_restore_locally(factories.cluster(cluster_a.workspace))
+
+
+def test_a_damaged_snapshot_is_refused_before_anything_stops(cluster_a, disk, tmp_path, core):
+    row = _snapshot(cluster_a, disk)
+    stored = tmp_path / row.object_key
+    stored.write_bytes(stored.read_bytes()[:-1] + b"!")
+    lines = []
+    result = restore_locally(row, get_provider(disk), log=lines.append)
+    assert not result.ok and "not the recorded" in result.error
+    assert [s.key for s in result.steps] == ["download", "verify"]
+    assert devenv_clusters.component_ready("a", "kube-apiserver")
+    assert not list(Path(result.data_dir).parent.glob("etcd-restore-*"))  # work dir removed
+
+    pending = EtcdSnapshot.objects.create(
+        name=unique("pending"),
+        workspace=cluster_a.workspace,
+        cluster=cluster_a,
+        cluster_name=cluster_a.name,
+        location=disk,
+    )
+    result = restore_locally(pending, get_provider(disk), log=lines.append)
+    assert not result.ok and "did not complete" in result.error and not result.steps
+
+
+def test_disaster_drill_restores_deleted_objects(cluster_a, disk, core, cluster_left_running):
+    name = unique("drill")
+    maps = _namespace_with_config_maps(core, name)
+    try:
+        row = _snapshot(cluster_a, disk)
+        api = core()
+        for cm in maps:
+            api.delete_namespaced_config_map(cm, name)
+        api.delete_namespace(name)
+        _wait_gone(core, name)
+
+        lines = []
+        started = time.monotonic()
+        result = restore_locally(row, get_provider(disk), log=lines.append)
+        print("\n".join(["", *lines]))
+        assert result.ok, result.error
+        print(
+            f"[etcd drill] snapshot {row.size_bytes / 1e6:.1f} MB; restore "
+            f"{time.monotonic() - started:.1f} s, API server down {result.downtime_seconds:.1f} s; "
+            + ", ".join(f"{s.key} {s.seconds:.1f}s" for s in result.steps)
+        )
+        assert [s.key for s in result.steps] == [
+            "download",
+            "verify",
+            "stop-apiservers",
+            "stop-etcd",
+            "restore",
+            "start-etcd",
+            "start-apiservers",
+            "check",
+        ]
+        assert result.cluster_running and not result.rolled_back
+        assert result.revision >= row.revision
+        assert result.revision_after >= result.revision + 1_000_000  # --bump-revision
+        assert Path(result.previous_data_dir).is_dir()
+        assert any(
+            "--bump-revision=1000000" in line and "--mark-compacted" in line for line in lines
+        )
+
+        api = core()
+        assert api.read_namespace(name).status.phase == "Active"
+        for cm, data in maps.items():
+            assert api.read_namespaced_config_map(cm, name).data == data
+    finally:
+        _delete_namespace(core, name)
+
+
+def test_a_restore_that_fails_after_the_swap_puts_the_old_data_back(
+    cluster_a, disk, core, monkeypatch, cluster_left_running
+):
+    row = _snapshot(cluster_a, disk)
+    later = unique("after-snapshot")  # exists only in the current data, not in the snapshot
+    _namespace_with_config_maps(core, later, count=1)
+    real_start = devenv_clusters.start_component
+    failures = []
+
+    def start_component(cluster, component, log=print):
+        if component == "etcd" and not failures:
+            failures.append(component)
+            raise devenv_clusters.procs.ServiceError("etcd-a exited while starting (simulated)")
+        return real_start(cluster, component, log=log)
+
+    monkeypatch.setattr(devenv_clusters, "start_component", start_component)
+    try:
+        lines = []
+        result = restore_locally(row, get_provider(disk), log=lines.append)
+        print("\n".join(["", *lines]))
+        assert not result.ok and result.rolled_back and result.cluster_running
+        assert "etcd did not start on the restored data" in result.error
+        assert "the previous data was put back" in result.error
+        assert result.steps[-1].key == "start-etcd" and not result.steps[-1].ok
+        assert (Path(result.data_dir).parent / "etcd.failed-restore").is_dir()
+        # The data in place is the one from before: what was created after the snapshot is there.
+        assert core().read_namespace(later).status.phase == "Active"
+    finally:
+        _delete_namespace(core, later)
