@@ -289,3 +289,22 @@ class RestoreForm(forms.Form):
             "include_resources": split_list(data["include_resources"]),
             "exclude_resources": split_list(data["exclude_resources"]),
         }
+
+
+class WorkspaceRestoreForm(forms.Form):
+    """Restore a workspace run: the same namespaces into each cluster of the workspace."""
+
+    include_namespaces = forms.CharField(
+        required=False, label="Namespaces", help_text="Comma-separated; empty = all in each backup."
+    )
+    existing_policy = forms.ChoiceField(
+        label="Objects that already exist",
+        choices=[("none", "Leave them, and warn when they differ"), ("update", "Update them")],
+        initial="none",
+    )
+
+    def options(self) -> dict:
+        return {
+            "include_namespaces": split_list(self.cleaned_data["include_namespaces"]),
+            "existing_policy": self.cleaned_data["existing_policy"],
+        }

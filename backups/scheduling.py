@@ -150,3 +150,28 @@ def backup_workspace(
         by, "backed up workspace", workspace, run=run.pk, skipped=[s["cluster"] for s in skipped]
     )
     return run
+
+
+def restore_run(run: BackupRun, *, by=None, **options) -> tuple[list, list[dict]]:
+    """Restore the chosen namespaces into every cluster now in the workspace, each
+    from that cluster's backup in the run. Returns (restores, skipped)."""
+    from workspaces.access import can
+    from workspaces.roles import Action
+
+    from .jobs import start_restore
+
+    backups = {b.cluster_name: b for b in run.backups.select_related("location")}
+    restores, skipped = [], []
+    for cluster in run.workspace.clusters.all():
+        backup = backups.get(cluster.name)
+        if backup is None:
+            skipped.append({"cluster": cluster.name, "reason": "the run has no backup of it"})
+        elif by is not None and not can(by, Action.RESTORE, cluster):
+            skipped.append({"cluster": cluster.name, "reason": "you may not restore into it"})
+        else:
+            try:
+                restores.append(start_restore(backup, cluster, by=by, run=run, **options))
+            except BackupRefused as exc:
+                skipped.append({"cluster": cluster.name, "reason": str(exc)})
+    audit.record(by, "restored workspace", run.workspace, run=run.pk, restores=len(restores))
+    return restores, skipped

@@ -74,6 +74,7 @@ urlpatterns = [
     path("schedules/<int:pk>/pause/", schedules.schedule_pause, name="schedule_pause"),
     path("schedules/<int:pk>/delete/", schedules.schedule_delete, name="schedule_delete"),
     path("runs/<int:pk>/", schedules.backup_run_detail, name="backup_run_detail"),
+    path("runs/<int:pk>/restore/", schedules.backup_run_restore, name="backup_run_restore"),
     path("backups/<int:pk>/", backup_views.backup_detail, name="backup_detail"),
     path("backups/<int:pk>/status/", backup_views.backup_status, name="backup_status"),
     path("backups/<int:pk>/contents/", backup_views.backup_contents, name="backup_contents"),

@@ -19,9 +19,9 @@ from workspaces.roles import Action
 from workspaces.views.common import require
 
 from .. import cron
-from ..forms import ScheduleForm, WorkspaceBackupForm
+from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
 from ..models import BackupRun, Schedule
-from ..scheduling import backup_workspace
+from ..scheduling import backup_workspace, restore_run
 
 
 def _schedules(user):
@@ -197,23 +197,42 @@ def schedule_calendar(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _run(request: HttpRequest, pk: int) -> BackupRun:
+    visible = Workspace.objects.filter(workspace_visible_q(request.user))
+    return get_object_or_404(BackupRun.objects.filter(workspace__in=visible), pk=pk)
+
+
 @login_required
 def backup_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(
-        BackupRun.objects.filter(
-            workspace__in=Workspace.objects.filter(workspace_visible_q(request.user))
-        ),
-        pk=pk,
-    )
+    run = _run(request, pk)
     return render(
         request,
         "backups/run_detail.html",
         {
             "run": run,
             "backups": run.backups.select_related("location", "created_by"),
+            "restores": run.restores.select_related("created_by"),
             "can_restore": can(request.user, Action.RESTORE, run.workspace),
+            "form": WorkspaceRestoreForm(),
         },
     )
+
+
+@login_required
+@require_POST
+def backup_run_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    """Restore a whole run: the chosen namespaces into every cluster of the workspace."""
+    run = _run(request, pk)
+    require(request.user, Action.RESTORE, run.workspace, "restore this workspace")
+    form = WorkspaceRestoreForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(" ".join(e) for e in form.errors.values()))
+        return redirect(run)
+    restores, skipped = restore_run(run, by=request.user, **form.options())
+    messages.success(request, f"{len(restores)} restore(s) started.")
+    for skip in skipped:
+        messages.warning(request, f"{skip['cluster']} skipped: {skip['reason']}")
+    return redirect(run)
 
 
 @login_required

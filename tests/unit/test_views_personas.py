@@ -337,6 +337,13 @@ CASES = [
         admin_only(OK),
     ),
     Case(
+        "backup_run_restore",
+        lambda w: reverse("backup_run_restore", args=[w.run.pk]),
+        {"admin": FOUND, "operator": FOUND, "viewer": FORBIDDEN, "outsider": NOT_FOUND},
+        method="post",
+        data=lambda w: {"include_namespaces": "shop", "existing_policy": "none"},
+    ),
+    Case(
         "backup_run_detail",
         lambda w: reverse("backup_run_detail", args=[w.run.pk]),
         everyone(OK, NOT_FOUND),
