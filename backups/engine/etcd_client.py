@@ -228,6 +228,14 @@ class SnapshotStream:
                     f"{seconds_text(self.stall_timeout)} (timeout) after {self.received} bytes.",
                     "stalled",
                 ) from None
+            if self.expected is not None:
+                # The connection was fine and broke mid-way: say so, not a handshake story.
+                details = (err.details() if hasattr(err, "details") else "") or str(err)
+                raise EtcdError(
+                    f"etcd at {endpoint.url} broke off the snapshot after {self.received} of "
+                    f"{self.expected} bytes ({details.split('last error:')[-1].strip()}).",
+                    "unreachable",
+                ) from None
             raise translate(err, endpoint, self.client.tls, self.client.timeout) from None
         finally:
             self._done.set()

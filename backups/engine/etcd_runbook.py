@@ -85,7 +85,8 @@ def runbook(
     ``members``: dicts with ``name`` and ``peer_urls`` (``Member.as_dict()``);
     None asks the cluster's endpoint (3 s at most; placeholders if it does not
     answer), ``[]`` never asks. ``download_url``: the console's absolute
-    download link, shown in the first step.
+    download link, shown in the first step (default: its path, when the
+    ``etcd_snapshot_download`` page exists).
     """
     notes: list[str] = []
     if members is None:
@@ -175,10 +176,23 @@ def _download(snapshot, file: str, download_url: str, notes: list[str]) -> Step:
         f"Fetch {key}{_size(snapshot)} from location {location.name} "
         f"({location.get_provider_display()}) to a machine that can reach the etcd members. {how}"
     ]
+    download_url = download_url or _console_link(snapshot)
     if download_url:
         text.append(f"Or download it from the console: {download_url} (save it as {file}).")
     text += notes
     return Step(DOWNLOAD, TITLES[DOWNLOAD], " ".join(text), commands)
+
+
+def _console_link(snapshot) -> str:
+    """The console's own download path, when the page exists (a path: no host is known here)."""
+    from django.urls import NoReverseMatch, reverse
+
+    if not snapshot.pk:
+        return ""
+    try:
+        return reverse("etcd_snapshot_download", args=[snapshot.pk])
+    except NoReverseMatch:
+        return ""
 
 
 def _store_commands(location, key: str, file: str) -> tuple[list[str], str]:

@@ -206,3 +206,14 @@ def test_a_snapshot_without_sha256_is_flagged(snapshot):
     steps = _by_key(runbook(snapshot, members=MEMBERS))
     assert "do not restore it" in steps["verify"].explanation
     assert not any("sha256sum" in c for c in steps["verify"].commands)
+
+
+def test_the_console_download_link_is_offered(snapshot):
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        path = reverse("etcd_snapshot_download", args=[snapshot.pk])
+    except NoReverseMatch:
+        pytest.skip("the console has no etcd download page yet")
+    steps = _by_key(runbook(snapshot, members=MEMBERS))
+    assert f"download it from the console: {path}" in steps["download"].explanation

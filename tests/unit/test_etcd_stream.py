@@ -123,3 +123,26 @@ def test_abandoning_the_stream_cancels_the_call():
     next(iterator)
     iterator.close()  # e.g. the store failed while writing
     assert call.cancelled.is_set()
+
+
+class Broken(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self):
+        return "Socket closed"
+
+
+class BreakingCall(FakeCall):
+    def __iter__(self):
+        yield from self.responses
+        raise Broken()
+
+
+def test_a_connection_lost_mid_stream_says_how_far_it_got():
+    with pytest.raises(EtcdError) as err:
+        b"".join(stream_of(BreakingCall(messages()[:1])))
+    assert str(err.value) == (
+        "etcd at https://etcd-1:2379 broke off the snapshot after 32768 of 102400 bytes "
+        "(Socket closed)."
+    )
