@@ -20,6 +20,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# gRPC's C core (the etcd client) prints TLS failures to stderr itself; the
+# console reports them as sentences instead.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 

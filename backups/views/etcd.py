@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -185,7 +186,14 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "backups/etcd_detail.html",
         {
             "snapshot": snapshot,
-            "steps": runbook(snapshot) if done else [],
+            "steps": runbook(
+                snapshot,
+                download_url=request.build_absolute_uri(
+                    reverse("etcd_snapshot_download", args=[snapshot.pk])
+                ),
+            )
+            if done
+            else [],
             "can_run_restore": done
             and snapshot.cluster is not None
             and can(request.user, Action.MANAGE, scope)
