@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from locations.layout import Layout
-from locations.providers.base import Provider, StorageError
+from locations.providers.base import Provider, StorageError, Unreachable
 from workspaces.kube import KubeconfigError
 
 from .archive import ArchiveWriter
@@ -402,6 +402,8 @@ class BackupRun:
                 break
             except StorageError as exc:
                 logger.info("recording the failure of %s: %s", self.name, exc)
+                if not isinstance(exc, Unreachable) and type(exc) is not StorageError:
+                    break  # missing bucket, access denied...: waiting will not help
         return self._outcome(FAILED, reason, finished)
 
     def _outcome(self, phase: str, error: str, finished: datetime | None = None) -> BackupOutcome:
