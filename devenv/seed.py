@@ -206,7 +206,10 @@ def seed(
         counts = seed_demo(api, log=log)
         if many:
             counts.update(
-                {f"bulk {k}": v for k, v in seed_many(api, many, namespaces, workers, log).items()}
+                {
+                    f"bulk {k}": v
+                    for k, v in seed_many(api, many, namespaces, workers, log=log).items()
+                }
             )
         return counts
     finally:

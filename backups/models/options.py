@@ -10,10 +10,11 @@ DEFAULT_TTL = timedelta(hours=720)  # Velero's default: 30 days
 
 
 class ClusterResources(models.TextChoices):
-    # Velero's "null": only the PVs bound to claims in the chosen namespaces,
-    # plus the namespaces themselves; everything cluster-wide when no
-    # namespace filter is set.
-    AUTO = "auto", "Auto (PVs bound to the chosen namespaces)"
+    # Velero's "null": with a namespace filter, only the cluster-wide objects
+    # the chosen namespaces need (PVs bound to their claims, the CRDs of their
+    # custom resources, cluster role bindings of their service accounts and
+    # those roles), plus the namespaces; everything when no filter is set.
+    AUTO = "auto", "Auto (what the chosen namespaces need: bound PVs, CRDs, role bindings)"
     ALWAYS = "always", "Always"
     NEVER = "never", "Never"
 

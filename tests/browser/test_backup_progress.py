@@ -22,11 +22,21 @@ def worker():
 
     from palette_site.celery import app
 
+    def use_broker(url):
+        # The app caches its connection and producer pools: drop them with the URL.
+        app.conf.broker_url = url
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
     previous = app.conf.broker_url
-    app.conf.broker_url = "memory://"
-    with start_worker(app, perform_ping_check=False, pool="threads", concurrency=2):
-        yield
-    app.conf.broker_url = previous
+    use_broker("memory://")
+    try:
+        with start_worker(app, perform_ping_check=False, pool="threads", concurrency=2):
+            yield
+    finally:
+        use_broker(previous)
 
 
 def test_a_backup_runs_with_live_progress_and_can_be_browsed(

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from locations.models import BackupLocation
+from locations.validation import validate_and_record
 from workspaces.kube import check_health, flatten_kubeconfig
 from workspaces.models import Cluster, Workspace
 from workspaces.registration import register_cluster
@@ -85,7 +86,12 @@ class Command(BaseCommand):
                 "provider": BackupLocation.Provider.FILESYSTEM,
                 "credential_mode": BackupLocation.CredentialMode.NONE,
                 "path": str(path),
+                "prefix": "velero",
             },
+        )
+        result = validate_and_record(location)
+        self.stdout.write(
+            f"Location local ({path}): {'Available' if result.ok else result.message}"
         )
         return location
 
