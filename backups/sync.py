@@ -20,12 +20,11 @@ from locations.models import BackupLocation
 from locations.providers import get_provider
 from workspaces.models import Cluster
 
+from .engine.velero import CLUSTER_LABEL, SHA256_ANNOTATION
 from .models import FINAL_STATUSES, Backup, Status
 
 log = logging.getLogger(__name__)
 
-CLUSTER_LABEL = "palette.io/cluster-name"
-SHA256_ANNOTATION = "palette.io/archive-sha256"
 PHASES = {
     "Completed": Status.COMPLETED,
     "PartiallyFailed": Status.PARTIALLY_FAILED,

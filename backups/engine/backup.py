@@ -356,6 +356,8 @@ class BackupRun:
             warnings=self.results.warnings,
             failure_reason=reason,
             schedule_name=schedule.prefix if schedule else "",
+            cluster_name=self.backup.cluster_name,
+            archive_sha256=self.sha256,
         )
 
     def _put(self, kind: str, data: bytes, content_type: str = "application/gzip") -> None:

@@ -139,6 +139,10 @@ class LogBuffer:
         return gz(("\n".join(self.lines) + "\n").encode())
 
 
+CLUSTER_LABEL = "palette.io/cluster-name"
+SHA256_ANNOTATION = "palette.io/archive-sha256"
+
+
 def backup_document(
     *,
     name: str,
@@ -155,14 +159,23 @@ def backup_document(
     warnings: int = 0,
     failure_reason: str = "",
     schedule_name: str = "",
+    cluster_name: str = "",
+    archive_sha256: str = "",
 ) -> dict:
-    """The Backup object Velero reads from ``velero-backup.json``."""
+    """The Backup object Velero reads from ``velero-backup.json``.
+
+    Besides Velero's own fields it carries, for a console that imports the
+    bucket, the source cluster's name (a label) and the archive's sha256 (an
+    annotation); Velero ignores both.
+    """
     labels = {"velero.io/storage-location": location_name}
     if schedule_name:
         labels["velero.io/schedule-name"] = schedule_name
-    annotations = {}
+    if cluster_name:
+        labels[CLUSTER_LABEL] = cluster_name
+    annotations = {SHA256_ANNOTATION: archive_sha256} if archive_sha256 else {}
     if version:
-        annotations = {
+        annotations |= {
             "velero.io/source-cluster-k8s-gitversion": version.get("gitVersion", ""),
             "velero.io/source-cluster-k8s-major-version": version.get("major", ""),
             "velero.io/source-cluster-k8s-minor-version": version.get("minor", ""),
