@@ -3,9 +3,13 @@ and the per-item results of a restore."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the row
@@ -85,3 +89,33 @@ class ItemRecorder:
             ],
             batch_size=1000,
         )
+
+
+def claimed(queryset, pk: int):
+    """The job row, if this worker wins its claim (None when missing or taken)."""
+    job = queryset.filter(pk=pk).first()
+    if job is None or not job.claim(worker=socket.gethostname()):
+        return None
+    return job
+
+
+@contextmanager
+def job_frame(job, location, what: str):
+    """The frame every job's work runs in: a provider for ``location``, a reporter
+    and a heartbeat. An unexpected exception (a bug, not a cluster or store
+    failure, which the engines report themselves) fails the job with its reason
+    and ends here: the row says what happened, the task ends normally."""
+    from locations.providers import get_provider
+
+    reporter = RowReporter(job)
+    provider = get_provider(location)
+    try:
+        with heartbeat(job):
+            yield provider, reporter
+    except Exception as exc:
+        log.exception("%s %s crashed", what, job.pk)
+        reporter.flush()
+        job.mark_failed(f"The {what} stopped on an internal error: {exc.__class__.__name__}: {exc}")
+    finally:
+        reporter.flush()
+        provider.close()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 from celery import shared_task
 
 from .models import Backup, EtcdRestore, EtcdSnapshot, Restore, Status
-from .reporting import ItemRecorder, RowReporter, heartbeat
+from .reporting import ItemRecorder, claimed, job_frame
 
 log = logging.getLogger(__name__)
 
@@ -32,35 +31,20 @@ PHASE_STATUS = {
 @shared_task(acks_late=True)
 def run_backup(backup_id: int) -> str:
     """Run one backup. Safe to deliver twice: only the claim winner works."""
-    from locations.providers import get_provider
     from workspaces import audit
 
     from .engine.backup import run_backup as engine_run_backup
 
-    backup = Backup.objects.select_related("cluster", "location").filter(pk=backup_id).first()
-    if backup is None or not backup.claim(worker=socket.gethostname()):
+    backup = claimed(Backup.objects.select_related("cluster", "location"), backup_id)
+    if backup is None:
         return "skipped"
-    reporter = RowReporter(backup)
-    try:
-        if backup.cluster is None:
-            backup.mark_failed("The cluster was removed from the console before the backup ran.")
-            return backup.status
-        provider = get_provider(backup.location)
-        try:
-            with heartbeat(backup):
-                outcome = engine_run_backup(
-                    backup, provider, progress=reporter.progress, log=reporter.log
-                )
-        finally:
-            provider.close()
-    except Exception as exc:  # a bug, not a cluster or store failure: keep the reason
-        log.exception("backup %s crashed", backup.name)
-        reporter.flush()
-        backup.mark_failed(
-            f"The backup stopped on an internal error: {exc.__class__.__name__}: {exc}"
-        )
+    if backup.cluster is None:
+        backup.mark_failed("The cluster was removed from the console before the backup ran.")
         return backup.status
-    reporter.flush()
+    with job_frame(backup, backup.location, "backup") as (provider, reporter):
+        outcome = engine_run_backup(backup, provider, progress=reporter.progress, log=reporter.log)
+    if backup.is_done:  # crashed
+        return backup.status
     backup.finish(
         PHASE_STATUS[outcome.phase],
         error=outcome.error,
@@ -116,43 +100,28 @@ def sync_locations() -> int:
 @shared_task(acks_late=True)
 def run_restore(restore_id: int) -> str:
     """Run one restore (or its dry-run preview). Safe to deliver twice."""
-    from locations.providers import get_provider
     from workspaces import audit
 
     from .engine.restore import run_restore as engine_run_restore
 
-    restore = (
-        Restore.objects.select_related("backup__location", "target_cluster")
-        .filter(pk=restore_id)
-        .first()
+    restore = claimed(
+        Restore.objects.select_related("backup__location", "target_cluster"), restore_id
     )
-    if restore is None or not restore.claim(worker=socket.gethostname()):
+    if restore is None:
         return "skipped"
     if restore.backup is None or restore.target_cluster is None:
         restore.mark_failed("The backup or the target cluster was removed before the restore ran.")
         return restore.status
-    reporter = RowReporter(restore)
-    try:
-        provider = get_provider(restore.backup.location)
-        try:
-            with heartbeat(restore):
-                outcome = engine_run_restore(
-                    restore,
-                    provider,
-                    progress=reporter.progress,
-                    log=reporter.log,
-                    record=ItemRecorder(restore),
-                )
-        finally:
-            provider.close()
-    except Exception as exc:  # a bug: keep the reason, never leave it running
-        log.exception("restore %s crashed", restore.name)
-        reporter.flush()
-        restore.mark_failed(
-            f"The restore stopped on an internal error: {exc.__class__.__name__}: {exc}"
+    with job_frame(restore, restore.backup.location, "restore") as (provider, reporter):
+        outcome = engine_run_restore(
+            restore,
+            provider,
+            progress=reporter.progress,
+            log=reporter.log,
+            record=ItemRecorder(restore),
         )
+    if restore.is_done:  # crashed
         return restore.status
-    reporter.flush()
     restore.finish(
         PHASE_STATUS[outcome.phase],
         error=outcome.error,
@@ -175,99 +144,70 @@ def run_restore(restore_id: int) -> str:
 @shared_task(acks_late=True)
 def run_etcd_snapshot(snapshot_id: int) -> str:
     """Stream one etcd snapshot into its location, then keep the policy's number of copies."""
-    from locations.providers import get_provider
-
     from .engine.etcd import apply_retention, take_snapshot
     from .etcd_jobs import record_policy_result
 
-    snapshot = (
-        EtcdSnapshot.objects.select_related("cluster__workspace", "location")
-        .filter(pk=snapshot_id)
-        .first()
+    snapshot = claimed(
+        EtcdSnapshot.objects.select_related("cluster__workspace", "location"), snapshot_id
     )
-    if snapshot is None or not snapshot.claim(worker=socket.gethostname()):
+    if snapshot is None:
         return "skipped"
     if snapshot.cluster is None:
         snapshot.mark_failed("The cluster was removed before the snapshot ran.")
         return snapshot.status
-    reporter = RowReporter(snapshot)
-    provider = get_provider(snapshot.location)
-    try:
-        with heartbeat(snapshot):
-            outcome = take_snapshot(
-                snapshot,
-                provider,
-                progress=lambda done, phase: reporter.progress(done, 0, phase),
-                log=reporter.log,
+    with job_frame(snapshot, snapshot.location, "snapshot") as (provider, reporter):
+        outcome = take_snapshot(
+            snapshot,
+            provider,
+            progress=lambda done, phase: reporter.progress(done, 0, phase),
+            log=reporter.log,
+        )
+        if outcome.ok:
+            snapshot.finish(
+                Status.COMPLETED,
+                object_key=outcome.key,
+                size_bytes=outcome.size_bytes,
+                sha256=outcome.sha256,
+                revision=outcome.revision,
+                etcd_version=outcome.etcd_version,
+                member=outcome.member[:200],
+                items_done=outcome.size_bytes,
+                items_total=outcome.size_bytes,
+                phase="Completed",
             )
-        reporter.flush()
-        if not outcome.ok:
+            policy = getattr(snapshot.cluster, "etcd_policy", None)
+            if policy is not None and policy.enabled:
+                removed = apply_retention(
+                    snapshot.cluster, snapshot.location, policy.keep, provider
+                )
+                if removed:
+                    snapshot.append_log(f"retention: deleted {', '.join(removed)}")
+        else:
             snapshot.mark_failed(outcome.error)
-            record_policy_result(snapshot.cluster_id, False, outcome.error)
-            return snapshot.status
-        snapshot.finish(
-            Status.COMPLETED,
-            object_key=outcome.key,
-            size_bytes=outcome.size_bytes,
-            sha256=outcome.sha256,
-            revision=outcome.revision,
-            etcd_version=outcome.etcd_version,
-            member=outcome.member[:200],
-            items_done=outcome.size_bytes,
-            items_total=outcome.size_bytes,
-            phase="Completed",
-        )
-        record_policy_result(snapshot.cluster_id, True)
-        policy = getattr(snapshot.cluster, "etcd_policy", None)
-        if policy is not None and policy.enabled:
-            removed = apply_retention(snapshot.cluster, snapshot.location, policy.keep, provider)
-            if removed:
-                snapshot.append_log(f"retention: deleted {', '.join(removed)}")
-    except Exception as exc:  # a bug: keep the reason, never leave it running
-        log.exception("etcd snapshot %s crashed", snapshot.name)
-        reporter.flush()
-        snapshot.mark_failed(
-            f"The snapshot stopped on an internal error: {exc.__class__.__name__}: {exc}"
-        )
-        record_policy_result(snapshot.cluster_id, False, snapshot.error)
-    finally:
-        provider.close()
+    snapshot.refresh_from_db()
+    record_policy_result(snapshot.cluster_id, snapshot.status == Status.COMPLETED, snapshot.error)
     return snapshot.status
 
 
 @shared_task(acks_late=True)
 def run_etcd_restore(restore_id: int) -> str:
     """Run a snapshot's restore runbook on a control plane the console can reach."""
-    from locations.providers import get_provider
     from workspaces import audit
 
     from .engine.etcd import restore_locally
 
-    restore = (
-        EtcdRestore.objects.select_related("snapshot__location", "snapshot__cluster")
-        .filter(pk=restore_id)
-        .first()
+    restore = claimed(
+        EtcdRestore.objects.select_related("snapshot__location", "snapshot__cluster"), restore_id
     )
-    if restore is None or not restore.claim(worker=socket.gethostname()):
+    if restore is None:
         return "skipped"
     if restore.snapshot is None:
         restore.mark_failed("The snapshot was deleted before the restore ran.")
         return restore.status
-    reporter = RowReporter(restore)
-    provider = get_provider(restore.snapshot.location)
-    try:
-        with heartbeat(restore):
-            result = restore_locally(restore.snapshot, provider, log=reporter.log)
-    except Exception as exc:
-        log.exception("etcd restore %s crashed", restore.pk)
-        reporter.flush()
-        restore.mark_failed(
-            f"The restore stopped on an internal error: {exc.__class__.__name__}: {exc}"
-        )
+    with job_frame(restore, restore.snapshot.location, "etcd restore") as (provider, reporter):
+        result = restore_locally(restore.snapshot, provider, log=reporter.log)
+    if restore.is_done:  # crashed
         return restore.status
-    finally:
-        provider.close()
-    reporter.flush()
     if result.ok:
         restore.finish(Status.COMPLETED, phase="Completed")
     else:

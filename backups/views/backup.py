@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from locations.layout import Layout
@@ -20,6 +20,7 @@ from .. import browse
 from ..forms import BackupForm
 from ..jobs import BackupRefused, delete_backup, start_backup
 from ..models import Backup
+from .download import stream_object
 
 # htmx stops polling when a response has this status.
 STOP_POLLING = 286
@@ -94,28 +95,8 @@ def backup_status(request: HttpRequest, pk: int) -> HttpResponse:
 def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
     """The archive, streamed from the location (never loaded whole)."""
     backup = _backup(request, pk)
-    provider = get_provider(backup.location)
     key = Layout(backup.location.prefix).backup_file(backup.name, "archive")
-    try:
-        stream = provider.open_read(key)
-    except StorageError as exc:
-        provider.close()
-        messages.error(request, f"Cannot download the archive: {exc}")
-        return redirect(backup)
-
-    def chunks():
-        try:
-            while chunk := stream.read(1024 * 1024):
-                yield chunk
-        finally:
-            stream.close()
-            provider.close()
-
-    response = StreamingHttpResponse(chunks(), content_type="application/gzip")
-    response["Content-Disposition"] = f'attachment; filename="{backup.name}.tar.gz"'
-    if backup.size_bytes:
-        response["Content-Length"] = str(backup.size_bytes)
-    return response
+    return stream_object(request, backup, key, f"{backup.name}.tar.gz", "application/gzip")
 
 
 @login_required

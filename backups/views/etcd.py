@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +25,7 @@ from ..etcd_jobs import policy_location, start_etcd_restore, start_snapshot
 from ..jobs import BackupRefused
 from ..models import EtcdPolicy, EtcdRestore, EtcdSnapshot, Status
 from .backup import STOP_POLLING
+from .download import stream_object
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
@@ -216,27 +217,9 @@ def etcd_snapshot_status(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def etcd_snapshot_download(request: HttpRequest, pk: int) -> HttpResponse:
     snapshot = _snapshot(request, pk)
-    provider = get_provider(snapshot.location)
-    try:
-        stream = provider.open_read(snapshot.object_key)
-    except StorageError as exc:
-        provider.close()
-        messages.error(request, f"Cannot download the snapshot: {exc}")
-        return redirect(snapshot)
-
-    def chunks():
-        try:
-            while chunk := stream.read(1024 * 1024):
-                yield chunk
-        finally:
-            stream.close()
-            provider.close()
-
-    response = StreamingHttpResponse(chunks(), content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{snapshot.name}.db"'
-    if snapshot.size_bytes:
-        response["Content-Length"] = str(snapshot.size_bytes)
-    return response
+    return stream_object(
+        request, snapshot, snapshot.object_key, f"{snapshot.name}.db", "application/octet-stream"
+    )
 
 
 @login_required
