@@ -77,6 +77,19 @@ class Operation(models.Model):
             return self.finished_at - self.started_at
         return None
 
+    @property
+    def duration_text(self) -> str:
+        """ "0.2 s", "4 min 5 s", "1 h 2 min": for people."""
+        if self.duration is None:
+            return ""
+        seconds = self.duration.total_seconds()
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, seconds = divmod(int(seconds), 60)
+        if minutes < 60:
+            return f"{minutes} min {seconds} s"
+        return f"{minutes // 60} h {minutes % 60} min"
+
     def _same_row(self) -> models.QuerySet:
         return type(self)._default_manager.filter(pk=self.pk)
 
