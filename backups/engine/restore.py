@@ -323,7 +323,9 @@ class RestoreRun:
         kept = []
         try:
             for applied in applier.run_group(group):
-                if applied is not None:
+                if isinstance(applied, str):
+                    self.log(applied)
+                elif applied is not None:
                     self._handle(applied)
                     if group.group_resource == CRD:
                         kept.append(applied)

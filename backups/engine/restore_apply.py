@@ -80,14 +80,16 @@ class Applier:
         self.failed_namespaces: dict[str, str] = {}
         self.pending_namespaces: set[str] = set()  # preview: would be created
         self.unserved_types: set[str] = set()  # preview: definitions would be created
+        self.notices: queue.SimpleQueue = queue.SimpleQueue()  # log lines from workers
         self._endpoints: dict[tuple[str, str], ResourceType | None] = {}
         self._lock = threading.Lock()
 
     # The group ---------------------------------------------------------------------------
 
-    def run_group(self, group: Group, tick: float = 0.25) -> Iterator[Applied | None]:
-        """Each item's Applied as it completes; None every ``tick`` seconds without one.
-        Raises ClusterUnreachable when the cluster stops answering."""
+    def run_group(self, group: Group, tick: float = 0.25) -> Iterator[Applied | str | None]:
+        """Each item's Applied as it completes, a worker's notice (a log line) as it
+        comes, and None every ``tick`` seconds without either. Raises
+        ClusterUnreachable when the cluster stops answering."""
         results: queue.SimpleQueue = queue.SimpleQueue()
         pending = iter(group.items)
         lock = threading.Lock()
@@ -112,6 +114,8 @@ class Applier:
             self.pool.submit(work)
         failure = None
         while running:
+            while not self.notices.empty():
+                yield self.notices.get()
             try:
                 result = results.get(timeout=tick)
             except queue.Empty:
@@ -258,6 +262,10 @@ class Applier:
             return Applied(
                 item, CREATED, "Would be created once the namespace being deleted is gone."
             )
+        self.notices.put(
+            f"Namespace {item.name} is being deleted; waiting for it to be gone before "
+            f"restoring it (at most {int(TERMINATING_TIMEOUT)} seconds)."
+        )
         deadline = time.monotonic() + TERMINATING_TIMEOUT
         while time.monotonic() < deadline and not self.stop.is_set():
             response = self.target.request("GET", path)

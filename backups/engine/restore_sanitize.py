@@ -35,7 +35,8 @@ compared whole, item by item, with the same rule inside each item; an empty
 value equals an absent one). The restore labels and a few annotations that
 controllers rewrite (a Deployment's revision) are ignored. The data of
 ConfigMaps and Secrets is compared exactly: a key the cluster has and the backup
-lacks is a difference. ``merge_patch`` builds the JSON merge patch that policy
+lacks is a difference (except in service-account token secrets, which their
+controller fills). ``merge_patch`` builds the JSON merge patch that policy
 ``update`` sends: the backup's object, plus the removal of such extra keys, so
 that a patched object compares equal.
 """
@@ -314,6 +315,14 @@ def _comparable(group_resource: str, obj: dict) -> dict:
     return {"metadata": meta, **rest}
 
 
+def _exact_maps(group_resource: str, desired: dict) -> list[str]:
+    """The top-level maps compared key for key (not a token secret: its controller
+    adds the token)."""
+    if group_resource == "secrets" and desired.get("type") == SA_TOKEN_TYPE:
+        return []
+    return [top for resource, top in EXACT_MAPS if resource == group_resource]
+
+
 def differences(group_resource: str, desired: dict, live: dict, limit: int = 20) -> list[str]:
     """The paths where ``live`` differs from the sanitized backup object ``desired``
     (at most ``limit``); empty when they are equal in the sense above."""
@@ -321,8 +330,8 @@ def differences(group_resource: str, desired: dict, live: dict, limit: int = 20)
     have = _comparable(group_resource, live)
     found: list[str] = []
     _walk(want, have, "", found, limit)
-    for resource, top in EXACT_MAPS:
-        if resource == group_resource and isinstance(have.get(top), dict):
+    for top in _exact_maps(group_resource, desired):
+        if isinstance(have.get(top), dict):
             extra = set(have[top]) - set(want.get(top) or {})
             found += [_key_path(top, key) for key in sorted(extra)][: max(0, limit - len(found))]
     return found
@@ -331,8 +340,8 @@ def differences(group_resource: str, desired: dict, live: dict, limit: int = 20)
 def merge_patch(group_resource: str, desired: dict, live: dict) -> dict:
     """The JSON merge patch that makes ``live`` compare equal to ``desired``."""
     patch = {k: v for k, v in desired.items() if k != "status"}
-    for resource, top in EXACT_MAPS:
-        if resource == group_resource and isinstance(live.get(top), dict):
+    for top in _exact_maps(group_resource, desired):
+        if isinstance(live.get(top), dict):
             wanted = desired.get(top) or {}
             extra = {key: None for key in live[top] if key not in wanted}
             if extra:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -286,14 +287,28 @@ def test_a_deleted_namespace_comes_back_and_existing_objects_follow_the_policy(
 ):
     ns = fresh_namespace
     fill(kube_a, ns)
+    # An object (left out of the backup) whose finalizer holds the namespace in
+    # Terminating until a "controller" (the timer below) lets it go.
+    target = Target(world.kube_a, None)
+    holder = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "holder", "finalizers": ["palette.io/hold"],
+                           "labels": {"velero.io/exclude-from-backup": "true"}}}  # fmt: skip
+    assert target.request("POST", f"/api/v1/namespaces/{ns}/configmaps", holder).ok
     backup = backup_of(world, include_namespaces=[ns])
-    Target(world.kube_a, None).request("DELETE", f"/api/v1/namespaces/{ns}")
-    wait_gone(world.kube_a, f"/api/v1/namespaces/{ns}")
-
-    restore, outcome, rec = restore_of(world, backup, target=world.a)
+    assert target.request("DELETE", f"/api/v1/namespaces/{ns}").ok
+    release = threading.Timer(3.0, lambda: target.request(
+        "PATCH", f"/api/v1/namespaces/{ns}/configmaps/holder", {"metadata": {"finalizers": None}},
+        content_type="application/merge-patch+json"))  # fmt: skip
+    release.start()
+    try:
+        restore, outcome, rec = restore_of(world, backup, target=world.a)
+    finally:
+        release.join()
     assert outcome.phase == "Completed", (outcome.error, rec.lines)
     outcomes = rec.outcomes()
-    assert outcomes[("namespaces", "", ns)] == "created"
+    namespace = rec.item("namespaces", "", ns)
+    assert namespace.outcome == "created" and "after the old namespace" in namespace.message
+    assert any(f"Namespace {ns} is being deleted; waiting" in line for line in rec.lines)
     for key in [("configmaps", ns, "settings"), ("secrets", ns, "creds"),
                 ("services", ns, "web"), ("deployments.apps", ns, "web"),
                 ("widgets.demo.palette.io", ns, "gizmo")]:  # fmt: skip

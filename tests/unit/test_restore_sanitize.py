@@ -220,3 +220,17 @@ def test_the_restore_labels_of_an_earlier_restore_are_not_a_difference():
                          "labels": {BACKUP_LABEL: "older", RESTORE_LABEL: "r0"}},
             "data": {"a": "1"}}  # fmt: skip
     assert differences("configmaps", desired, live) == []
+
+
+def test_a_token_secret_filled_by_its_controller_equals_its_backup():
+    token = {"type": "kubernetes.io/service-account-token",
+             "metadata": meta(name="robot-long-lived", annotations={
+                 "kubernetes.io/service-account.name": "robot"}),
+             "data": {"token": "t", "ca.crt": "c"}}  # fmt: skip
+    desired = sanitize("secrets", token, OPTIONS)
+    live = {"type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "robot-long-lived", "namespace": "shop", "annotations": {
+                "kubernetes.io/service-account.name": "robot",
+                "kubernetes.io/service-account.uid": "new"}},
+            "data": {"token": "new", "ca.crt": "new", "namespace": "c2hvcA=="}}  # fmt: skip
+    assert differences("secrets", desired, live) == []
