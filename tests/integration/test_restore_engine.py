@@ -96,9 +96,26 @@ def world(db, devenv, tmp_path):
     )  # fmt: skip
     for kube, path in reversed(made):
         with contextlib.suppress(Exception):
-            Target(kube, None).request("DELETE", path)
+            remove(kube, path)
     kube_a.close()
     kube_b.close()
+
+
+def remove(kube: Kube, path: str) -> None:
+    """Delete ``path``. The devenv's controller manager runs no PV/PVC protection
+    controller, so the finalizers the API server puts on volumes and claims would
+    hold them (and their namespace) in Terminating forever: take them off first."""
+    target = Target(kube, None)
+    release = {"metadata": {"finalizers": None}}
+    merge = "application/merge-patch+json"
+    if path.startswith("/api/v1/namespaces/") and path.count("/") == 4:
+        claims = target.request("GET", f"{path}/persistentvolumeclaims").doc().get("items") or []
+        for claim in claims:
+            name = claim["metadata"]["name"]
+            target.request("PATCH", f"{path}/persistentvolumeclaims/{name}", release, None, merge)
+    if path.startswith("/api/v1/persistentvolumes/"):
+        target.request("PATCH", path, release, None, merge)
+    target.request("DELETE", path)
 
 
 def backup_of(world, **options):

@@ -50,6 +50,7 @@ def test_node_ports_are_given_anew_unless_preserved(world):
 def test_volumes_are_restored_only_when_asked(world, kube_a, fresh_namespace):
     ns, pv = fresh_namespace, f"{fresh_namespace}-pv"
     world.made.append((world.kube_a, f"/api/v1/persistentvolumes/{pv}"))
+    world.made.append((world.kube_a, f"/api/v1/namespaces/{ns}"))  # to release its claim
     create(kube_a, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv},
                     "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                              "persistentVolumeReclaimPolicy": "Retain",
