@@ -236,3 +236,9 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         who = self.actor_name or "system"
         return f"{who} {self.action} {self.object_type} {self.object_repr}"
+
+    @property
+    def detail_pairs(self) -> list[tuple[str, object]]:
+        """The detail as (key, value) pairs: a template's ``detail.items`` would
+        read a key called "items" instead."""
+        return sorted(self.detail.items())

@@ -75,6 +75,11 @@ class Restore(Operation):
     def get_absolute_url(self) -> str:
         return reverse("restore_detail", args=[self.pk])
 
+    @property
+    def mapping_pairs(self) -> list[tuple[str, str]]:
+        """(source, target) pairs, for templates (a namespace may be called "items")."""
+        return sorted(self.namespace_mapping.items())
+
 
 class RestoreItem(models.Model):
     """What happened to one object of a restore, and why."""

@@ -111,6 +111,17 @@ def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(restore)
 
 
+def _can_confirm(user, restore: Restore) -> bool:
+    """A finished preview may be confirmed by whoever may restore into its target."""
+    return (
+        restore.is_preview
+        and restore.is_done
+        and restore.status != "failed"
+        and restore.target_cluster is not None
+        and can(user, Action.RESTORE, restore.target_cluster)
+    )
+
+
 def _items(request: HttpRequest, restore: Restore):
     items = RestoreItem.objects.filter(restore=restore)
     outcome = request.GET.get("outcome", "")
@@ -130,11 +141,7 @@ def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "restore": restore,
         "page": _items(request, restore),
         "outcomes": RestoreItem.Outcome.choices,
-        "can_confirm": restore.is_preview
-        and restore.is_done
-        and restore.status != "failed"
-        and restore.target_cluster is not None
-        and can(request.user, Action.RESTORE, restore.target_cluster),
+        "can_confirm": _can_confirm(request.user, restore),
     }
     return render(request, fragment(request, "backups/restore_detail.html", "items"), context)
 
@@ -142,7 +149,11 @@ def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def restore_status(request: HttpRequest, pk: int) -> HttpResponse:
     restore = get_object_or_404(_restores(request.user), pk=pk)
-    response = render(request, "backups/restore_detail.html#progress", {"restore": restore})
+    response = render(
+        request,
+        "backups/restore_detail.html#progress",
+        {"restore": restore, "can_confirm": _can_confirm(request.user, restore)},
+    )
     if restore.is_done and request.htmx:
         response.status_code = STOP_POLLING
     return response

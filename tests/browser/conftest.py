@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 # The real local services, for browser tests that need a cluster or a store.
-from tests.integration.conftest import devenv, minio_bucket, minio_s3  # noqa: F401
+from tests.integration.conftest import devenv, kube_a, minio_bucket, minio_s3  # noqa: F401
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 FLAGS = [
@@ -58,3 +58,27 @@ def log_in(page):
         page.wait_for_url("**/")
 
     return _log_in
+
+
+@pytest.fixture
+def worker():
+    """A real Celery worker in a thread, on an in-memory broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from palette_site.celery import app
+
+    def use_broker(url):
+        # The app caches its connection and producer pools: drop them with the URL.
+        app.conf.broker_url = url
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    previous = app.conf.broker_url
+    use_broker("memory://")
+    try:
+        with start_worker(app, perform_ping_check=False, pool="threads", concurrency=2):
+            yield
+    finally:
+        use_broker(previous)

@@ -15,30 +15,6 @@ from workspaces.roles import Role
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def worker():
-    """A real Celery worker in a thread, on an in-memory broker."""
-    from celery.contrib.testing.worker import start_worker
-
-    from palette_site.celery import app
-
-    def use_broker(url):
-        # The app caches its connection and producer pools: drop them with the URL.
-        app.conf.broker_url = url
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    previous = app.conf.broker_url
-    use_broker("memory://")
-    try:
-        with start_worker(app, perform_ping_check=False, pool="threads", concurrency=2):
-            yield
-    finally:
-        use_broker(previous)
-
-
 def test_a_backup_runs_with_live_progress_and_can_be_browsed(
     page, log_in, devenv, worker, tmp_path
 ):

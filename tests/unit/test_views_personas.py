@@ -440,3 +440,11 @@ def test_it_reports_why_a_cluster_is_unreachable(world, login):
     assert b"connection refused" in response.content
     world.cluster.refresh_from_db()
     assert world.cluster.health == Cluster.Health.UNREACHABLE
+
+
+def test_an_audit_detail_key_named_items_renders(world, login):
+    from workspaces import audit
+
+    audit.record(world.users["admin"], "backed up", world.backup, items=58, result="Completed")
+    page = login(world.users["admin"]).get(reverse("dashboard")).content.decode()
+    assert "items: 58" in page
