@@ -4,25 +4,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backups', '0004_etcd_restore'),
+        ("backups", "0004_etcd_restore"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='backup',
-            name='cluster_resources',
-            field=models.CharField(choices=[('auto', 'Auto (what the chosen namespaces need: bound PVs, CRDs, role bindings)'), ('always', 'Always'), ('never', 'Never')], default='auto', max_length=10),
+            model_name="backup",
+            name="cluster_resources",
+            field=models.CharField(
+                choices=[
+                    (
+                        "auto",
+                        "Auto (what the chosen namespaces need: bound PVs, CRDs, role bindings)",
+                    ),
+                    ("always", "Always"),
+                    ("never", "Never"),
+                ],
+                default="auto",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='restore',
-            name='cluster_resources',
-            field=models.CharField(choices=[('auto', 'Auto (what the chosen namespaces need: bound PVs, CRDs, role bindings)'), ('always', 'Always'), ('never', 'Never')], default='auto', max_length=10),
+            model_name="restore",
+            name="cluster_resources",
+            field=models.CharField(
+                choices=[
+                    (
+                        "auto",
+                        "Auto (what the chosen namespaces need: bound PVs, CRDs, role bindings)",
+                    ),
+                    ("always", "Always"),
+                    ("never", "Never"),
+                ],
+                default="auto",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='schedule',
-            name='cluster_resources',
-            field=models.CharField(choices=[('auto', 'Auto (what the chosen namespaces need: bound PVs, CRDs, role bindings)'), ('always', 'Always'), ('never', 'Never')], default='auto', max_length=10),
+            model_name="schedule",
+            name="cluster_resources",
+            field=models.CharField(
+                choices=[
+                    (
+                        "auto",
+                        "Auto (what the chosen namespaces need: bound PVs, CRDs, role bindings)",
+                    ),
+                    ("always", "Always"),
+                    ("never", "Never"),
+                ],
+                default="auto",
+                max_length=10,
+            ),
         ),
     ]
