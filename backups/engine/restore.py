@@ -53,7 +53,7 @@ from .restore_apply import (
     worker_pool,
 )
 from .restore_archive import ArchiveError, read_contents, spool
-from .restore_options import build_options
+from .restore_options import RestoreOptions, build_options
 from .restore_plan import CRD, Plan, item_path_key, plan_restore
 from .restore_target import Target
 from .velero import LogBuffer, Results, gz_json
@@ -149,7 +149,7 @@ class RestoreRun:
         self.kube: Kube | None = None
         self.layout: Layout | None = None
         self.logged_failures = 0
-        self._plan_options = None
+        self.spooled = None
         self._last_progress = self._last_record = 0.0
 
     # Reporting (the caller's thread only) -------------------------------------------------
@@ -186,10 +186,9 @@ class RestoreRun:
     # The run ------------------------------------------------------------------------------
 
     def execute(self) -> RestoreOutcome:
-        spooled = None
         error = ""
         try:
-            spooled = self._run()
+            self._run()
         except RestoreFailed as exc:
             error = str(exc)
         except Exception as exc:  # a bug: still end the restore Failed, with a reason
@@ -199,8 +198,8 @@ class RestoreRun:
             self.flush(force=True)
             if self.kube is not None:
                 self.kube.close()
-            if spooled is not None:
-                spooled.close()
+            if self.spooled is not None:
+                self.spooled.close()
         if error:
             self.results.error(error)
             self.log(f"Restore Failed: {error}", "error")
@@ -246,20 +245,19 @@ class RestoreRun:
         self.progress("Downloading the archive")
         key = self.layout.backup_file(backup.name, "archive")
         try:
-            spooled, size, sha = spool(self.provider, key, backup.sha256)
+            self.spooled, size, sha = spool(self.provider, key, backup.sha256)
             self.log(f"Archive downloaded: {size} bytes, sha256 {sha}"
                      + (" (matches the backup)." if backup.sha256 else "."))  # fmt: skip
             self.progress("Reading the archive")
-            contents = read_contents(spooled)
+            contents = read_contents(self.spooled)
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
         self.log(f"Archive read: {len(contents.items)} items (format {contents.format_version}).")
-        plan, target = self._plan(cluster.kubeconfig, contents)
+        plan, target, options = self._plan(cluster.kubeconfig, contents)
         del contents
-        self._apply(plan, target)
-        return spooled
+        self._apply(plan, target, options)
 
-    def _plan(self, kubeconfig: str, contents) -> tuple[Plan, Target]:
+    def _plan(self, kubeconfig: str, contents) -> tuple[Plan, Target, RestoreOptions]:
         self.progress("Connecting to the cluster")
         try:
             self.kube = Kube(kubeconfig, pool_size=WORKERS + 4)
@@ -291,10 +289,9 @@ class RestoreRun:
         self.total = plan.total
         types = ", ".join(f"{g.group_resource} {len(g.items)}" for g in plan.groups)
         self.log(f"Plan: {plan.total} items in {len(plan.groups)} types ({types or 'none'}).")
-        self._plan_options = options
-        return plan, Target(self.kube, discovery)
+        return plan, Target(self.kube, discovery), options
 
-    def _apply(self, plan: Plan, target: Target) -> None:
+    def _apply(self, plan: Plan, target: Target, options: RestoreOptions) -> None:
         stop = threading.Event()
         planned = {(g.group_resource, i.namespace, i.name) for g in plan.groups for i in g.items}
         crd_types = custom_types(plan.groups)
@@ -305,22 +302,27 @@ class RestoreRun:
                 workers=WORKERS,
                 dry_run=self.preview,
                 update=self.restore.existing_policy == "update",
-                sanitize_options=self._plan_options.sanitize,
+                sanitize_options=options.sanitize,
                 planned=planned,
                 stop=stop,
             )
-            for group in plan.groups:
-                self.progress(f"Restoring {group.group_resource}")
-                applied = self._run_group(applier, group)
-                if group.group_resource == CRD:
-                    for problem in applier.wait_for_crds(applied, crd_types):
-                        self.results.warning(problem, cluster=True)
-                        self.log(problem, "warning")
+            try:
+                for group in plan.groups:
+                    self.progress(f"Restoring {group.group_resource}")
+                    applied = self._run_group(applier, group)
+                    if group.group_resource == CRD:
+                        for problem in applier.wait_for_crds(applied, crd_types):
+                            self.results.warning(problem, cluster=True)
+                            self.log(problem, "warning")
+            finally:
+                stop.set()  # whatever happened, no worker takes another item
         self.progress("Writing results")
 
     def _run_group(self, applier: Applier, group) -> list[Applied]:
         before = Counter(self.counts)
         kept = []
+        started = time.monotonic()
+        self.log(f"{group.group_resource}: restoring {len(group.items)} items.")
         try:
             for applied in applier.run_group(group):
                 if isinstance(applied, str):
@@ -337,7 +339,8 @@ class RestoreRun:
             ) from None
         counts = self.counts - before
         done = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(counts.items()))
-        self.log(f"{group.group_resource}: {len(group.items)} items ({done}).")
+        took = time.monotonic() - started
+        self.log(f"{group.group_resource}: {len(group.items)} items ({done}) in {took:.1f} s.")
         return kept
 
     def _handle(self, applied: Applied) -> None:

@@ -34,6 +34,7 @@ MERGE_PATCH = "application/merge-patch+json"
 class Response:
     status: int
     data: bytes
+    phrase: str = ""  # the HTTP reason phrase
 
     @property
     def ok(self) -> bool:
@@ -54,8 +55,11 @@ class Response:
         """The API server's message, never a bare status code."""
         doc = self.doc()
         message = doc.get("message") or self.data[:300].decode("utf-8", "replace").strip()
-        label = doc.get("reason") or {404: "NotFound", 403: "Forbidden"}.get(self.status, "")
-        return f"{message} ({self.status}{' ' + label if label else ''})"
+        label = doc.get("reason") or self.phrase
+        status = f"{self.status}{' ' + label if label else ''}"
+        if not message:
+            return f"The API server answered {status} without saying why."
+        return f"{message} ({status})"
 
 
 class Target:
@@ -86,7 +90,7 @@ class Target:
                     body=body,
                     _request_timeout=self.kube.timeout,
                 )
-                response = Response(raw.status, raw.read())
+                response = Response(raw.status, raw.read(), raw.reason or "")
             except (urllib3.exceptions.HTTPError, OSError, ssl.SSLError, ApiException) as exc:
                 tls = isinstance(exc, ssl.SSLError | urllib3.exceptions.SSLError)
                 if isinstance(exc, ApiException) and exc.status:

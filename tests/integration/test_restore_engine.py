@@ -257,7 +257,8 @@ def test_the_seeded_mix_of_a_comes_back_on_b_under_mapped_namespaces(world):
     # Progress moved, and the log says what happened group by group.
     assert rec.progress[-1][0] == outcome.total and rec.progress[-1][2] == "Completed"
     log = "\n".join(rec.lines)
-    assert "deployments.apps: 7 items (7 created)" in log and "Restore Completed" in log
+    assert "deployments.apps: restoring 7 items." in log and "Restore Completed" in log
+    assert "deployments.apps: 7 items (7 created) in " in log
 
     # The artefacts are in the location, in Velero's layout.
     def artefact(kind):
