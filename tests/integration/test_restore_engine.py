@@ -366,14 +366,23 @@ def test_a_deleted_namespace_comes_back_and_existing_objects_follow_the_policy(
 def test_a_preview_changes_nothing_and_predicts_the_restore(world, kube_a, fresh_namespace):
     ns = fresh_namespace
     fill(kube_a, ns)
-    backup = backup_of(world, include_namespaces=[ns])
     target = Target(world.kube_a, None)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "worker"},
+           "spec": {"serviceAccountName": "robot",
+                    "containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
+    assert target.request("POST", f"/api/v1/namespaces/{ns}/pods", pod).ok
+    backup = backup_of(world, include_namespaces=[ns])
     merge = "application/merge-patch+json"
     target.request("PATCH", f"/api/v1/namespaces/{ns}/configmaps/settings",
                    {"data": {"mode": "off"}}, content_type=merge)  # fmt: skip
-    target.request("DELETE", f"/api/v1/namespaces/{ns}/secrets/creds")
-    target.request("DELETE", f"/apis/demo.palette.io/v1/namespaces/{ns}/widgets/gizmo")
-    wait_gone(world.kube_a, f"/api/v1/namespaces/{ns}/secrets/creds")
+    gone = [f"/api/v1/namespaces/{ns}/secrets/creds",
+            f"/apis/demo.palette.io/v1/namespaces/{ns}/widgets/gizmo",
+            # a pod whose service account is gone too (the restore creates the account first)
+            f"/api/v1/namespaces/{ns}/pods/worker", f"/api/v1/namespaces/{ns}/serviceaccounts/robot"]  # fmt: skip
+    for path in gone:
+        assert target.request("DELETE", path).ok
+    for path in gone:
+        wait_gone(world.kube_a, path)
 
     for policy in ("none", "update"):
         before = state(world.kube_a, [ns])
@@ -386,6 +395,8 @@ def test_a_preview_changes_nothing_and_predicts_the_restore(world, kube_a, fresh
         expected = "skipped_exists" if policy == "none" else "updated"
         assert predicted.outcomes()[("configmaps", ns, "settings")] == expected
         assert predicted.outcomes()[("secrets", ns, "creds")] == "created"
+        assert predicted.outcomes()[("serviceaccounts", ns, "robot")] == "created"
+        assert predicted.outcomes()[("pods", ns, "worker")] == "created"
 
     _r, real, done = restore_of(world, backup, target=world.a, existing_policy="update")
     assert real.phase == "Completed"

@@ -82,3 +82,26 @@ def test_server_refusals_are_described_with_their_message():
     assert Response(503, b"", "Service Unavailable").describe() == (
         "The API server answered 503 Service Unavailable without saying why."
     )
+
+
+def test_a_preview_does_not_count_a_missing_account_that_the_restore_creates():
+    """Servers that check a pod's service account refuse its dry run while the account
+    exists only in the plan; the real restore creates the account first."""
+
+    class Refusing(FakeTarget):
+        def endpoint(self, group_resource, api_version):
+            return ResourceType("", "v1", "pods", "Pod", True)
+
+        def request(self, method, path, body=None, query=None, content_type=""):
+            if method == "GET":
+                return Response(404, b"{}")
+            message = 'pods "p" is forbidden: error looking up service account shop/robot: x'
+            return Response(403, json.dumps({"message": message}).encode())
+
+    pod = PlannedItem("pods", "shop", "shop", "p", {"apiVersion": "v1", "kind": "Pod"})
+    preview = applier(Refusing(), dry_run=True)
+    preview.planned = {("serviceaccounts", "shop", "robot")}
+    result = preview.apply(pod)
+    assert result.outcome == "created" and "service account robot" in result.message
+    preview.planned = set()
+    assert preview.apply(pod).outcome == FAILED
