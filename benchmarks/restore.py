@@ -152,13 +152,20 @@ def run_floor(plan, discovery, kube, workers: int) -> dict:
     for group in plan.groups:
         rt = discovery.find(group.group_resource)
         paths[group.group_resource] = rt
-    namespaces = [i for g in plan.groups if g.group_resource == "namespaces" for i in g.items]
-    others = [i for g in plan.groups if g.group_resource != "namespaces" for i in g.items]
+    # (path, sanitized object), made before the clock starts
+    namespaces = [
+        (paths[g.group_resource].list_path(None), i.body())
+        for g in plan.groups if g.group_resource == "namespaces" for i in g.items
+    ]  # fmt: skip
+    others = [
+        (paths[g.group_resource].list_path(i.namespace or None), i.body())
+        for g in plan.groups if g.group_resource != "namespaces" for i in g.items
+    ]  # fmt: skip
     statuses: Counter = Counter()
 
-    def post(item) -> None:
-        rt = paths[item.group_resource]
-        statuses[target.request("POST", rt.list_path(item.namespace or None), item.obj).status] += 1
+    def post(request) -> None:
+        path, body = request
+        statuses[target.request("POST", path, body).status] += 1
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:

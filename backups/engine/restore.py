@@ -302,7 +302,6 @@ class RestoreRun:
                 workers=WORKERS,
                 dry_run=self.preview,
                 update=self.restore.existing_policy == "update",
-                sanitize_options=options.sanitize,
                 planned=planned,
                 stop=stop,
             )
@@ -361,7 +360,7 @@ class RestoreRun:
         elif applied.warning:
             self.results.warning(f"{where}: {applied.message}", item.namespace, not item.namespace)
         api_version = applied.api_version or item.api_version
-        kind = applied.kind or item.obj.get("kind", "")
+        kind = applied.kind or item.kind
         self.resource_list[f"{api_version}/{kind}"].append(
             f"{item_path_key(item)}({VELERO_ACTION[outcome]})"
         )

@@ -25,7 +25,6 @@ into them is predicted "created" without a server check, and says so.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import re
 import threading
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 
 from .discovery import ResourceType
 from .restore_plan import CRD, Group, PlannedItem
-from .restore_sanitize import SanitizeOptions, describe_paths, differences, merge_patch, sanitize
+from .restore_sanitize import describe_paths, differences, merge_patch
 from .restore_target import MERGE_PATCH, Response, Target
 
 CREATED, UPDATED = "created", "updated"
@@ -65,7 +64,6 @@ class Applier:
         workers: int,
         dry_run: bool,
         update: bool,
-        sanitize_options: SanitizeOptions,
         planned: set[tuple[str, str, str]],
         stop: threading.Event,
     ):
@@ -74,7 +72,6 @@ class Applier:
         self.workers = workers
         self.dry_run = dry_run
         self.update = update
-        self.sanitize_options = sanitize_options
         self.planned = planned
         self.stop = stop
         self.failed_namespaces: dict[str, str] = {}
@@ -144,18 +141,17 @@ class Applier:
             with self._lock:
                 self._endpoints[key] = rt
         if rt is not None:
-            return rt, item.obj, ""
+            return rt, item.body(), ""
         for folder, data in sorted((item.alternates or {}).items()):
             version = folder.removesuffix("-preferredversion")
             group = item.group_resource.partition(".")[2]
             alternate = self.target.endpoint(item.group_resource, f"{group}/{version}")
             if alternate is not None:
-                obj = sanitize(item.group_resource, json.loads(data), self.sanitize_options)
-                return alternate, obj, ""
+                return alternate, item.body(data), ""
         served = self.target.served_versions(item.group_resource)
         return (
             None,
-            item.obj,
+            {},
             f"The backup holds it as {item.api_version or '?'}, which the cluster does not "
             + (f"serve (it serves {', '.join(served)})." if served else "serve at all."),
         )
@@ -174,7 +170,7 @@ class Applier:
         if rt is None:
             return Applied(item, FAILED, error)
         result = self._create(item, rt, body)
-        result.api_version, result.kind = rt.api_version, rt.kind or body.get("kind", "")
+        result.api_version, result.kind = rt.api_version, rt.kind or item.kind
         if item.group_resource == "namespaces" and result.outcome == FAILED:
             with self._lock:
                 self.failed_namespaces[item.name] = (

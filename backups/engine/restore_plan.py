@@ -110,20 +110,31 @@ def order_key(group_resource: str) -> tuple:
 # --- the plan -----------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PlannedItem:
+    """One object to restore. It keeps the archive's JSON bytes and is sanitized
+    when created (``body()``): a plan of many objects holds their compact bytes,
+    not their parsed dicts."""
+
     group_resource: str
     source_namespace: str
     namespace: str  # in the target
     name: str
-    obj: dict  # sanitized, ready to create
+    api_version: str
+    kind: str
+    data: bytes = b""  # the archive's JSON
+    options: SanitizeOptions | None = None
+    prepared: dict | None = None  # an object the plan built (a namespace), sanitized
     # other versions of the object ({"v1beta1": bytes}), for a target that does
-    # not serve the main copy's version; sanitized only when used
+    # not serve the main copy's version
     alternates: dict[str, bytes] | None = None
 
-    @property
-    def api_version(self) -> str:
-        return self.obj.get("apiVersion", "")
+    def body(self, data: bytes | None = None) -> dict:
+        """The sanitized object to create (a new dict each time), from ``data`` (an
+        alternate copy) or the main copy."""
+        if self.prepared is not None and data is None:
+            return json.loads(json.dumps(self.prepared))
+        return sanitize(self.group_resource, json.loads(data or self.data), self.options)
 
 
 @dataclass
@@ -135,6 +146,7 @@ class Group:
 @dataclass
 class Plan:
     groups: list[Group] = field(default_factory=list)
+    sanitize_options: SanitizeOptions | None = None
     notes: list[str] = field(default_factory=list)  # log lines: what was left out and why
     warnings: list[str] = field(default_factory=list)
 
@@ -176,14 +188,19 @@ class _Planner:
         self.contents = contents
         self.options = options
         self.skipped: Counter = Counter()
-        self.chosen: dict[Key, dict] = {}  # key -> original object (not sanitized)
+        # key -> (apiVersion, kind, a claim's volumeName or a volume's reclaim policy)
+        self.chosen: dict[Key, tuple[str, str, str]] = {}
         self.namespace_objects: dict[str, Key] = {}
 
-    def load(self, key: Key) -> dict | None:
+    def raw(self, key: Key) -> bytes | None:
         data = self.contents.items.get(key)
         if data is None:  # only a versioned copy: use the first one
             copies = self.contents.versions.get(key) or {}
             data = next(iter(copies.values()), None)
+        return data
+
+    def load(self, key: Key) -> dict | None:
+        data = self.raw(key)
         return None if data is None else json.loads(data)
 
     def keys(self):
@@ -192,7 +209,10 @@ class _Planner:
             if key not in self.contents.items:
                 yield key
 
-    def consider(self, key: Key, obj: dict, related: bool = False) -> bool:
+    def consider(self, key: Key, related: bool = False) -> bool:
+        obj = self.load(key)
+        if obj is None:
+            return False
         gr = key[0]
         if not related:
             if not self.options.allows_type(gr):
@@ -206,7 +226,13 @@ class _Planner:
         if reason:
             self.skipped[reason] += 1
             return False
-        self.chosen[key] = obj
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        extra = ""
+        if gr == "persistentvolumeclaims":
+            extra = spec.get("volumeName") or ""
+        elif gr == "persistentvolumes":
+            extra = spec.get("persistentVolumeReclaimPolicy") or ""
+        self.chosen[key] = (str(obj.get("apiVersion", "")), str(obj.get("kind", "")), extra)
         return True
 
     def run(self) -> Plan:
@@ -220,7 +246,7 @@ class _Planner:
                 self.namespace_objects[key[2]] = key
             elif ns:
                 if options.namespaces.allows(ns) and options.allows_type(gr):
-                    self.consider(key, self.load(key))
+                    self.consider(key)
             else:
                 cluster_keys.append(key)
         self._cluster(cluster_keys)
@@ -234,40 +260,34 @@ class _Planner:
         if mode == "always" or options.namespaces.selects_everything:
             for key in keys:
                 if key[0] != "persistentvolumes" or options.restore_pvs:
-                    self.consider(key, self.load(key))
+                    self.consider(key)
             return
         # auto with a namespace filter: only what the restored items need
         for gr in sorted({key[0] for key in self.chosen if key[1]}):
-            crd = (CRD, "", gr)
-            if crd in self.contents.items or crd in self.contents.versions:
-                self.consider(crd, self.load(crd), related=True)
+            self.consider((CRD, "", gr), related=True)
         if options.restore_pvs:
-            for key, obj in list(self.chosen.items()):
-                volume = (obj.get("spec") or {}).get("volumeName")
-                pv = ("persistentvolumes", "", volume or "")
-                if key[0] == "persistentvolumeclaims" and volume and pv not in self.chosen:
-                    if pv in self.contents.items or pv in self.contents.versions:
-                        self.consider(pv, self.load(pv), related=True)
+            for (gr, _ns, _name), (_v, _k, volume) in list(self.chosen.items()):
+                pv = ("persistentvolumes", "", volume)
+                if gr == "persistentvolumeclaims" and volume and pv not in self.chosen:
+                    self.consider(pv, related=True)
 
     def _volumes(self) -> frozenset[str]:
         """Volumes with reclaim policy Delete are provisioned anew, not restored."""
-        gone = set()
-        for key, obj in list(self.chosen.items()):
-            spec = obj.get("spec") or {}
-            if key[0] == "persistentvolumes" and spec.get("persistentVolumeReclaimPolicy") == (
-                "Delete"
-            ):
-                del self.chosen[key]
-                gone.add(key[2])
+        gone = {
+            key for key, (_v, _k, policy) in self.chosen.items()
+            if key[0] == "persistentvolumes" and policy == "Delete"
+        }  # fmt: skip
+        for key in gone:
+            del self.chosen[key]
         if gone:
             self.skipped[
                 "PersistentVolumes with reclaim policy Delete (their claims get new volumes "
                 "from the target's provisioner)"
             ] += len(gone)
-        return frozenset(gone)
+        return frozenset(key[2] for key in gone)
 
-    def _namespaces(self) -> dict[str, tuple[str, dict]]:
-        """Target namespace -> (source name, object to create)."""
+    def _namespaces(self) -> dict[str, dict]:
+        """Target namespace -> the Namespace object to create (from the backup's, if any)."""
         options = self.options
         wanted: dict[str, str] = {}
         for _gr, ns, _name in self.chosen:
@@ -286,33 +306,28 @@ class _Planner:
             obj = (self.load(key) if key else None) or {}
             obj.update(apiVersion="v1", kind="Namespace")
             obj.setdefault("metadata", {})["name"] = source
-            found[target] = (source, obj)
+            found[target] = obj
         return found
 
     def _build(self, reprovisioned: frozenset[str]) -> Plan:
-        sanitize_options = self.options.sanitize
+        options = self.options.sanitize
         if reprovisioned:
-            sanitize_options = SanitizeOptions(
-                **{**sanitize_options.__dict__, "reprovisioned_pvs": reprovisioned}
-            )
+            options = SanitizeOptions(**{**options.__dict__, "reprovisioned_pvs": reprovisioned})
         groups: dict[str, list[PlannedItem]] = {}
-        for (gr, ns, name), obj in self.chosen.items():
-            copies = self.contents.versions.get((gr, ns, name))
+        versions = self.contents.versions
+        for key, (api_version, kind, _extra) in self.chosen.items():
+            gr, ns, name = key
+            copies = versions.get(key)
             item = PlannedItem(
-                gr,
-                ns,
-                sanitize_options.target(ns),
-                name,
-                sanitize(gr, obj, sanitize_options),
-                dict(copies) if copies else None,
-            )
+                gr, ns, options.target(ns), name, api_version, kind, self.raw(key), options,
+                alternates=dict(copies) if copies else None,
+            )  # fmt: skip
             groups.setdefault(gr, []).append(item)
-        for target, (_source, obj) in self._namespaces().items():
-            item = PlannedItem(
-                "namespaces", "", "", target, sanitize("namespaces", obj, sanitize_options)
-            )
+        for target, obj in self._namespaces().items():
+            prepared = sanitize("namespaces", obj, options)
+            item = PlannedItem("namespaces", "", "", target, "v1", "Namespace", prepared=prepared)
             groups.setdefault("namespaces", []).append(item)
-        plan = Plan()
+        plan = Plan(sanitize_options=options)
         for gr in sorted(groups, key=order_key):
             items = sorted(groups[gr], key=lambda i: (i.namespace, i.name))
             plan.groups.append(Group(gr, items))

@@ -34,15 +34,16 @@ class FakeTarget:
 
 def applier(target, dry_run=False):
     return Applier(
-        target, None, workers=1, dry_run=dry_run, update=False, sanitize_options=OPTIONS,
-        planned=set(), stop=threading.Event(),
+        target, None, workers=1, dry_run=dry_run, update=False, planned=set(),
+        stop=threading.Event(),
     )  # fmt: skip
 
 
 def widget(version: str, alternates=None) -> PlannedItem:
     obj = {"apiVersion": f"demo.io/{version}", "kind": "Widget",
            "metadata": {"name": "w", "namespace": "shop"}}  # fmt: skip
-    return PlannedItem("widgets.demo.io", "shop", "shop", "w", obj, alternates)
+    return PlannedItem("widgets.demo.io", "shop", "shop", "w", obj["apiVersion"], "Widget",
+                       json.dumps(obj).encode(), OPTIONS, alternates=alternates)  # fmt: skip
 
 
 def test_an_item_at_a_version_the_target_lacks_uses_another_copy_from_the_archive():
@@ -98,7 +99,7 @@ def test_a_preview_does_not_count_a_missing_account_that_the_restore_creates():
             message = 'pods "p" is forbidden: error looking up service account shop/robot: x'
             return Response(403, json.dumps({"message": message}).encode())
 
-    pod = PlannedItem("pods", "shop", "shop", "p", {"apiVersion": "v1", "kind": "Pod"})
+    pod = PlannedItem("pods", "shop", "shop", "p", "v1", "Pod", b'{"kind": "Pod"}', OPTIONS)
     preview = applier(Refusing(), dry_run=True)
     preview.planned = {("serviceaccounts", "shop", "robot")}
     result = preview.apply(pod)

@@ -123,11 +123,11 @@ def test_volumes_come_only_when_asked_and_delete_policy_ones_are_provisioned_ane
     result = plan(archive, restore_pvs=True)
     assert ("persistentvolumes", "", "pv-del") not in keys(result)
     claim = result.group("persistentvolumeclaims").items[0]
-    assert "volumeName" not in claim.obj["spec"]
+    assert "volumeName" not in claim.body()["spec"]
     assert "reclaim policy Delete" in " ".join(result.notes)
     # without restore_pvs the claim keeps its volume name (as Velero)
     claim = plan(archive).group("persistentvolumeclaims").items[0]
-    assert claim.obj["spec"]["volumeName"] == "pv-del"
+    assert claim.body()["spec"]["volumeName"] == "pv-del"
 
 
 def test_auto_with_a_namespace_filter_brings_only_what_the_namespace_needs():
@@ -163,12 +163,12 @@ def test_mapping_renames_namespaces_and_moves_their_objects():
                   restore_pvs=True)  # fmt: skip
     assert {ns for _gr, ns, _n in keys(result) if ns} == {"shop-copy"}
     namespace = result.group("namespaces").items[0]
-    assert namespace.name == "shop-copy" and namespace.obj["metadata"]["name"] == "shop-copy"
-    assert namespace.obj["metadata"]["labels"]["team"] == "a"
+    assert namespace.name == "shop-copy" and namespace.body()["metadata"]["name"] == "shop-copy"
+    assert namespace.body()["metadata"]["labels"]["team"] == "a"
     pv = result.group("persistentvolumes").items[0]
-    assert pv.obj["spec"]["claimRef"]["namespace"] == "shop-copy"
+    assert pv.body()["spec"]["claimRef"]["namespace"] == "shop-copy"
     cfg = result.group("configmaps").items[0]
-    assert cfg.source_namespace == "shop" and cfg.obj["metadata"]["namespace"] == "shop-copy"
+    assert cfg.source_namespace == "shop" and cfg.body()["metadata"]["namespace"] == "shop-copy"
 
 
 def test_resource_filters_resolve_names_as_users_type_them():
