@@ -53,7 +53,7 @@ from .restore_apply import (
     worker_pool,
 )
 from .restore_archive import ArchiveError, read_contents, spool
-from .restore_options import RestoreOptions, build_options
+from .restore_options import build_options, check_options
 from .restore_plan import CRD, Plan, item_path_key, plan_restore
 from .restore_target import Target
 from .velero import LogBuffer, Results, gz_json
@@ -241,6 +241,10 @@ class RestoreRun:
             raise RestoreFailed("The backup of this restore no longer exists.")
         if cluster is None:
             raise RestoreFailed("The target cluster of this restore no longer exists.")
+        try:
+            check_options(restore)  # before a long download
+        except FilterError as exc:
+            raise RestoreFailed(str(exc)) from None
         self.layout = Layout(backup.location.prefix)
         self.progress("Downloading the archive")
         key = self.layout.backup_file(backup.name, "archive")
@@ -253,11 +257,11 @@ class RestoreRun:
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
         self.log(f"Archive read: {len(contents.items)} items (format {contents.format_version}).")
-        plan, target, options = self._plan(cluster.kubeconfig, contents)
+        plan, target = self._plan(cluster.kubeconfig, contents)
         del contents
-        self._apply(plan, target, options)
+        self._apply(plan, target)
 
-    def _plan(self, kubeconfig: str, contents) -> tuple[Plan, Target, RestoreOptions]:
+    def _plan(self, kubeconfig: str, contents) -> tuple[Plan, Target]:
         self.progress("Connecting to the cluster")
         try:
             self.kube = Kube(kubeconfig, pool_size=WORKERS + 4)
@@ -289,9 +293,9 @@ class RestoreRun:
         self.total = plan.total
         types = ", ".join(f"{g.group_resource} {len(g.items)}" for g in plan.groups)
         self.log(f"Plan: {plan.total} items in {len(plan.groups)} types ({types or 'none'}).")
-        return plan, Target(self.kube, discovery), options
+        return plan, Target(self.kube, discovery)
 
-    def _apply(self, plan: Plan, target: Target, options: RestoreOptions) -> None:
+    def _apply(self, plan: Plan, target: Target) -> None:
         stop = threading.Event()
         planned = {(g.group_resource, i.namespace, i.name) for g in plan.groups for i in g.items}
         crd_types = custom_types(plan.groups)

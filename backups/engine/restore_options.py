@@ -85,17 +85,9 @@ def resolve_names(names, types: list[ResourceType], archived: set[str]):
     return found, unknown
 
 
-def build_options(restore, types: list[ResourceType], archived: set[str]):
-    """RestoreOptions from a Restore row, and warnings. Raises FilterError (a bad
-    label selector or namespace mapping), whose message says what to fix."""
-    warnings = []
-    included, unknown_in = resolve_names(restore.include_resources, types, archived)
-    excluded, unknown_ex = resolve_names(restore.exclude_resources, types, archived)
-    for name in unknown_in + unknown_ex:
-        warnings.append(
-            f"The resource name {name!r} matches no resource type of the target cluster or "
-            "of the backup; ignored."
-        )
+def check_options(restore) -> dict[str, str]:
+    """The namespace mapping, cleaned; FilterError for a mapping to an invalid
+    namespace name or an invalid label selector. Needs no cluster."""
     mapping = {
         str(k).strip(): str(v).strip()
         for k, v in (restore.namespace_mapping or {}).items()
@@ -109,6 +101,21 @@ def build_options(restore, types: list[ResourceType], archived: set[str]):
                 "and ending with a letter or digit."
             )
     validate_selector(restore.label_selector)
+    return mapping
+
+
+def build_options(restore, types: list[ResourceType], archived: set[str]):
+    """RestoreOptions from a Restore row, and warnings. Raises FilterError (a bad
+    label selector or namespace mapping), whose message says what to fix."""
+    warnings = []
+    included, unknown_in = resolve_names(restore.include_resources, types, archived)
+    excluded, unknown_ex = resolve_names(restore.exclude_resources, types, archived)
+    for name in unknown_in + unknown_ex:
+        warnings.append(
+            f"The resource name {name!r} matches no resource type of the target cluster or "
+            "of the backup; ignored."
+        )
+    mapping = check_options(restore)
     options = RestoreOptions(
         namespaces=NamespaceFilter.of(restore.include_namespaces, restore.exclude_namespaces),
         sanitize=SanitizeOptions(
