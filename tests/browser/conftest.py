@@ -63,6 +63,7 @@ def log_in(page):
 @pytest.fixture
 def worker():
     """A real Celery worker in a thread, on an in-memory broker."""
+    import kombu.pools
     from celery.contrib.testing.worker import start_worker
 
     from palette_site.celery import app
@@ -70,10 +71,9 @@ def worker():
     def use_broker(url):
         # The app caches its connection and producer pools: drop them with the URL.
         app.conf.broker_url = url
-        if app._pool is not None:
-            app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        kombu.pools.reset()  # kombu's registries of connection and producer pools
 
     previous = app.conf.broker_url
     use_broker("memory://")
