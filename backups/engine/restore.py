@@ -12,8 +12,8 @@ The flow:
    checked). A mismatch, corruption or truncation fails the restore here, before
    the cluster is touched.
 2. Connect, discover the target's types, resolve the options, and plan
-   (``restore_plan``): filters, namespace mapping, related cluster items,
-   sanitized objects, grouped in Velero's priority order.
+   (``restore_plan``): filters, namespace mapping, related cluster items, every
+   item decided and grouped in Velero's priority order, before the first write.
 3. Apply group by group (``restore_apply``): the items of a group in parallel;
    custom resources after their definitions are Established. Each item's outcome
    goes to ``record`` in batches, on the caller's thread, like every callback.

@@ -1,9 +1,12 @@
 """What a restore creates, in which order: pure planning over the archive's contents.
 
 ``plan_restore(contents, options)`` applies the restore's filters to the items of
-the archive, works out the cluster-scoped items and namespaces they need, sanitizes
-every object (``restore_sanitize``) and returns the items grouped by resource
-type in Velero's priority order. Nothing here talks to a cluster.
+the archive, works out the cluster-scoped items and namespaces they need, and
+returns the items grouped by resource type in Velero's priority order, each with
+everything decided: its target namespace, its version, how it will be sanitized
+(``restore_sanitize``, applied by ``PlannedItem.body()`` when the item is created,
+so that the plan holds compact JSON bytes rather than parsed objects). Nothing
+here talks to a cluster.
 
 Velero's semantics (its restore code, read for facts):
 
