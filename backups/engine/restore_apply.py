@@ -295,12 +295,13 @@ class Applier:
         deadline = time.monotonic() + CRD_TIMEOUT
         for name in names:
             while True:
-                response = self.target.request("GET", base + name)
+                doc = self.target.request("GET", base + name).doc()
                 conditions = {
                     c.get("type"): c.get("status")
-                    for c in (response.doc().get("status") or {}).get("conditions") or ()
+                    for c in (doc.get("status") or {}).get("conditions") or ()
                 }
                 if conditions.get("Established") == "True":
+                    self._wait_served(doc, deadline)
                     break
                 if time.monotonic() > deadline:
                     problems.append(
@@ -314,6 +315,18 @@ class Applier:
             with self._lock:
                 self._endpoints.clear()
         return problems
+
+    def _wait_served(self, crd: dict, deadline: float) -> None:
+        """An Established definition's endpoint can take a moment to be served."""
+        spec = crd.get("spec") or {}
+        group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
+        versions = [v.get("name") for v in spec.get("versions") or () if v.get("served")]
+        while group and plural and versions and time.monotonic() < deadline:
+            served = self.target.request("GET", f"/apis/{group}/{versions[0]}")
+            resources = served.doc().get("resources") or () if served.ok else ()
+            if any(r.get("name") == plural for r in resources):
+                return
+            time.sleep(0.25)
 
 
 def custom_types(groups: list[Group]) -> set[str]:
