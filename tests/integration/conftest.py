@@ -1,7 +1,8 @@
 """Fixtures for tests against the real local services of `make devenv`.
 
 The session fixture ``devenv`` runs ``python -m devenv up`` once (a running environment is
-reused in seconds) and returns ``.devenv/env`` as a dict. Failing to bring it up is an
+reused in seconds), seeds the demo mix into both clusters (a no-op when it is there) and
+returns ``.devenv/env`` as a dict. Failing to bring it up is an
 error, never a skip: only ``PALETTE_SKIP_DEVENV=1`` skips these tests, and says so.
 
 Per test: ``fresh_namespace`` (on cluster A), ``fresh_namespace_b``, and one fresh bucket or
@@ -54,7 +55,20 @@ def devenv(request) -> dict[str, str]:
             f"`python -m devenv up` failed (exit {proc.returncode}):\n{''.join(lines)}",
             pytrace=False,
         )
-    return load_env()
+    env = load_env()
+    _seed_both_clusters(env)
+    return env
+
+
+def _seed_both_clusters(env: dict[str, str]) -> None:
+    """Give both clusters the demo mix, as `make demo` does, so that a fresh environment (CI's)
+    offers what the tests read: the demo namespaces and the ``widgets`` CRD, served. On a
+    seeded cluster every object answers "already exists" and this takes about a second."""
+    from devenv.seed import seed
+
+    for key in ("CLUSTER_A_KUBECONFIG", "CLUSTER_B_KUBECONFIG"):
+        if env.get(key):
+            seed(env[key], log=lambda *_: None)
 
 
 # --- Kubernetes ----------------------------------------------------------------------------

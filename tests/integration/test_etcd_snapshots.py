@@ -1,7 +1,8 @@
 """etcd snapshots of the real local clusters: over TLS into a directory and into MinIO,
 verified with etcdutl, kept to exactly N, and every connection failure in one sentence.
 
-Read-only for the clusters: these tests only call Status, MemberList and Snapshot.
+These tests only call Status, MemberList and Snapshot on etcd; one test first grows cluster
+A's etcd past the size of a multipart part, with ConfigMaps in a fresh namespace.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import math
+import os
 import socket
 import threading
 from pathlib import Path
@@ -21,6 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from backups.engine.etcd import apply_retention, runbook, take_snapshot, verify_snapshot
 from backups.models import EtcdSnapshot, Status
+from devenv.seed import create
 from devenv.testing import unique
 from locations.providers import get_provider
 from locations.providers.base import StorageError
@@ -216,8 +220,23 @@ class FailingProvider:
         return getattr(self.provider, name)
 
 
-def test_a_failed_upload_leaves_no_partial_object(cluster_a, minio, minio_s3, minio_bucket):
+def _ballast(kube_a, namespace: str, mib: int) -> None:
+    """Grow etcd by about ``mib`` MiB with ConfigMaps in ``namespace`` (a fresh cluster's etcd
+    holds well under 1 MiB). Deleting them later does not shrink etcd's file, nor the snapshot."""
+    filler = os.urandom(700 * 1024).hex()[: 900 * 1024]
+    for i in range(math.ceil(mib * 1024 / 900)):
+        meta = {"name": f"ballast-{i}", "namespace": namespace}
+        create(
+            kube_a,
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"filler": filler}},
+        )
+
+
+def test_a_failed_upload_leaves_no_partial_object(
+    cluster_a, minio, minio_s3, minio_bucket, kube_a, fresh_namespace
+):
     # 12 MiB: past the first 8 MiB multipart part, so a multipart upload must be aborted.
+    _ballast(kube_a, fresh_namespace, 14)
     provider = FailingProvider(get_provider(minio), 12 * 1024 * 1024)
     outcome, _, lines = _take(_row(cluster_a, minio), provider)
     assert not outcome.ok and outcome.reason == "storage"
