@@ -46,31 +46,40 @@ def _when(value: str | None) -> datetime | None:
     return parse_datetime(value) if value else None
 
 
-def cluster_of(document: dict, name: str) -> tuple[str, Cluster | None]:
-    """The source cluster: our label when present, else a registered cluster whose
-    name appears in the backup's name (``<prefix>-<cluster>-<timestamp>``)."""
-    labels = (document.get("metadata") or {}).get("labels") or {}
-    cluster_name = labels.get(CLUSTER_LABEL, "")
-    if not cluster_name:
-        matches = [
-            c for c in Cluster.objects.values_list("name", flat=True) if f"-{c}-" in f"-{name}-"
-        ]
-        cluster_name = max(matches, key=len) if matches else ""
-    cluster = Cluster.objects.filter(name=cluster_name).first() if cluster_name else None
-    return cluster_name or "unknown", cluster
+class Clusters:
+    """The registered clusters, read once per sync: every name (a backup made elsewhere still
+    shows its cluster's name) and, by name, the clusters of the location's workspace (only
+    those become the backup's cluster)."""
+
+    def __init__(self, workspace_id: int | None):
+        self.names = sorted(set(Cluster.objects.values_list("name", flat=True)))
+        self.local = {c.name: c for c in Cluster.objects.filter(workspace_id=workspace_id)}
+
+    def of(self, document: dict, backup_name: str) -> tuple[str, Cluster | None]:
+        """Our label when present, else the longest registered name that appears in the
+        backup's name (``<prefix>-<cluster>-<timestamp>``), else "unknown"."""
+        labels = (document.get("metadata") or {}).get("labels") or {}
+        name = labels.get(CLUSTER_LABEL, "")
+        if not name:
+            matches = [c for c in self.names if f"-{c}-" in f"-{backup_name}-"]
+            name = max(matches, key=len) if matches else ""
+        return name or "unknown", self.local.get(name)
 
 
-def backup_from_document(location: BackupLocation, document: dict) -> Backup:
+def backup_from_document(
+    location: BackupLocation, document: dict, clusters: Clusters | None = None
+) -> Backup:
     meta, spec, status = (document.get(k) or {} for k in ("metadata", "spec", "status"))
     name = meta["name"]
-    cluster_name, cluster = cluster_of(document, name)
+    clusters = clusters or Clusters(location.workspace_id)
+    cluster_name, cluster = clusters.of(document, name)
     progress = status.get("progress") or {}
     included = [ns for ns in spec.get("includedNamespaces") or [] if ns != "*"]
     clusterwide = spec.get("includeClusterResources")
     return Backup(
         name=name,
         workspace=location.workspace,
-        cluster=cluster if cluster and cluster.workspace_id == location.workspace_id else None,
+        cluster=cluster,
         cluster_name=cluster_name,
         location=location,
         source=Backup.Source.IMPORTED,
@@ -122,6 +131,7 @@ def sync_location(location: BackupLocation) -> SyncResult:
             for name in provider.list_folders(layout.backups_dir)
         }
         known = dict(Backup.objects.filter(location=location).values_list("name", "status"))
+        clusters = Clusters(location.workspace_id)
         for name, key in sorted(found.items()):
             if name in known:
                 continue
@@ -129,7 +139,7 @@ def sync_location(location: BackupLocation) -> SyncResult:
                 if not provider.exists(key):
                     raise ValueError("no velero-backup.json (an unfinished or foreign folder)")
                 document = json.loads(provider.get_bytes(key))
-                backup = backup_from_document(location, document)
+                backup = backup_from_document(location, document, clusters)
                 if backup.name != name:
                     raise ValueError(f"its metadata names it {backup.name!r}")
                 backup.save()
