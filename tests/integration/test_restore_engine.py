@@ -208,6 +208,12 @@ def wait_gone(kube: Kube, path: str, timeout: float = 120) -> None:
     raise AssertionError(f"{path} still exists after {timeout} s")
 
 
+def controlled(obj: dict) -> bool:
+    """Whether a controller (a ReplicaSet, a Job...) owned the object on its source cluster."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("controller") for ref in refs)
+
+
 # --- 1. round trip --------------------------------------------------------------------------
 
 
@@ -236,6 +242,12 @@ def test_the_seeded_mix_of_a_comes_back_on_b_under_mapped_namespaces(world):
         assert key in outcomes, key
         desired = sanitize(gr, json.loads(json.dumps(obj)), options)
         on_b = live(world.kube_b, gr, target_ns, target_name)
+        if on_b is None and gr == "pods" and controlled(obj):
+            # B's ReplicaSet adopts the restored pod and may replace it at once (pending pods
+            # of a fresh cluster, or more pods than replicas): the restore created it, which
+            # is what the outcome above says.
+            assert outcomes[key] == "created", key
+            continue
         assert on_b is not None, key
         if outcomes[key] in ("created", "skipped_equal"):
             assert differences(gr, desired, on_b) == [], key
