@@ -116,6 +116,48 @@ def tar_entry(path: str, data: bytes, mtime: int) -> bytes:
     return b"".join((tar_header(path, len(data), mtime), data, _ZERO_BLOCK[:pad]))
 
 
+class ItemRecords:
+    """The tar records of items of one resource type, each at its two paths.
+
+    Equal to ``tar_entry`` at ``item_path(...)`` and at ``item_path(..., version)``,
+    but cheaper at two records per object: both headers share the size, mtime and
+    checksum (the paths differ by a known folder), and the pieces go into the
+    caller's list, joined once per page rather than once per record.
+    """
+
+    def __init__(self, group_resource: str, version: str, mtime: int):
+        self.group_resource, self.version, self.mtime = group_resource, version, mtime
+        self._plain = f"resources/{group_resource}/".encode()
+        self._versioned = f"resources/{group_resource}/{version}-preferredversion/".encode()
+        self._extra = sum(self._versioned) - sum(self._plain)
+        self._mtime_field = b"%011o\x00" % mtime
+        self._base = _FIXED_SUM + sum(self._mtime_field)
+
+    def add(self, out: list, namespace: str, name: str, data: bytes) -> None:
+        rel = f"namespaces/{namespace}/{name}.json" if namespace else f"cluster/{name}.json"
+        raw = rel.encode()
+        plain, versioned = self._plain + raw, self._versioned + raw
+        if len(versioned) > 100 or not raw.isascii():
+            out.append(tar_entry(item_path(self.group_resource, namespace, name), data, self.mtime))
+            out.append(
+                tar_entry(
+                    item_path(self.group_resource, namespace, name, self.version), data, self.mtime
+                )
+            )
+            return
+        size = len(data)
+        size_field = b"%011o\x00" % size
+        checksum = self._base + sum(size_field) + sum(plain)
+        middle = _IDS_PART + size_field + self._mtime_field
+        pad = _ZERO_BLOCK[: -size % BLOCK]
+        out += (
+            plain, _NUL[: 100 - len(plain)], middle, b"%06o\x00 " % checksum, _TAIL_PART,
+            data, pad,
+            versioned, _NUL[: 100 - len(versioned)], middle,
+            b"%06o\x00 " % (checksum + self._extra), _TAIL_PART, data, pad,
+        )  # fmt: skip
+
+
 def new_gzip(level: int = GZIP_LEVEL):
     """A compressor object that writes a gzip stream (header and trailer included)."""
     if _fast_zlib is not None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .archive import item_path, tar_entry
+from .archive import ItemRecords
 from .discovery import ResourceType
 from .filters import EXCLUDE_LABEL, NamespaceFilter
 from .kubeapi import ApiError, Kube
@@ -212,8 +212,9 @@ class Collector:
 
     def _batch(self, unit: Unit, entries, prefix: bytes) -> Batch:
         rt = unit.rtype
-        gr, version, mtime = rt.group_resource, rt.version, self.mtime
-        namespaced = rt.namespaced
+        gr, namespaced = rt.group_resource, rt.namespaced
+        add = ItemRecords(gr, rt.version, self.mtime).add
+        ns_filter, keep_names, keep, track = unit.ns_filter, unit.keep_names, unit.keep, unit.track
         records: list[bytes] = []
         names: list[str] = []
         namespaces: set[str] = set()
@@ -225,24 +226,22 @@ class Collector:
             if labels and labels.get(EXCLUDE_LABEL) == "true":
                 continue
             ns = entry.namespace if namespaced else ""
-            if ns and unit.ns_filter is not None and not unit.ns_filter.allows(ns):
+            if ns and ns_filter is not None and not ns_filter.allows(ns):
                 continue
-            if unit.keep_names is not None and entry.name not in unit.keep_names:
+            if keep_names is not None and entry.name not in keep_names:
                 continue
             full = None
-            if unit.keep is not None:
+            if keep is not None:
                 full = json.loads(entry.raw)
-                if not unit.keep(full):
+                if not keep(full):
                     continue
-            data = with_type(entry, prefix)
-            records.append(tar_entry(item_path(gr, ns, entry.name), data, mtime))
-            records.append(tar_entry(item_path(gr, ns, entry.name, version), data, mtime))
+            add(records, ns, entry.name, with_type(entry, prefix))
             if ns:
                 names.append(f"{ns}/{entry.name}")
                 namespaces.add(ns)
             else:
                 names.append(entry.name)
-            if unit.track:
+            if track:
                 extras.extend(related_keys(gr, entry, full))
         return Batch(unit, b"".join(records), names, 0, namespaces, extras)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .archive import item_path, tar_entry
+from .archive import ItemRecords
 from .collect import PAGE_SIZE, Unit
 from .discovery import Discovery, ResourceType
 from .filters import EXCLUDE_LABEL, Scope
@@ -98,12 +98,10 @@ class NamespacePlan:
 
     def records(self, names: list[str], mtime: int) -> tuple[bytes, list[str]]:
         prefix = type_prefix(self.rtype.api_version, self.rtype.kind)
-        gr, version = self.rtype.group_resource, self.rtype.version
-        parts = []
+        records = ItemRecords(self.rtype.group_resource, self.rtype.version, mtime)
+        parts: list[bytes] = []
         for name in names:
-            data = with_type(self.objects[name], prefix)
-            parts.append(tar_entry(item_path(gr, None, name), data, mtime))
-            parts.append(tar_entry(item_path(gr, None, name, version), data, mtime))
+            records.add(parts, "", name, with_type(self.objects[name], prefix))
         return b"".join(parts), list(names)
 
 

@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from backups.engine.archive import ArchiveWriter, item_path, tar_entry
+from backups.engine.archive import ArchiveWriter, ItemRecords, item_path, tar_entry
 from backups.engine.archive_reader import ItemNotFound, iter_archive, list_contents, read_item
 from backups.engine.pages import decode_page, type_prefix, with_type
 from locations.layout import Layout
@@ -59,6 +59,27 @@ class Sink:
 
     def write(self, data):
         return self.buffer.write(data)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [
+        ("shop", "cfg"),
+        ("", "pv1"),  # cluster-scoped
+        ("shop", "x" * 40),  # the versioned path passes 100 bytes: USTAR prefix
+        ("shop", "y" * 200),  # past USTAR: PAX headers
+        ("shop", "caf\u00e9"),  # not ASCII
+    ],
+)
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 3000])
+def test_item_records_equal_two_tar_entries(namespace, name, size):
+    data = b"{" + b"a" * max(size - 2, 0) + b"}" if size > 1 else b"{" * size
+    out: list[bytes] = []
+    ItemRecords("deployments.apps", "v1", 1_700_000_000).add(out, namespace, name, data)
+    expected = tar_entry(
+        item_path("deployments.apps", namespace, name), data, 1_700_000_000
+    ) + tar_entry(item_path("deployments.apps", namespace, name, "v1"), data, 1_700_000_000)
+    assert b"".join(out) == expected
 
 
 def test_archive_writer_makes_gzip_over_tar_with_the_version_first():
