@@ -41,7 +41,8 @@ from .etcd_client import (
     members_of,
     tls_of,
 )
-from .etcd_restore import RestoreResult, StepResult, can_restore_locally, restore_locally
+from .etcd_local import RestoreResult, StepResult, can_restore_locally
+from .etcd_restore import restore_locally
 from .etcd_runbook import Step, runbook
 from .etcd_verify import VerifyResult, verify_snapshot
 
