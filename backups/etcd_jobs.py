@@ -64,7 +64,7 @@ def start_snapshot(
             cluster_name=cluster.name,
             location=location,
             scheduled=scheduled,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=audit.signed_in(by),
         )
         if not scheduled:
             audit.record(by, "started etcd snapshot", snapshot, location=location.name)
@@ -91,7 +91,7 @@ def start_etcd_restore(snapshot: EtcdSnapshot, *, by=None) -> EtcdRestore:
             workspace=snapshot.workspace,
             cluster=cluster,
             cluster_name=cluster.name,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=audit.signed_in(by),
         )
         audit.record(by, "started etcd restore", restore, snapshot=snapshot.name)
         transaction.on_commit(lambda: run_etcd_restore.delay(restore.pk))

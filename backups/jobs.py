@@ -68,7 +68,7 @@ def start_backup(
             cluster_name=cluster.name,
             location=location,
             schedule=schedule,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=audit.signed_in(by),
             include_namespaces=include_namespaces or [],
             exclude_namespaces=exclude_namespaces or [],
             include_resources=include_resources or [],
@@ -156,7 +156,7 @@ def start_restore(
             target_cluster_name=target.name,
             is_preview=preview,
             run=run,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=audit.signed_in(by),
             **options,
         )
         if not preview:

@@ -120,7 +120,7 @@ def backup_workspace(
             workspace=workspace,
             schedule=schedule,
             started_at=now,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=audit.signed_in(by),
         )
     skipped = []
     for cluster in targets:

@@ -32,7 +32,7 @@ def save_location(location: BackupLocation, result, by=None) -> BackupLocation:
         BackupLocation.objects.filter(workspace_id=location.workspace_id, is_default=True).exclude(
             pk=location.pk
         ).update(is_default=False)
-    if created and getattr(by, "is_authenticated", False):
+    if created and audit.signed_in(by):
         location.created_by = by
     location.save()
     audit.record(

@@ -11,6 +11,11 @@ from .models import AuditEvent, Workspace
 log = logging.getLogger("palette.audit")
 
 
+def signed_in(user):
+    """``user`` when it is a signed-in user, else None (anonymous, or the system)."""
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def record(
     actor, action: str, obj: Model, workspace: Workspace | None = None, **detail
 ) -> AuditEvent:
@@ -20,7 +25,7 @@ def record(
     """
     if workspace is None:
         workspace = obj if isinstance(obj, Workspace) else getattr(obj, "workspace", None)
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = signed_in(actor)
     event = AuditEvent.objects.create(
         actor=user,
         actor_name=user.get_username() if user else "system",

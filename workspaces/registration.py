@@ -41,7 +41,7 @@ def register_cluster(
             etcd_ca=etcd_ca,
             etcd_cert=etcd_cert,
             etcd_key=etcd_key,
-            created_by=by if getattr(by, "is_authenticated", False) else None,
+            created_by=audit.signed_in(by),
         )
         cluster.full_clean()
         cluster.save()
