@@ -10,6 +10,7 @@ from backups.jobs import BackupRefused, start_backup
 from backups.models import Backup, ClusterResources
 from backups.naming import parse_duration, split_list
 from locations.models import BackupLocation
+from palette_site.command_support import named
 from workspaces.models import Cluster
 
 PHASES = {
@@ -50,12 +51,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **o):
-        cluster = Cluster.objects.filter(name=o["cluster"]).first()
-        if cluster is None:
-            raise CommandError(f"There is no cluster named {o['cluster']!r}.")
-        location = BackupLocation.objects.filter(name=o["location"]).first()
-        if location is None:
-            raise CommandError(f"There is no location named {o['location']!r}.")
+        cluster = named(Cluster, o["cluster"], "cluster")
+        location = named(BackupLocation, o["location"], "location")
         try:
             ttl = parse_duration(o["ttl"])
         except ValueError as exc:

@@ -9,6 +9,7 @@ from backups.jobs import BackupRefused
 from backups.management.commands.backup import wait_for
 from backups.models import EtcdSnapshot
 from locations.models import BackupLocation
+from palette_site.command_support import named
 from workspaces.models import Cluster
 
 
@@ -21,12 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="Wait; exit 1 unless it completed")
 
     def handle(self, *args, **o):
-        cluster = Cluster.objects.filter(name=o["cluster"]).first()
-        if cluster is None:
-            raise CommandError(f"There is no cluster named {o['cluster']!r}.")
-        location = BackupLocation.objects.filter(name=o["location"]).first()
-        if location is None:
-            raise CommandError(f"There is no location named {o['location']!r}.")
+        cluster = named(Cluster, o["cluster"], "cluster")
+        location = named(BackupLocation, o["location"], "location")
         try:
             snapshot = start_snapshot(cluster, location)
         except BackupRefused as exc:

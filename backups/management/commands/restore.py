@@ -9,6 +9,7 @@ from backups.jobs import BackupRefused, start_restore
 from backups.management.commands.backup import PHASES, wait_for
 from backups.models import Backup, Restore
 from backups.naming import parse_mapping, split_list
+from palette_site.command_support import named
 from workspaces.access import can
 from workspaces.models import Cluster
 from workspaces.roles import Action
@@ -49,9 +50,7 @@ class Command(BaseCommand):
                 f"Backup {o['backup']} exists in several locations ({where}); pass --location."
             )
         backup = found[0]
-        target = Cluster.objects.filter(name=o["cluster"]).first()
-        if target is None:
-            raise CommandError(f"There is no cluster named {o['cluster']!r}.")
+        target = named(Cluster, o["cluster"], "cluster")
         user = None
         if o["as_user"]:
             user = get_user_model().objects.filter(username=o["as_user"], is_active=True).first()

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from backups.sync import SyncRefused, sync_location
 from locations.models import BackupLocation
 from locations.providers.base import StorageError
+from palette_site.command_support import named
 
 
 class Command(BaseCommand):
@@ -16,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("name")
 
     def handle(self, *args, **options):
-        location = BackupLocation.objects.filter(name=options["name"]).first()
-        if location is None:
-            raise CommandError(f"There is no location named {options['name']!r}.")
+        location = named(BackupLocation, options["name"], "location")
         try:
             result = sync_location(location)
         except (SyncRefused, StorageError) as exc:

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from locations.models import BackupLocation
 from locations.validation import validate_and_record
+from palette_site.command_support import named
 
 
 class Command(BaseCommand):
@@ -17,9 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("name")
 
     def handle(self, *args, **options):
-        location = BackupLocation.objects.filter(name=options["name"]).first()
-        if location is None:
-            raise CommandError(f"There is no location named {options['name']!r}.")
+        location = named(BackupLocation, options["name"], "location")
         result = validate_and_record(location)
         if not result.ok:
             raise CommandError(f"Unavailable: {result.message}")
