@@ -14,7 +14,7 @@ from workspaces.models import Cluster
 
 from . import cron
 from .jobs import BackupRefused
-from .models import ACTIVE_STATUSES, EtcdPolicy, EtcdRestore, EtcdSnapshot
+from .models import ACTIVE_STATUSES, EtcdPolicy, EtcdRestore, EtcdSnapshot, Status
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,23 @@ def start_etcd_restore(snapshot: EtcdSnapshot, *, by=None) -> EtcdRestore:
         audit.record(by, "started etcd restore", restore, snapshot=snapshot.name)
         transaction.on_commit(lambda: run_etcd_restore.delay(restore.pk))
     return restore
+
+
+def record_completed(snapshot: EtcdSnapshot, outcome) -> EtcdSnapshot:
+    """Mark ``snapshot`` completed with what ``take_snapshot``'s good outcome measured."""
+    snapshot.finish(
+        Status.COMPLETED,
+        object_key=outcome.key,
+        size_bytes=outcome.size_bytes,
+        sha256=outcome.sha256,
+        revision=outcome.revision,
+        etcd_version=outcome.etcd_version,
+        member=outcome.member[:200],
+        items_done=outcome.size_bytes,
+        items_total=outcome.size_bytes,
+        phase="Completed",
+    )
+    return snapshot
 
 
 def record_policy_result(cluster_id: int, ok: bool, error: str = "", now=None) -> None:

@@ -145,7 +145,7 @@ def run_restore(restore_id: int) -> str:
 def run_etcd_snapshot(snapshot_id: int) -> str:
     """Stream one etcd snapshot into its location, then keep the policy's number of copies."""
     from .engine.etcd import apply_retention, take_snapshot
-    from .etcd_jobs import record_policy_result
+    from .etcd_jobs import record_completed, record_policy_result
 
     snapshot = claimed(
         EtcdSnapshot.objects.select_related("cluster__workspace", "location"), snapshot_id
@@ -163,18 +163,7 @@ def run_etcd_snapshot(snapshot_id: int) -> str:
             log=reporter.log,
         )
         if outcome.ok:
-            snapshot.finish(
-                Status.COMPLETED,
-                object_key=outcome.key,
-                size_bytes=outcome.size_bytes,
-                sha256=outcome.sha256,
-                revision=outcome.revision,
-                etcd_version=outcome.etcd_version,
-                member=outcome.member[:200],
-                items_done=outcome.size_bytes,
-                items_total=outcome.size_bytes,
-                phase="Completed",
-            )
+            record_completed(snapshot, outcome)
             policy = getattr(snapshot.cluster, "etcd_policy", None)
             if policy is not None and policy.enabled:
                 removed = apply_retention(

@@ -30,13 +30,7 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _write_key(path: Path, key) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    path.write_bytes(pem(key))
     path.chmod(0o600)
 
 
@@ -64,9 +58,8 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.Certific
     )
 
 
-def make_ca(directory: Path, stem: str, cn: str) -> None:
-    if (directory / f"{stem}.crt").exists():
-        return
+def new_ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed CA, in memory."""
     key = _key()
     name = _name(cn)
     cert = (
@@ -89,8 +82,61 @@ def make_ca(directory: Path, stem: str, cn: str) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
         .sign(key, hashes.SHA256())
     )
+    return key, cert
+
+
+def new_leaf(
+    ca_key,
+    ca_cert: x509.Certificate,
+    cn: str,
+    org: str | None = None,
+    server: bool = False,
+    client: bool = False,
+    sans: tuple[str, ...] = SERVER_SANS,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A certificate signed by the CA, in memory; a server one names ``sans``."""
+    key = _key()
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
+        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+    )
+    builder = (
+        _builder(_name(cn, org), ca_cert.subject, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+    )
+    if server:
+        names = []
+        for san in sans:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(san)))
+            except ValueError:
+                names.append(x509.DNSName(san))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return key, builder.sign(ca_key, hashes.SHA256())
+
+
+def pem(obj) -> bytes:
+    """PEM of a certificate or of a private key (PKCS#8, unencrypted)."""
+    if isinstance(obj, x509.Certificate):
+        return obj.public_bytes(serialization.Encoding.PEM)
+    return obj.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _write(directory: Path, stem: str, key, cert) -> None:
     _write_key(directory / f"{stem}.key", key)
-    (directory / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / f"{stem}.crt").write_bytes(pem(cert))
+
+
+def make_ca(directory: Path, stem: str, cn: str) -> None:
+    if not (directory / f"{stem}.crt").exists():
+        _write(directory, stem, *new_ca(cn))
 
 
 def make_leaf(
@@ -106,29 +152,7 @@ def make_leaf(
         return
     ca_key = _load(directory / f"{ca_stem}.key")
     ca_cert = x509.load_pem_x509_certificate((directory / f"{ca_stem}.crt").read_bytes())
-    key = _key()
-    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + (
-        [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
-    )
-    builder = (
-        _builder(_name(cn, org), ca_cert.subject, key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-    )
-    if server:
-        sans = []
-        for san in SERVER_SANS:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(san)))
-            except ValueError:
-                sans.append(x509.DNSName(san))
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    _write_key(directory / f"{stem}.key", key)
-    (directory / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write(directory, stem, *new_leaf(ca_key, ca_cert, cn, org, server=server, client=client))
 
 
 def make_sa_keys(directory: Path) -> None:

@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from backups.engine.etcd import can_restore_locally, restore_locally, take_snapshot
+from backups.etcd_jobs import record_completed
 from backups.models import EtcdSnapshot, Status
 from devenv import clusters as devenv_clusters
 from devenv.testing import kube_api_client, unique
@@ -80,15 +81,7 @@ def _snapshot(cluster, location) -> EtcdSnapshot:
     )
     outcome = take_snapshot(row, get_provider(location), progress=lambda *_: None, log=print)
     assert outcome.ok, outcome.error
-    row.finish(
-        Status.COMPLETED,
-        object_key=outcome.key,
-        size_bytes=outcome.size_bytes,
-        sha256=outcome.sha256,
-        revision=outcome.revision,
-        etcd_version=outcome.etcd_version,
-        member=outcome.member,
-    )
+    record_completed(row, outcome)
     return row
 
 

@@ -8,7 +8,6 @@ A's etcd past the size of a multipart part, with ConfigMaps in a fresh namespace
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import math
 import os
@@ -17,13 +16,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from backups.engine.etcd import apply_retention, runbook, take_snapshot, verify_snapshot
+from backups.etcd_jobs import record_completed
 from backups.models import EtcdSnapshot, Status
+from devenv import certs
 from devenv.seed import create
 from devenv.testing import unique
 from locations.providers import get_provider
@@ -103,20 +100,6 @@ def _take(row, provider, **kwargs):
     return outcome, calls, lines
 
 
-def _record(row, outcome) -> EtcdSnapshot:
-    """What the task does with a good outcome."""
-    row.finish(
-        Status.COMPLETED,
-        object_key=outcome.key,
-        size_bytes=outcome.size_bytes,
-        sha256=outcome.sha256,
-        revision=outcome.revision,
-        etcd_version=outcome.etcd_version,
-        member=outcome.member,
-    )
-    return row
-
-
 def _figures(label, outcome):
     print(
         f"\n[etcd snapshot {label}] {outcome.size_bytes / 1e6:.1f} MB in "
@@ -179,7 +162,7 @@ def test_retention_keeps_exactly_n(cluster_a, minio, minio_s3, minio_bucket):
         row = _row(cluster_a, minio)
         outcome, _, _ = _take(row, provider)
         assert outcome.ok, outcome.error
-        taken.append(_record(row, outcome))
+        taken.append(record_completed(row, outcome))
     prefix = f"velero-etcd/{cluster_a.name}/"
     deleted = apply_retention(cluster_a, minio, 2, provider)
     assert deleted == [taken[0].name, taken[1].name]
@@ -190,7 +173,9 @@ def test_retention_keeps_exactly_n(cluster_a, minio, minio_s3, minio_bucket):
 
 
 def test_the_runbook_names_the_real_members(cluster_a, disk, devenv):
-    row = _record(_row(cluster_a, disk), _take(_row(cluster_a, disk), get_provider(disk))[0])
+    row = record_completed(
+        _row(cluster_a, disk), _take(_row(cluster_a, disk), get_provider(disk))[0]
+    )
     steps = {step.key: step for step in runbook(row)}
     (restore,) = steps["restore"].commands
     assert f"--name {devenv['CLUSTER_A_ETCD_NAME']} " in restore
@@ -250,43 +235,14 @@ def test_a_failed_upload_leaves_no_partial_object(
 # --- failures -------------------------------------------------------------------------------
 
 
-def _pem(obj) -> str:
-    if isinstance(obj, x509.Certificate):
-        return obj.public_bytes(serialization.Encoding.PEM).decode()
-    return obj.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-def _certificate(subject, public_key, issuer, signing_key, *, ca: bool):
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-    return builder.sign(signing_key, hashes.SHA256())
-
-
 @pytest.fixture(scope="module")
 def foreign_pki():
     """A CA that etcd does not know, and a client certificate it signed."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("intruder-ca", ca_key.public_key(), "intruder-ca", ca_key, ca=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = _certificate("intruder", key.public_key(), "intruder-ca", ca_key, ca=False)
-    return {"ca": _pem(ca), "cert": _pem(cert), "key": _pem(key)}
+    ca_key, ca = certs.new_ca("intruder-ca")
+    key, cert = certs.new_leaf(ca_key, ca, "intruder", client=True)
+    return {
+        name: certs.pem(obj).decode() for name, obj in (("ca", ca), ("cert", cert), ("key", key))
+    }
 
 
 def _failing(workspace, disk, tmp_path, env, **etcd):
