@@ -12,7 +12,7 @@ from django import forms
 from django.urls import reverse
 
 from locations.models import BackupLocation
-from workspaces.access import locations_q
+from workspaces.models import Cluster
 from workspaces.roles import Action
 
 from . import cron
@@ -62,7 +62,7 @@ class OptionsForm(forms.Form):
 
     def __init__(self, *args, user, workspace, **kwargs):
         super().__init__(*args, **kwargs)
-        usable = BackupLocation.objects.filter(locations_q(user, Action.BACKUP)).exclude(
+        usable = BackupLocation.objects.restrict(user, Action.BACKUP).exclude(
             status=BackupLocation.Status.UNAVAILABLE
         )
         self.fields["location"].queryset = usable
@@ -256,12 +256,10 @@ class RestoreForm(forms.Form):
     exclude_resources = forms.CharField(required=False, help_text="Comma-separated.")
 
     def __init__(self, *args, user, backup, namespaces: list[str], **kwargs):
-        from workspaces.access import clusters_for
-
         super().__init__(*args, **kwargs)
-        self.fields["target_cluster"].queryset = clusters_for(user, Action.RESTORE).select_related(
-            "workspace"
-        )
+        self.fields["target_cluster"].queryset = Cluster.objects.restrict(
+            user, Action.RESTORE
+        ).select_related("workspace")
         if backup.cluster_id:
             self.fields["target_cluster"].initial = backup.cluster_id
         choices = [(ns, ns) for ns in namespaces]

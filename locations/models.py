@@ -10,6 +10,7 @@ from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from palette_site.encryption import EncryptedJSONField
+from workspaces.access import LocationQuerySet
 
 
 def new_external_id() -> str:
@@ -72,6 +73,8 @@ class BackupLocation(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = LocationQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -7,13 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from workspaces import audit
-from workspaces.access import can, locations_q, workspaces_for
+from workspaces.access import can, workspaces_for
 from workspaces.roles import Action
-from workspaces.views.common import fragment, page_of
+from workspaces.views.common import fetch, fragment, page_of
 
 from . import aws
 from .forms import LocationForm
@@ -25,11 +25,8 @@ from .validation import validate, validate_and_record
 
 def _location(request: HttpRequest, pk: int, action: str = Action.VIEW) -> BackupLocation:
     """404 when the user may not see it; 403 when they see it but may not do ``action``."""
-    queryset = BackupLocation.objects.filter(locations_q(request.user)).select_related("workspace")
-    location = get_object_or_404(queryset, pk=pk)
-    if action != Action.VIEW and not can(request.user, action, location):
-        raise PermissionDenied("Your role does not allow that on this location.")
-    return location
+    queryset = BackupLocation.objects.select_related("workspace")
+    return fetch(request, queryset, action, "do that on this location", pk=pk)
 
 
 def _may_create(user) -> bool:
@@ -38,7 +35,7 @@ def _may_create(user) -> bool:
 
 @login_required
 def location_list(request: HttpRequest) -> HttpResponse:
-    locations = BackupLocation.objects.filter(locations_q(request.user)).select_related("workspace")
+    locations = BackupLocation.objects.restrict(request.user).select_related("workspace")
     return render(
         request,
         "locations/list.html",

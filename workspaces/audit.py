@@ -6,7 +6,7 @@ import logging
 
 from django.db.models import Model
 
-from .models import AuditEvent, Workspace
+from .models import AuditEvent, Cluster, Workspace
 
 log = logging.getLogger("palette.audit")
 
@@ -14,6 +14,14 @@ log = logging.getLogger("palette.audit")
 def signed_in(user):
     """``user`` when it is a signed-in user, else None (anonymous, or the system)."""
     return user if getattr(user, "is_authenticated", False) else None
+
+
+def cluster_id_of(obj: Model) -> int | None:
+    """The cluster an object belongs to: itself, or the cluster of a backup, snapshot,
+    schedule or policy, or the cluster a restore writes into."""
+    if isinstance(obj, Cluster):
+        return obj.pk
+    return getattr(obj, "cluster_id", None) or getattr(obj, "target_cluster_id", None)
 
 
 def record(
@@ -34,6 +42,7 @@ def record(
         object_id=str(obj.pk or ""),
         object_repr=str(obj)[:200],
         workspace=workspace,
+        cluster_id=cluster_id_of(obj),
         detail=detail,
     )
     log.info("audit: %s", event)

@@ -13,6 +13,12 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from palette_site.encryption import EncryptedTextField
 
+from .access import (
+    AuditEventQuerySet,
+    ClusterQuerySet,
+    MembershipQuerySet,
+    WorkspaceQuerySet,
+)
 from .kube import Health
 from .roles import ROLE_ACTIONS, Action, Role, codename, object_permissions
 
@@ -33,6 +39,8 @@ class Workspace(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = WorkspaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -85,6 +93,8 @@ class Membership(models.Model):
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE)
     role = models.CharField(max_length=20, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         ordering = ["workspace", "role", "id"]
@@ -147,6 +157,8 @@ class Cluster(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = ClusterQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -227,7 +239,14 @@ class AuditEvent(models.Model):
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )
+    # The cluster the event is about (the cluster itself, or its backup, restore,
+    # snapshot, schedule, policy), so a single-cluster grantee reads only its events.
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
     detail = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]

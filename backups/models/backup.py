@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from workspaces.access import OperationQuerySet, ScheduleQuerySet
+
 from .operation import Operation
 from .options import BackupOptions
 
@@ -53,6 +55,8 @@ class Backup(Operation, BackupOptions):
     sha256 = models.CharField(max_length=64, blank=True)
     errors_count = models.PositiveIntegerField(default=0)
     warnings_count = models.PositiveIntegerField(default=0)
+
+    objects = OperationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -104,6 +108,8 @@ class Schedule(BackupOptions):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = ScheduleQuerySet.as_manager()
 
     class Meta:
         ordering = ["prefix"]

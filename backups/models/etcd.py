@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.urls import reverse
 
+from workspaces.access import EtcdPolicyQuerySet, OperationQuerySet
+
 from .operation import Operation
 
 DEFAULT_ETCD_CRON = "0 */1 * * *"
@@ -31,6 +33,8 @@ class EtcdPolicy(models.Model):
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=20, blank=True)
     last_error = models.TextField(blank=True)
+
+    objects = EtcdPolicyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "etcd policies"
@@ -65,6 +69,8 @@ class EtcdSnapshot(Operation):
     etcd_version = models.CharField(max_length=40, blank=True)
     member = models.CharField(max_length=200, blank=True, help_text="The member it came from")
     scheduled = models.BooleanField(default=False, help_text="Taken by the policy")
+
+    objects = OperationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -101,6 +107,8 @@ class EtcdRestore(Operation):
         related_name="etcd_restores",
     )
     cluster_name = models.CharField(max_length=253)
+
+    objects = OperationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.urls import reverse
 
+from workspaces.access import RestoreItemQuerySet, RestoreQuerySet
+
 from .operation import Operation
 from .options import ClusterResources
 
@@ -65,6 +67,8 @@ class Restore(Operation):
     failed_count = models.PositiveIntegerField(default=0)
     warnings_count = models.PositiveIntegerField(default=0)
 
+    objects = RestoreQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["workspace", "-created_at"])]
@@ -97,6 +101,8 @@ class RestoreItem(models.Model):
     name = models.CharField(max_length=253)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     message = models.TextField(blank=True)
+
+    objects = RestoreItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["restore", "id"]

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from workspaces.access import BackupRunQuerySet
+
 
 class BackupRun(models.Model):
     """Groups the backups of one firing, and records what it skipped and why.
@@ -27,6 +29,8 @@ class BackupRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     skipped = models.JSONField(default=list, blank=True)
+
+    objects = BackupRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -5,16 +5,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
 from locations.layout import Layout
 from locations.providers import get_provider
 from locations.providers.base import StorageError
-from workspaces.access import can, cluster_q, operation_q
+from workspaces.access import can
 from workspaces.kube import explain, list_namespaces
-from workspaces.models import Cluster
 from workspaces.roles import Action
-from workspaces.views.common import page_of, require
+from workspaces.views.common import fetch, page_of, require, visible_cluster
 
 from .. import browse
 from ..forms import BackupForm
@@ -26,24 +25,15 @@ from .download import stream_object
 STOP_POLLING = 286
 
 
-def _cluster(request: HttpRequest, name: str) -> Cluster:
-    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
-        "workspace"
-    )
-    return get_object_or_404(queryset, name=name)
-
-
 def _backup(request: HttpRequest, pk: int) -> Backup:
-    queryset = Backup.objects.filter(operation_q(request.user)).select_related(
-        "location", "cluster", "workspace", "created_by"
-    )
-    return get_object_or_404(queryset, pk=pk)
+    queryset = Backup.objects.select_related("location", "cluster", "workspace", "created_by")
+    return fetch(request, queryset, pk=pk)
 
 
 @login_required
 def cluster_backups(request: HttpRequest, name: str) -> HttpResponse:
-    cluster = _cluster(request, name)
-    backups = Backup.objects.filter(cluster=cluster).select_related("location", "created_by")
+    cluster = visible_cluster(request, name)
+    backups = cluster.backups.restrict(request.user).select_related("location", "created_by")
     return render(
         request,
         "backups/cluster_backups.html",
@@ -57,8 +47,7 @@ def cluster_backups(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 def backup_create(request: HttpRequest, name: str) -> HttpResponse:
-    cluster = _cluster(request, name)
-    require(request.user, Action.BACKUP, cluster, "back up this cluster")
+    cluster = visible_cluster(request, name, Action.BACKUP, "back up this cluster")
     note = ""
     try:
         namespaces = list_namespaces(cluster.kubeconfig)
@@ -102,10 +91,7 @@ def backup_download(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def backup_delete(request: HttpRequest, pk: int) -> HttpResponse:
     backup = _backup(request, pk)
-    if backup.cluster_id:
-        require(request.user, Action.MANAGE, backup.cluster, "delete backups")
-    else:
-        require(request.user, Action.MANAGE, backup.workspace, "delete backups")
+    require(request.user, Action.MANAGE, backup, "delete backups")
     if request.method == "POST":
         if request.POST.get("confirm_name") != backup.name:
             messages.error(request, "Type the backup's name to confirm.")
@@ -127,14 +113,13 @@ def backup_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
     backup = _backup(request, pk)
-    scope = backup.cluster if backup.cluster_id else backup.workspace
     return render(
         request,
         "backups/detail.html",
         {
             "backup": backup,
-            "can_delete": can(request.user, Action.MANAGE, scope),
-            "can_restore": can(request.user, Action.RESTORE, scope),
+            "can_delete": can(request.user, Action.MANAGE, backup),
+            "can_restore": can(request.user, Action.RESTORE, backup),
         },
     )
 

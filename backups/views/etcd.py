@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -15,10 +15,9 @@ from locations.models import BackupLocation
 from locations.providers import get_provider
 from locations.providers.base import StorageError
 from workspaces import audit
-from workspaces.access import can, cluster_q, locations_q, operation_q
-from workspaces.models import Cluster
+from workspaces.access import can
 from workspaces.roles import Action
-from workspaces.views.common import require
+from workspaces.views.common import fetch, visible_cluster
 
 from .. import cron
 from ..etcd_jobs import policy_location, start_etcd_restore, start_snapshot
@@ -42,9 +41,7 @@ class PolicyForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["location"].queryset = BackupLocation.objects.filter(
-            locations_q(user, Action.BACKUP)
-        )
+        self.fields["location"].queryset = BackupLocation.objects.restrict(user, Action.BACKUP)
         self.fields["location"].required = False
 
     def clean_cron(self) -> str:
@@ -60,18 +57,9 @@ class PolicyForm(forms.ModelForm):
         return keep
 
 
-def _cluster(request: HttpRequest, name: str) -> Cluster:
-    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
-        "workspace"
-    )
-    return get_object_or_404(queryset, name=name)
-
-
-def _snapshot(request: HttpRequest, pk: int) -> EtcdSnapshot:
-    queryset = EtcdSnapshot.objects.filter(operation_q(request.user)).select_related(
-        "cluster", "location", "workspace", "created_by"
-    )
-    return get_object_or_404(queryset, pk=pk)
+def _snapshot(request: HttpRequest, pk: int, action: str = Action.VIEW, what="") -> EtcdSnapshot:
+    queryset = EtcdSnapshot.objects.select_related("cluster", "location", "workspace", "created_by")
+    return fetch(request, queryset, action, what, pk=pk)
 
 
 def size_chart(snapshots: list[EtcdSnapshot]) -> dict:
@@ -103,10 +91,12 @@ def size_chart(snapshots: list[EtcdSnapshot]) -> dict:
 
 @login_required
 def cluster_etcd(request: HttpRequest, name: str) -> HttpResponse:
-    cluster = _cluster(request, name)
-    policy = EtcdPolicy.objects.filter(cluster=cluster).select_related("location").first()
+    cluster = visible_cluster(request, name)
+    user = request.user
+    policy = EtcdPolicy.objects.restrict(user).filter(cluster=cluster)
+    policy = policy.select_related("location").first()
     snapshots = list(
-        EtcdSnapshot.objects.filter(cluster=cluster).select_related("location", "created_by")[:50]
+        cluster.etcd_snapshots.restrict(user).select_related("location", "created_by")[:50]
     )
     can_manage = can(request.user, Action.MANAGE, cluster)
     return render(
@@ -130,9 +120,8 @@ def cluster_etcd(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_POST
 def etcd_policy_edit(request: HttpRequest, name: str) -> HttpResponse:
-    cluster = _cluster(request, name)
-    require(request.user, Action.MANAGE, cluster, "change etcd backups")
-    policy = get_object_or_404(EtcdPolicy, cluster=cluster)
+    cluster = visible_cluster(request, name, Action.MANAGE, "change etcd backups")
+    policy = fetch(request, EtcdPolicy.objects, cluster=cluster)
     form = PolicyForm(request.POST, instance=policy, user=request.user)
     if form.is_valid():
         policy = form.save(commit=False)
@@ -160,8 +149,7 @@ def etcd_policy_edit(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_POST
 def etcd_snapshot_create(request: HttpRequest, name: str) -> HttpResponse:
-    cluster = _cluster(request, name)
-    require(request.user, Action.SNAPSHOT, cluster, "take etcd snapshots")
+    cluster = visible_cluster(request, name, Action.SNAPSHOT, "take etcd snapshots")
     location = policy_location(cluster)
     try:
         if location is None:
@@ -180,7 +168,7 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from ..engine.etcd import can_restore_locally, runbook
 
     snapshot = _snapshot(request, pk)
-    scope = snapshot.cluster or snapshot.workspace
+    may_manage = can(request.user, Action.MANAGE, snapshot)
     done = snapshot.status == Status.COMPLETED
     return render(
         request,
@@ -197,10 +185,10 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else [],
             "can_run_restore": done
             and snapshot.cluster is not None
-            and can(request.user, Action.MANAGE, scope)
+            and may_manage
             and can_restore_locally(snapshot.cluster),
-            "can_delete": snapshot.is_done and can(request.user, Action.MANAGE, scope),
-            "restores": snapshot.restores.all()[:5],
+            "can_delete": snapshot.is_done and may_manage,
+            "restores": snapshot.restores.restrict(request.user)[:5],
         },
     )
 
@@ -224,10 +212,7 @@ def etcd_snapshot_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def etcd_snapshot_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    snapshot = _snapshot(request, pk)
-    require(
-        request.user, Action.MANAGE, snapshot.cluster or snapshot.workspace, "delete etcd snapshots"
-    )
+    snapshot = _snapshot(request, pk, Action.MANAGE, "delete etcd snapshots")
     if request.method == "POST":
         if snapshot.object_key:
             provider = get_provider(snapshot.location)
@@ -253,8 +238,7 @@ def etcd_snapshot_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def etcd_restore_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Destructive: needs the Admin role and the cluster's name typed to confirm."""
-    snapshot = _snapshot(request, pk)
-    require(request.user, Action.MANAGE, snapshot.cluster or snapshot.workspace, "restore etcd")
+    snapshot = _snapshot(request, pk, Action.MANAGE, "restore etcd")
     if request.POST.get("confirm_name") != snapshot.cluster_name:
         messages.error(request, "Type the cluster's name to confirm the restore.")
         return redirect(snapshot)
@@ -268,12 +252,7 @@ def etcd_restore_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def etcd_restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    restore = get_object_or_404(
-        EtcdRestore.objects.filter(operation_q(request.user)).select_related(
-            "snapshot", "created_by"
-        ),
-        pk=pk,
-    )
+    restore = fetch(request, EtcdRestore.objects.select_related("snapshot", "created_by"), pk=pk)
     response = render(
         request,
         "backups/etcd_restore.html#progress" if request.htmx else "backups/etcd_restore.html",

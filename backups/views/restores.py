@@ -6,16 +6,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from locations.layout import Layout
 from locations.providers import get_provider
 from locations.providers.base import StorageError
-from workspaces.access import can, cluster_q, clusters_for, operation_q
+from workspaces.access import can, clusters_for
 from workspaces.models import Cluster
 from workspaces.roles import Action
-from workspaces.views.common import fragment, page_of
+from workspaces.views.common import fetch, fragment, page_of, visible_cluster
 
 from .. import browse
 from ..forms import RestoreForm
@@ -37,10 +37,9 @@ OPTION_FIELDS = (
 )
 
 
-def _restores(user):
-    return Restore.objects.filter(operation_q(user, cluster_field="target_cluster")).select_related(
-        "created_by", "target_cluster", "backup"
-    )
+def _restore(request: HttpRequest, pk: int, **lookup) -> Restore:
+    restores = Restore.objects.select_related("created_by", "target_cluster", "backup")
+    return fetch(request, restores, pk=pk, **lookup)
 
 
 def _check_target(user, cluster: Cluster) -> None:
@@ -52,9 +51,7 @@ def _check_target(user, cluster: Cluster) -> None:
 @login_required
 def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
     """Choose the target and options, then see a dry-run preview before confirming."""
-    backup = get_object_or_404(
-        Backup.objects.filter(operation_q(request.user)).select_related("location"), pk=pk
-    )
+    backup = fetch(request, Backup.objects.select_related("location"), pk=pk)
     if not clusters_for(request.user, Action.RESTORE).exists():
         raise PermissionDenied("Your role does not allow restoring into any cluster.")
     provider = get_provider(backup.location)
@@ -92,7 +89,7 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     """Run for real what a finished preview showed, with the same options."""
-    preview = get_object_or_404(_restores(request.user), pk=pk, is_preview=True)
+    preview = _restore(request, pk, is_preview=True)
     if preview.backup is None or preview.target_cluster is None:
         messages.error(request, "The backup or the target cluster is gone; start a new restore.")
         return redirect(preview)
@@ -123,7 +120,7 @@ def _can_confirm(user, restore: Restore) -> bool:
 
 
 def _items(request: HttpRequest, restore: Restore):
-    items = RestoreItem.objects.filter(restore=restore)
+    items = restore.items.restrict(request.user)
     outcome = request.GET.get("outcome", "")
     if outcome in RestoreItem.Outcome.values:
         items = items.filter(outcome=outcome)
@@ -136,7 +133,7 @@ def _items(request: HttpRequest, restore: Restore):
 
 @login_required
 def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    restore = get_object_or_404(_restores(request.user), pk=pk)
+    restore = _restore(request, pk)
     context = {
         "restore": restore,
         "page": _items(request, restore),
@@ -148,7 +145,7 @@ def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def restore_status(request: HttpRequest, pk: int) -> HttpResponse:
-    restore = get_object_or_404(_restores(request.user), pk=pk)
+    restore = _restore(request, pk)
     response = render(
         request,
         "backups/restore_detail.html#progress",
@@ -161,11 +158,8 @@ def restore_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def cluster_restores(request: HttpRequest, name: str) -> HttpResponse:
-    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
-        "workspace"
-    )
-    cluster = get_object_or_404(queryset, name=name)
-    restores = Restore.objects.filter(target_cluster=cluster).select_related("created_by")
+    cluster = visible_cluster(request, name)
+    restores = cluster.restores.restrict(request.user).select_related("created_by")
     return render(
         request,
         "backups/cluster_restores.html",

@@ -7,47 +7,68 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from workspaces import audit
-from workspaces.access import can, cluster_q, operation_q, workspace_visible_q
+from workspaces.access import can
 from workspaces.models import Cluster, Workspace
 from workspaces.roles import Action
-from workspaces.views.common import require
+from workspaces.views.common import fetch, require, visible_cluster, visible_workspace
 
 from .. import cron
 from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
-from ..models import BackupRun, Schedule
+from ..models import Backup, BackupRun, Schedule
 from ..scheduling import backup_workspace, restore_run
 
 
 def _schedules(user):
-    return Schedule.objects.filter(operation_q(user)).select_related(
-        "workspace", "cluster", "location"
-    )
+    return Schedule.objects.restrict(user).select_related("workspace", "cluster", "location")
 
 
 def _schedule(request: HttpRequest, pk: int, action: str = Action.VIEW) -> Schedule:
-    schedule = get_object_or_404(_schedules(request.user), pk=pk)
-    scope = schedule.cluster or schedule.workspace
-    if action != Action.VIEW:
-        require(request.user, action, scope, "change schedules")
-    return schedule
+    schedules = Schedule.objects.select_related("workspace", "cluster", "location")
+    return fetch(request, schedules, action, "change schedules", pk=pk)
+
+
+def shown_runs(user, runs) -> list[BackupRun]:
+    """The runs, each with only the backups and skip records the user may see: a
+    single-cluster grantee sees those of that cluster. A few queries, whatever the
+    number of runs."""
+    runs = list(runs.prefetch_related(Prefetch("backups", Backup.objects.restrict(user))))
+    hide_skips(user, runs)
+    return runs
+
+
+def hide_skips(user, runs: list[BackupRun]) -> None:
+    """Set ``shown_skipped`` on each run: its skip records, less those about clusters the
+    user may not see (unless they hold a role in the whole workspace)."""
+    workspaces = {run.workspace_id for run in runs}
+    wholly = set(
+        Workspace.objects.with_role(user).filter(pk__in=workspaces).values_list("pk", flat=True)
+    )
+    partly = Cluster.objects.restrict(user).filter(workspace__in=workspaces - wholly)
+    names = set(partly.values_list("name", flat=True)) if workspaces - wholly else set()
+    for run in runs:
+        run.shown_skipped = [
+            skip
+            for skip in run.skipped
+            if run.workspace_id in wholly or skip.get("cluster") in names
+        ]
 
 
 @login_required
 def cluster_schedules(request: HttpRequest, name: str) -> HttpResponse:
-    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
-        "workspace"
+    cluster = visible_cluster(request, name)
+    schedules = cluster.schedules.restrict(request.user).select_related("location")
+    workspace_wide = (
+        cluster.workspace.schedules.restrict(request.user)
+        .filter(cluster__isnull=True)
+        .select_related("location")
     )
-    cluster = get_object_or_404(queryset, name=name)
-    schedules = Schedule.objects.filter(cluster=cluster).select_related("location")
-    workspace_wide = Schedule.objects.filter(
-        workspace=cluster.workspace, cluster__isnull=True
-    ).select_related("location")
     return render(
         request,
         "backups/cluster_schedules.html",
@@ -55,6 +76,7 @@ def cluster_schedules(request: HttpRequest, name: str) -> HttpResponse:
             "cluster": cluster,
             "schedules": schedules,
             "workspace_schedules": workspace_wide,
+            "sees_whole": can(request.user, Action.VIEW, cluster.workspace),
             "can_manage": can(request.user, Action.MANAGE, cluster),
         },
     )
@@ -87,21 +109,14 @@ def _edit(request: HttpRequest, schedule: Schedule, back: str) -> HttpResponse:
 
 @login_required
 def schedule_create_for_cluster(request: HttpRequest, name: str) -> HttpResponse:
-    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
-        "workspace"
-    )
-    cluster = get_object_or_404(queryset, name=name)
-    require(request.user, Action.MANAGE, cluster, "create schedules")
+    cluster = visible_cluster(request, name, Action.MANAGE, "create schedules")
     schedule = Schedule(workspace=cluster.workspace, cluster=cluster)
     return _edit(request, schedule, back=cluster.get_absolute_url())
 
 
 @login_required
 def schedule_create_for_workspace(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = get_object_or_404(
-        Workspace.objects.filter(workspace_visible_q(request.user)), slug=slug
-    )
-    require(request.user, Action.MANAGE, workspace, "create schedules")
+    workspace = visible_workspace(request, slug, Action.MANAGE, "create schedules")
     return _edit(request, Schedule(workspace=workspace), back=workspace.get_absolute_url())
 
 
@@ -114,7 +129,7 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = _schedule(request, pk)
-    runs = BackupRun.objects.filter(schedule=schedule).prefetch_related("backups")[:20]
+    runs = shown_runs(request.user, schedule.runs.restrict(request.user)[:20])
     return render(
         request,
         "backups/schedule_detail.html",
@@ -122,7 +137,7 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "schedule": schedule,
             "runs": runs,
             "upcoming": schedule.upcoming(timezone.now()),
-            "can_manage": can(request.user, Action.MANAGE, schedule.cluster or schedule.workspace),
+            "can_manage": can(request.user, Action.MANAGE, schedule),
         },
     )
 
@@ -198,20 +213,21 @@ def schedule_calendar(request: HttpRequest) -> HttpResponse:
 
 
 def _run(request: HttpRequest, pk: int) -> BackupRun:
-    visible = Workspace.objects.filter(workspace_visible_q(request.user))
-    return get_object_or_404(BackupRun.objects.filter(workspace__in=visible), pk=pk)
+    return fetch(request, BackupRun.objects.select_related("workspace", "schedule"), pk=pk)
 
 
 @login_required
 def backup_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(request, pk)
+    user = request.user
+    hide_skips(user, [run])
     return render(
         request,
         "backups/run_detail.html",
         {
             "run": run,
-            "backups": run.backups.select_related("location", "created_by"),
-            "restores": run.restores.select_related("created_by"),
+            "backups": run.backups.restrict(user).select_related("location", "created_by"),
+            "restores": run.restores.restrict(user).select_related("created_by"),
             "can_restore": can(request.user, Action.RESTORE, run.workspace),
             "form": WorkspaceRestoreForm(),
         },
@@ -238,10 +254,7 @@ def backup_run_restore(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def workspace_backup(request: HttpRequest, slug: str) -> HttpResponse:
     """Back up every healthy cluster of the workspace now; the others are listed as skipped."""
-    workspace = get_object_or_404(
-        Workspace.objects.filter(workspace_visible_q(request.user)), slug=slug
-    )
-    require(request.user, Action.BACKUP, workspace, "back up this workspace")
+    workspace = visible_workspace(request, slug, Action.BACKUP, "back up this workspace")
     form = WorkspaceBackupForm(request.POST or None, user=request.user, workspace=workspace)
     if request.method == "POST" and form.is_valid():
         run = backup_workspace(
@@ -257,12 +270,3 @@ def workspace_backup(request: HttpRequest, slug: str) -> HttpResponse:
         )
         return redirect(run)
     return render(request, "backups/workspace_backup.html", {"workspace": workspace, "form": form})
-
-
-def workspace_runs(workspace: Workspace):
-    """For the workspace page: its latest runs, with their backups (two queries)."""
-    return (
-        BackupRun.objects.filter(workspace=workspace)
-        .select_related("schedule")
-        .prefetch_related("backups")[:10]
-    )

@@ -7,13 +7,7 @@ from guardian.shortcuts import assign_perm
 from backups.models import Backup, Restore
 from locations.models import BackupLocation
 from tests import factories
-from workspaces.access import (
-    can,
-    clusters_for,
-    locations_q,
-    operation_q,
-    workspaces_for,
-)
+from workspaces.access import can, clusters_for, workspaces_for
 from workspaces.models import Cluster
 from workspaces.roles import Action, Role
 
@@ -70,12 +64,11 @@ def test_teams_grant_roles_to_their_members(world):
 
 def test_backups_and_restores_follow_their_cluster_and_outlive_it(world):
     viewer = world.users["viewer"]
-    assert list(Backup.objects.filter(operation_q(viewer))) == [world.backup]
-    restores = Restore.objects.filter(operation_q(viewer, cluster_field="target_cluster"))
-    assert list(restores) == [world.restore]
+    assert list(Backup.objects.restrict(viewer)) == [world.backup]
+    assert list(Restore.objects.restrict(viewer)) == [world.restore]
     world.cluster.delete()
-    assert list(Backup.objects.filter(operation_q(viewer))) == [world.backup]
-    assert not Backup.objects.filter(operation_q(world.users["outsider"])).exists()
+    assert list(Backup.objects.restrict(viewer)) == [world.backup]
+    assert not Backup.objects.restrict(world.users["outsider"]).exists()
 
 
 def test_restoring_into_a_cluster_needs_restore_on_that_cluster(world):
@@ -98,7 +91,7 @@ def test_locations_follow_their_workspace_or_their_own_grants(world):
     assert can(users["operator"], Action.BACKUP, loc)
     assert not can(users["operator"], Action.MANAGE, loc)
     assert can(users["admin"], Action.MANAGE, loc)
-    assert not BackupLocation.objects.filter(locations_q(users["outsider"])).exists()
+    assert not BackupLocation.objects.restrict(users["outsider"]).exists()
     assign_perm("use_backuplocation", users["outsider"], shared)
     assert can(users["outsider"], Action.BACKUP, shared)
     assert not can(users["outsider"], Action.MANAGE, shared)

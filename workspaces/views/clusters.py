@@ -6,34 +6,24 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from backups.models import Backup, EtcdSnapshot, Restore
+from backups.models import EtcdPolicy
 
 from .. import audit
-from ..access import can, cluster_q, workspace_visible_q
+from ..access import can
 from ..forms import ClusterForm
 from ..kube import KubeconfigError
-from ..models import Cluster, Workspace
+from ..models import Cluster
 from ..registration import register_cluster
 from ..roles import Action
-from .common import fragment, require
-
-
-def _visible_cluster(request: HttpRequest, name: str) -> Cluster:
-    queryset = Cluster.objects.filter(cluster_q(request.user, Action.VIEW)).select_related(
-        "workspace"
-    )
-    return get_object_or_404(queryset, name=name)
+from .common import fragment, visible_cluster, visible_workspace
 
 
 @login_required
 def cluster_register(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = get_object_or_404(
-        Workspace.objects.filter(workspace_visible_q(request.user)), slug=slug
-    )
-    require(request.user, Action.MANAGE, workspace, "register clusters")
+    workspace = visible_workspace(request, slug, Action.MANAGE, "register clusters")
     form = ClusterForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -61,21 +51,19 @@ def cluster_register(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
-    cluster = _visible_cluster(request, name)
+    cluster = visible_cluster(request, name)
     user = request.user
     context = {
         "cluster": cluster,
         "can_manage": can(user, Action.MANAGE, cluster),
-        "recent_backups": Backup.objects.filter(cluster=cluster).select_related(
-            "location", "created_by"
-        )[:10],
-        "recent_restores": Restore.objects.filter(target_cluster=cluster).select_related(
-            "created_by"
-        )[:10],
-        "recent_snapshots": EtcdSnapshot.objects.filter(cluster=cluster).select_related(
-            "created_by"
-        )[:10],
-        "etcd_policy": getattr(cluster, "etcd_policy", None) if cluster.has_etcd else None,
+        "recent_backups": cluster.backups.restrict(user).select_related("location", "created_by")[
+            :10
+        ],
+        "recent_restores": cluster.restores.restrict(user).select_related("created_by")[:10],
+        "recent_snapshots": cluster.etcd_snapshots.restrict(user).select_related("created_by")[:10],
+        "etcd_policy": EtcdPolicy.objects.restrict(user).filter(cluster=cluster).first()
+        if cluster.has_etcd
+        else None,
     }
     return render(request, "clusters/detail.html", context)
 
@@ -84,7 +72,7 @@ def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def cluster_check_health(request: HttpRequest, name: str) -> HttpResponse:
     """Connect now; any viewer may refresh what the page says about the cluster."""
-    cluster = _visible_cluster(request, name)
+    cluster = visible_cluster(request, name)
     health = cluster.check_health()
     if not request.htmx:
         if health.reachable:
@@ -102,8 +90,7 @@ def cluster_check_health(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 def cluster_delete(request: HttpRequest, name: str) -> HttpResponse:
     """Asks for confirmation first; backups stay (they keep the cluster's name)."""
-    cluster = _visible_cluster(request, name)
-    require(request.user, Action.MANAGE, cluster, "remove clusters")
+    cluster = visible_cluster(request, name, Action.MANAGE, "remove clusters")
     if request.method == "POST":
         if request.POST.get("confirm_name") != cluster.name:
             messages.error(request, "Type the cluster's name to confirm.")

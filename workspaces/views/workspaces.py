@@ -5,29 +5,22 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import transaction
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from .. import audit
-from ..access import can, clusters_for, workspace_visible_q, workspaces_for
+from ..access import can, workspaces_for
 from ..forms import GrantForm, WorkspaceForm
-from ..models import AuditEvent, Membership, Workspace
+from ..models import Workspace
 from ..roles import Action, Role
-from .common import fragment, page_of, require
-
-
-def _visible_workspace(request: HttpRequest, slug: str) -> Workspace:
-    return get_object_or_404(Workspace.objects.filter(workspace_visible_q(request.user)), slug=slug)
+from .common import fetch, fragment, page_of, visible_workspace, with_cluster_counts
 
 
 @login_required
 def workspace_list(request: HttpRequest) -> HttpResponse:
-    workspaces = (
-        workspaces_for(request.user).annotate(cluster_count=Count("clusters")).order_by("name")
-    )
+    workspaces = with_cluster_counts(request.user, workspaces_for(request.user)).order_by("name")
     return render(
         request,
         "workspaces/list.html",
@@ -56,37 +49,39 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, workspace: Workspace, grant_form=None) -> dict:
-    from backups.models import BackupRun, Schedule
+    """Each list through its own rule: a single-cluster grantee gets that cluster, its
+    runs and events, and no members or workspace-wide schedules."""
+    from backups.views.schedules import shown_runs
 
-    can_manage = can(request.user, Action.MANAGE, workspace)
+    user = request.user
     return {
-        "schedules": Schedule.objects.filter(
-            workspace=workspace, cluster__isnull=True
-        ).select_related("location"),
-        "runs": BackupRun.objects.filter(workspace=workspace)
-        .select_related("schedule")
-        .prefetch_related("backups")[:10],
-        "can_backup": can(request.user, Action.BACKUP, workspace),
+        "sees_whole": can(user, Action.VIEW, workspace),
+        "schedules": workspace.schedules.restrict(user)
+        .filter(cluster__isnull=True)
+        .select_related("location"),
+        "runs": shown_runs(
+            user, workspace.backup_runs.restrict(user).select_related("schedule")[:10]
+        ),
+        "can_backup": can(user, Action.BACKUP, workspace),
         "workspace": workspace,
-        "clusters": clusters_for(request.user).filter(workspace=workspace),
-        "memberships": workspace.memberships.select_related("user", "group"),
-        "events": AuditEvent.objects.filter(workspace=workspace)[:20],
-        "can_manage": can_manage,
+        "clusters": workspace.clusters.restrict(user),
+        "memberships": workspace.memberships.restrict(user).select_related("user", "group"),
+        "events": workspace.audit_events.restrict(user)[:20],
+        "can_manage": can(user, Action.MANAGE, workspace),
         "grant_form": grant_form or GrantForm(),
     }
 
 
 @login_required
 def workspace_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = _visible_workspace(request, slug)
+    workspace = visible_workspace(request, slug)
     return render(request, "workspaces/detail.html", _detail_context(request, workspace))
 
 
 @login_required
 @require_POST
 def member_grant(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = _visible_workspace(request, slug)
-    require(request.user, Action.MANAGE, workspace, "manage members")
+    workspace = visible_workspace(request, slug, Action.MANAGE, "manage members")
     form = GrantForm(request.POST)
     if form.is_valid():
         user, team, role = (
@@ -113,9 +108,8 @@ def member_grant(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def member_revoke(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
-    workspace = _visible_workspace(request, slug)
-    require(request.user, Action.MANAGE, workspace, "manage members")
-    membership = get_object_or_404(Membership, pk=membership_id, workspace=workspace)
+    workspace = visible_workspace(request, slug, Action.MANAGE, "manage members")
+    membership = fetch(request, workspace.memberships, pk=membership_id)
     if membership.user_id == request.user.pk and membership.role == Role.ADMIN:
         others = workspace.memberships.filter(role=Role.ADMIN).exclude(pk=membership.pk)
         if not others.exists():
@@ -132,8 +126,8 @@ def member_revoke(request: HttpRequest, slug: str, membership_id: int) -> HttpRe
 
 @login_required
 def workspace_audit(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace = _visible_workspace(request, slug)
-    events = AuditEvent.objects.filter(workspace=workspace).select_related("actor")
+    workspace = visible_workspace(request, slug)
+    events = workspace.audit_events.restrict(request.user).select_related("actor")
     return render(
         request, "workspaces/audit.html", {"workspace": workspace, "page": page_of(request, events)}
     )
