@@ -1,4 +1,4 @@
-"""Fixtures every test can use: the five personas and a small world around them."""
+"""Fixtures every test can use: the seven personas and a small world around them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
+from guardian.shortcuts import assign_perm
 
 from backups.models import BackupRun, EtcdPolicy, EtcdRestore, Schedule
 from tests import factories
@@ -31,7 +32,20 @@ class World:
     users: dict
 
 
-PERSONAS = ("admin", "operator", "viewer", "outsider", "anonymous")
+# admin, operator, viewer: a workspace role each (the viewer's through a team);
+# team_admin: the Admin role only through a team; cluster_grantee: no role, only
+# grants on the one cluster (view, backup, restore, snapshot), as an operator of
+# that cluster; outsider: nothing in the workspace; anonymous: not logged in.
+PERSONAS = (
+    "admin",
+    "operator",
+    "viewer",
+    "team_admin",
+    "cluster_grantee",
+    "outsider",
+    "anonymous",
+)
+CLUSTER_GRANTS = ("view_cluster", "backup_cluster", "restore_cluster", "snapshot_cluster")
 
 
 @pytest.fixture
@@ -40,11 +54,14 @@ def world(db) -> World:
     cluster = factories.cluster(ws, "payments-prod")
     loc = factories.location(ws, "payments-store")
     backup = factories.backup(cluster, loc)
-    users = {name: factories.user(name) for name in ("admin", "operator", "viewer", "outsider")}
+    users = {name: factories.user(name) for name in PERSONAS if name != "anonymous"}
     ws.grant(Role.ADMIN, user=users["admin"])
     ws.grant(Role.OPERATOR, user=users["operator"])
     # The viewer's role comes through a team, as it usually does.
     ws.grant(Role.VIEWER, group=factories.team("auditors", users["viewer"]))
+    ws.grant(Role.ADMIN, group=factories.team("owners", users["team_admin"]))
+    for perm in CLUSTER_GRANTS:
+        assign_perm(perm, users["cluster_grantee"], cluster)
     # Workspace creators: the admin persona's platform team may create workspaces.
     platform = factories.team("platform", users["admin"])
     platform.permissions.add(Permission.objects.get(codename="add_workspace"))
