@@ -109,3 +109,83 @@ def test_superusers_see_all_and_inactive_users_nothing(world):
         .filter(pk__in=clusters_for(viewer).values("pk"))
         .exists()
     )
+
+
+def test_every_model_the_pages_show_has_a_rule_that_costs_one_query(
+    world, django_assert_num_queries
+):
+    from django.apps import apps
+
+    from workspaces.access import RestrictedQuerySet
+
+    models = [
+        model
+        for label in ("workspaces", "backups", "locations")
+        for model in apps.get_app_config(label).get_models()
+        if not model.__name__.endswith("ObjectPermission")  # guardian's grant rows
+    ]
+    assert len(models) == 13
+    for model in models:
+        assert isinstance(model._default_manager.all(), RestrictedQuerySet), model
+        for persona in ("viewer", "cluster_grantee", "outsider"):
+            with django_assert_num_queries(1):
+                list(model._default_manager.restrict(world.users[persona]))
+
+
+def test_a_single_cluster_grantee_gets_each_row_by_its_own_rule(world):
+    from django.utils import timezone
+
+    from backups.models import BackupRun, EtcdPolicy, RestoreItem, Schedule
+    from workspaces import audit
+    from workspaces.models import AuditEvent, Membership
+
+    ws, mine, grantee = world.workspace, world.cluster, world.users["cluster_grantee"]
+    other = factories.cluster(ws, "payments-other")
+    other_backup = factories.backup(other, world.location)
+    wide = Schedule.objects.create(workspace=ws, prefix="wide", location=world.location)
+    other_run = BackupRun.objects.create(workspace=ws, schedule=wide, started_at=timezone.now())
+    other_backup.run = other_run
+    other_backup.save()
+    shared_run = BackupRun.objects.create(workspace=ws, schedule=wide, started_at=timezone.now())
+    factories.backup(mine, world.location, run=shared_run)
+    mine_event = audit.record(None, "backed up", world.backup)
+    audit.record(None, "backed up", other_backup)
+    audit.record(None, "granted", ws, member="x")
+    RestoreItem.objects.create(
+        restore=world.restore, resource="configmaps", name="a", outcome="created"
+    )
+    other_restore = factories.restore(other_backup, other)
+    RestoreItem.objects.create(
+        restore=other_restore, resource="configmaps", name="b", outcome="created"
+    )
+
+    assert set(Cluster.objects.restrict(grantee)) == {mine}
+    assert list(Membership.objects.restrict(grantee)) == []
+    assert set(Schedule.objects.restrict(grantee)) == {world.schedule}
+    # Its own schedule's firing, and the workspace run that backed it up; not the
+    # workspace run that backed up only the other cluster.
+    assert set(BackupRun.objects.restrict(grantee)) == {world.run, shared_run}
+    assert set(AuditEvent.objects.restrict(grantee)) == {mine_event}
+    assert {i.name for i in RestoreItem.objects.restrict(grantee)} == {"a"}
+    assert set(EtcdPolicy.objects.restrict(grantee)) == {mine.etcd_policy}
+    assert set(Backup.objects.restrict(grantee)) == set(Backup.objects.filter(cluster=mine))
+    # Related collections through their own rule, not the parent's.
+    assert list(ws.clusters.restrict(grantee)) == [mine]
+    assert list(ws.audit_events.restrict(grantee)) == [mine_event]
+    assert list(ws.memberships.restrict(grantee)) == []
+    # The viewer of the whole workspace sees all of them.
+    viewer = world.users["viewer"]
+    assert set(BackupRun.objects.restrict(viewer)) == {world.run, shared_run, other_run}
+    assert AuditEvent.objects.restrict(viewer).count() == 3
+    assert ws.memberships.restrict(viewer).count() == ws.memberships.count()
+
+
+def test_can_asks_each_models_rule_and_about_a_workspace_as_a_whole(world):
+    grantee = world.users["cluster_grantee"]
+    assert can(grantee, Action.BACKUP, world.backup)
+    assert not can(grantee, Action.MANAGE, world.backup)
+    assert can(grantee, Action.RESTORE, world.cluster)
+    assert workspaces_for(grantee).filter(pk=world.workspace.pk).exists()
+    assert not can(grantee, Action.VIEW, world.workspace)
+    assert can(world.users["team_admin"], Action.MANAGE, world.schedule)
+    assert not can(world.users["viewer"], Action.MANAGE, world.schedule)
