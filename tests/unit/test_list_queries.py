@@ -80,3 +80,42 @@ def test_it_keeps_the_workspace_page_constant(db, client, django_assert_num_quer
         ws.grant(Role.OPERATOR, group=factories.team())
     with django_assert_num_queries(one):
         assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("page", ["workspace_detail", "workspace_audit"])
+def test_it_keeps_a_single_cluster_grantees_workspace_pages_constant(
+    db, client, page, django_assert_num_queries
+):
+    """The pages a cluster grant shows cost the same for 1 run, event and cluster as
+    for 50 (the runs' backups and skip records are filtered in a fixed few queries)."""
+    from django.utils import timezone
+    from guardian.shortcuts import assign_perm
+
+    from backups.models import BackupRun
+    from workspaces import audit
+
+    grantee = factories.user("partial")
+    client.force_login(grantee)
+    ws = factories.workspace("Split")
+    loc = factories.location(ws)
+
+    def populate(n: int) -> None:
+        for _ in range(n):
+            mine, other = factories.cluster(ws), factories.cluster(ws)
+            assign_perm("view_cluster", grantee, mine)
+            run = BackupRun.objects.create(
+                workspace=ws,
+                started_at=timezone.now(),
+                skipped=[{"cluster": other.name, "reason": "unreachable"}],
+            )
+            for cluster in (mine, other):
+                audit.record(None, "backed up", factories.backup(cluster, loc, run=run))
+
+    populate(1)
+    url = reverse(page, args=[ws.slug])
+    one, content = count_queries(client, url)
+    populate(19)
+    with django_assert_num_queries(one):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert b"unreachable" not in response.content  # the skips were of other clusters
