@@ -157,9 +157,11 @@ class OperationQuerySet(RestrictedQuerySet):
         """I may see (or delete, with manage) a backup, an etcd snapshot or an etcd
         restore when I may do so on its cluster; once the cluster is gone, when my role
         in the workspace the row keeps allows it."""
-        return _role(user, action, "workspace__") | _cluster_grant(
-            user, action, f"{self.cluster_field}__"
-        )
+        return _operation(user, action, self.cluster_field)
+
+
+def _operation(user, action: str, cluster_field: str) -> Q:
+    return _role(user, action, "workspace__") | _cluster_grant(user, action, f"{cluster_field}__")
 
 
 class RestoreQuerySet(OperationQuerySet):
@@ -224,6 +226,12 @@ def workspaces_for(user, action: str = Action.VIEW) -> QuerySet:
 
 def clusters_for(user, action: str = Action.VIEW) -> QuerySet:
     return apps.get_model("workspaces.Cluster").objects.restrict(user, action)
+
+
+def operation_q(user, action: str = Action.VIEW, cluster_field: str = "cluster") -> Q:
+    """OperationQuerySet's rule as a Q, for code written before ``restrict()``."""
+    fixed = _scope(user)
+    return fixed if fixed is not None else _operation(user, action, cluster_field)
 
 
 def can(user, action: str, obj: Model) -> bool:

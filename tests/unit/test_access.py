@@ -189,3 +189,13 @@ def test_can_asks_each_models_rule_and_about_a_workspace_as_a_whole(world):
     assert not can(grantee, Action.VIEW, world.workspace)
     assert can(world.users["team_admin"], Action.MANAGE, world.schedule)
     assert not can(world.users["viewer"], Action.MANAGE, world.schedule)
+
+
+def test_operation_q_is_the_operation_rule_for_older_callers(world):
+    from workspaces.access import operation_q
+
+    for persona in ("viewer", "cluster_grantee", "outsider", "anonymous"):
+        user = world.users[persona]
+        assert set(Backup.objects.filter(operation_q(user))) == set(Backup.objects.restrict(user))
+        restores = Restore.objects.filter(operation_q(user, cluster_field="target_cluster"))
+        assert set(restores) == set(Restore.objects.restrict(user))
