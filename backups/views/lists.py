@@ -1,4 +1,4 @@
-"""Lists and details of backups, restores and etcd snapshots, filtered by permission."""
+"""Lists of backups, restores and etcd snapshots, filtered by permission."""
 
 from __future__ import annotations
 
@@ -11,44 +11,21 @@ from workspaces.views.common import page_of
 from ..models import Backup, EtcdSnapshot, Restore
 
 
+def _list(request: HttpRequest, template: str, rows) -> HttpResponse:
+    page = page_of(request, rows.restrict(request.user).select_related("created_by"))
+    return render(request, template, {"page": page})
+
+
 @login_required
 def backup_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "backups/list.html",
-        {
-            "page": page_of(
-                request,
-                Backup.objects.restrict(request.user).select_related("location", "created_by"),
-            )
-        },
-    )
+    return _list(request, "backups/list.html", Backup.objects.select_related("location"))
 
 
 @login_required
 def restore_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "backups/restore_list.html",
-        {
-            "page": page_of(
-                request, Restore.objects.restrict(request.user).select_related("created_by")
-            )
-        },
-    )
+    return _list(request, "backups/restore_list.html", Restore.objects)
 
 
 @login_required
 def etcd_snapshot_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "backups/etcd_list.html",
-        {
-            "page": page_of(
-                request,
-                EtcdSnapshot.objects.restrict(request.user).select_related(
-                    "location", "created_by"
-                ),
-            )
-        },
-    )
+    return _list(request, "backups/etcd_list.html", EtcdSnapshot.objects.select_related("location"))
