@@ -142,3 +142,8 @@ def test_it_answers_404_for_the_other_clusters_objects(world, split, login):
     for url in split.hidden_urls:
         assert login(split.viewer).get(url).status_code == 200, url
         assert login(split.grantee).get(url).status_code == 404, url
+
+
+def test_it_counts_only_the_clusters_a_grantee_may_see(world, split, login):
+    assert "2 clusters" in login(split.viewer).get(reverse("dashboard")).content.decode()
+    assert "1 cluster<" in login(split.grantee).get(reverse("dashboard")).content.decode()
