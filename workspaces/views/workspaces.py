@@ -10,6 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from backups.views.schedules import shown_runs
+
 from .. import audit
 from ..access import can, workspaces_for
 from ..forms import GrantForm, WorkspaceForm
@@ -51,8 +53,6 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
 def _detail_context(request: HttpRequest, workspace: Workspace, grant_form=None) -> dict:
     """Each list through its own rule: a single-cluster grantee gets that cluster, its
     runs and events, and no members or workspace-wide schedules."""
-    from backups.views.schedules import shown_runs
-
     user = request.user
     return {
         "sees_whole": can(user, Action.VIEW, workspace),
