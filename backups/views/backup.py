@@ -135,6 +135,7 @@ def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "backup": backup,
             "can_delete": can(request.user, Action.MANAGE, scope),
             "can_restore": can(request.user, Action.RESTORE, scope),
+            "can_download": can(request.user, Action.DOWNLOAD, scope),
         },
     )
 

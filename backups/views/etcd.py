@@ -200,6 +200,7 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and can(request.user, Action.MANAGE, scope)
             and can_restore_locally(snapshot.cluster),
             "can_delete": snapshot.is_done and can(request.user, Action.MANAGE, scope),
+            "can_download": can(request.user, Action.DOWNLOAD, scope),
             "restores": snapshot.restores.all()[:5],
         },
     )

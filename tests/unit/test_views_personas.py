@@ -43,6 +43,9 @@ def admin_only(status=OK):
     return {"admin": status, "operator": FORBIDDEN, "viewer": FORBIDDEN, "outsider": NOT_FOUND}
 
 
+# Archives and etcd snapshots hold every Secret in clear: Viewers may not download.
+DOWNLOADERS = {"admin": FOUND, "operator": FOUND, "viewer": FORBIDDEN, "outsider": NOT_FOUND}
+
 CASES = [
     Case("dashboard", lambda w: reverse("dashboard"), everyone(OK)),
     Case("password_change", lambda w: reverse("password_change"), everyone(OK)),
@@ -202,7 +205,9 @@ CASES = [
     Case(
         "backup_download",
         lambda w: reverse("backup_download", args=[w.backup.pk]),
-        everyone(FOUND, NOT_FOUND),  # the archive is not in storage: back to the page
+        # Operators and Admins may download (the archive is not in storage: back to
+        # the page); a Viewer sees the backup but may not download it.
+        DOWNLOADERS,
     ),
     Case(
         "backup_delete_form",
@@ -256,7 +261,7 @@ CASES = [
     Case(
         "etcd_snapshot_download",
         lambda w: reverse("etcd_snapshot_download", args=[w.snapshot.pk]),
-        everyone(FOUND, NOT_FOUND),  # nothing stored: back to the page with the reason
+        DOWNLOADERS,  # nothing stored: back to the page with the reason
     ),
     Case(
         "etcd_snapshot_delete_form",
