@@ -136,9 +136,7 @@ def etcd_policy_edit(request: HttpRequest, name: str) -> HttpResponse:
     form = PolicyForm(request.POST, instance=policy, user=request.user)
     if form.is_valid():
         policy = form.save(commit=False)
-        policy.next_run_at = (
-            cron.next_runs(policy.cron, timezone.now(), 1)[0] if policy.enabled else None
-        )
+        policy.next_run_at = cron.next_run(policy.cron, timezone.now()) if policy.enabled else None
         policy.save()
         audit.record(
             request.user,

@@ -69,10 +69,13 @@ def test_register_cluster_rejects_a_bad_name_and_duplicates(db, kubeconfig_file)
 
 def test_register_cluster_with_etcd_turns_snapshots_on(db, kubeconfig_file, tmp_path):
     from backups.models import EtcdPolicy
+    from devenv.certs import new_ca, new_leaf, pem
 
     factories.workspace("Team")
-    for name in ("ca", "cert", "key"):
-        (tmp_path / name).write_text(f"PEM {name}")
+    ca_key, ca = new_ca("etcd-ca")
+    key, cert = new_leaf(ca_key, ca, "console", client=True)
+    for name, obj in (("ca", ca), ("cert", cert), ("key", key)):
+        (tmp_path / name).write_bytes(pem(obj))
     call_command(
         "register_cluster", "c1", "--workspace", "team", "--kubeconfig", str(kubeconfig_file),
         "--etcd-endpoint", "https://127.0.0.1:2379", "--etcd-ca", str(tmp_path / "ca"),
@@ -81,7 +84,7 @@ def test_register_cluster_with_etcd_turns_snapshots_on(db, kubeconfig_file, tmp_
     )  # fmt: skip
     policy = EtcdPolicy.objects.get(cluster__name="c1")
     assert (policy.enabled, policy.cron, policy.keep) == (True, "0 */1 * * *", 12)
-    assert Cluster.objects.get(name="c1").etcd_key == "PEM key"
+    assert Cluster.objects.get(name="c1").etcd_key == pem(key).decode()
 
 
 def test_demo_is_idempotent(db, settings, tmp_path, capsys, monkeypatch):

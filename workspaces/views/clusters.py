@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +19,7 @@ from ..kube import KubeconfigError
 from ..models import Cluster, Workspace
 from ..registration import register_cluster
 from ..roles import Action
-from .common import fragment, require
+from .common import add_errors, fragment, require
 
 
 def _visible_cluster(request: HttpRequest, name: str) -> Cluster:
@@ -45,6 +46,8 @@ def cluster_register(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except KubeconfigError as exc:
             form.add_error("kubeconfig", str(exc))
+        except ValidationError as exc:
+            add_errors(form, exc)
         else:
             if cluster.health == Cluster.Health.HEALTHY:
                 messages.success(

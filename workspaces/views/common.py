@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest
 
@@ -16,6 +16,15 @@ def require(user, action: str, obj, what: str = "do that") -> None:
     handled earlier, by fetching through a permission-filtered queryset)."""
     if not can(user, action, obj):
         raise PermissionDenied(f"Your role does not allow you to {what}.")
+
+
+def add_errors(form, exc: ValidationError) -> None:
+    """Show a model's ValidationError on the form: at its fields when the form has them."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for name, errors in exc.message_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
 
 
 def page_of(request: HttpRequest, queryset, size: int = PAGE_SIZE) -> Page:
