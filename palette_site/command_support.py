@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 from django.core.management.base import CommandError
+
+ROOT_WARNING = (
+    "Running as root: a bug or a crafted input would then reach the whole machine. "
+    "Run the console and its workers as an unprivileged user that owns only "
+    "PALETTE_DATA_DIR (README: Running as an unprivileged user)."
+)
+
+
+def root_warning() -> str | None:
+    """The warning to print when this process runs as root, else None."""
+    return ROOT_WARNING if hasattr(os, "geteuid") and os.geteuid() == 0 else None
 
 
 def named(model, name: str, noun: str):

@@ -1,8 +1,25 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 
 from palette_site.admin_tools import SecretsAdminMixin
 
 from . import models
+
+
+class SuperusersGrantOnly:
+    """Granting is for superusers: a staff account that may change memberships (or
+    users, or teams) must not make itself Admin of any workspace through the admin."""
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
 class MembershipInline(admin.TabularInline):
@@ -24,7 +41,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(SuperusersGrantOnly, admin.ModelAdmin):
     """Grants go through Workspace.grant/revoke so guardian's rows follow the role."""
 
     list_display = ("workspace", "user", "group", "role", "created_at")
@@ -110,3 +127,24 @@ for permission_model in (
     models.ClusterGroupObjectPermission,
 ):
     admin.site.register(permission_model, ObjectPermissionAdmin)
+
+
+class ConsoleUserAdmin(UserAdmin):
+    """Staff may look after accounts (names, e-mail, active, passwords), but only a
+    superuser changes what an account may do: superuser, staff, teams, permissions."""
+
+    GRANTING = ("is_superuser", "is_staff", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else (*fields, *self.GRANTING)
+
+
+class ConsoleGroupAdmin(SuperusersGrantOnly, GroupAdmin):
+    """Teams hold workspace roles: only superusers change them."""
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), ConsoleUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, ConsoleGroupAdmin)

@@ -99,3 +99,29 @@ def test_demo_is_idempotent(db, settings, tmp_path, capsys, monkeypatch):
     workspace = Workspace.objects.get(slug="demo")
     assert workspace.memberships.count() == 1
     assert workspace.locations.get().is_default
+
+
+def test_the_demo_user_is_a_workspace_admin_not_a_superuser(db, settings, tmp_path, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from workspaces.access import can
+    from workspaces.roles import Action
+
+    settings.DATA_DIR = tmp_path
+    monkeypatch.setattr("devenv.load_env", lambda: {})
+    get_user_model().objects.create_superuser("demo", password="x")  # as older demos made it
+    call_command("demo", "--no-seed")
+    demo = get_user_model().objects.get(username="demo")
+    assert not demo.is_superuser and not demo.is_staff
+    assert can(demo, Action.MANAGE, Workspace.objects.get(slug="demo"))
+
+
+def test_serve_and_the_worker_warn_when_run_as_root():
+    import os
+
+    from palette_site.command_support import root_warning
+
+    warning = root_warning()
+    assert (warning is not None) == (os.geteuid() == 0)
+    if warning:
+        assert "unprivileged user" in warning
