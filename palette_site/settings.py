@@ -238,6 +238,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("PALETTE_SECURE_COOKIES", not INSECURE_COOKIES)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"
+# Pages pass the CSRF token to htmx from the template, so no script needs the cookie.
+CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("PALETTE_SESSION_HOURS", 12, minimum=1) * 3600
 # Behind a TLS proxy that sets X-Forwarded-Proto (only then: a client could send it).
 if env_bool("PALETTE_BEHIND_TLS_PROXY", False):
