@@ -223,3 +223,86 @@ def test_restore_as_a_user_who_cannot_see_the_backup_is_refused(world):
     other.grant("admin", user=world.users["outsider"])
     with pytest.raises(CommandError, match="may not see backup"):
         call_command("restore", world.backup.name, "--to", theirs.name, "--as-user", "outsider")
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "ftp://10.0.0.5", "http://127.0.0.1:99999"])
+def test_bad_store_endpoints_are_refused_not_saved(world, login, endpoint):
+    from locations.models import BackupLocation
+
+    client = login(world.users["admin"])
+    response = client.post(
+        reverse("location_create"),
+        {"name": "crafted", "workspace": world.workspace.pk, "provider": "minio",
+         "bucket": "b", "endpoint_url": endpoint, "access_key": "a", "secret_key": "s",
+         "force_path_style": "on", "action": "save", "save_unavailable": "on"},
+    )  # fmt: skip
+    assert response.status_code == 200 and b'role="alert"' in response.content
+    with pytest.raises(CommandError, match="--endpoint"):
+        call_command(
+            "add_location", "crafted", "--provider", "minio", "--bucket", "b",
+            "--endpoint", endpoint, "--access-key", "a", "--secret-key", "s",
+        )  # fmt: skip
+    assert not BackupLocation.objects.filter(name="crafted").exists()
+
+
+@pytest.fixture
+def raced():
+    """Another request inserts the same name between our check and our insert: a
+    pre_save receiver writes the twin row (bulk_create sends no signal of its own)."""
+    from django.db.models.signals import pre_save
+
+    hooks = []
+
+    def race(model, **twin):
+        def receiver(sender, instance, **kwargs):
+            if instance.pk is None:
+                pre_save.disconnect(receiver, sender=model)
+                model.objects.bulk_create([model(**twin)])
+
+        pre_save.connect(receiver, sender=model, weak=False)
+        hooks.append((model, receiver))
+
+    yield race
+    for model, receiver in hooks:
+        pre_save.disconnect(receiver, sender=model)
+
+
+def test_a_workspace_created_twice_at_once_is_a_form_error(world, login, raced):
+    from workspaces.models import Workspace
+
+    raced(Workspace, name="Twins", slug="twins")
+    response = login(world.users["admin"]).post(
+        reverse("workspace_create"), {"name": "Twins", "description": ""}
+    )
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+    # The twin was written inside our (rolled back) transaction here; what matters is
+    # that nothing of ours is half-saved: no membership, no audit event.
+    assert not Workspace.objects.filter(slug="twins").exists()
+    from workspaces.models import AuditEvent, Membership
+
+    assert not AuditEvent.objects.filter(object_repr="Twins").exists()
+    assert not Membership.objects.filter(workspace__slug="twins").exists()
+
+
+def test_a_cluster_registered_twice_at_once_is_a_form_error(world, login, raced):
+    raced(Cluster, name="crafted", workspace=world.workspace, kubeconfig=GOOD)
+    response = _register(login(world.users["admin"]), world.workspace)
+    assert response.status_code == 200
+    assert b"already registered" in response.content
+    assert not Cluster.objects.filter(name="crafted").exists()  # rolled back with the twin
+    assert not EtcdPolicy.objects.filter(cluster__name="crafted").exists()
+
+
+def test_a_backup_started_twice_at_once_is_refused(world, raced):
+    from backups.jobs import BackupRefused, start_backup
+    from backups.models import Backup
+
+    twin = {"name": "twin", "workspace": world.workspace, "cluster": world.cluster,
+            "cluster_name": world.cluster.name, "location": world.location}  # fmt: skip
+    raced(Backup, **twin)
+    with pytest.raises(BackupRefused, match="already exists"):
+        start_backup(world.cluster, world.location, name="twin")
+    from workspaces.models import AuditEvent
+
+    assert not AuditEvent.objects.filter(action="started backup", object_repr="twin").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from locations.forms import endpoint_problem
 from locations.lifecycle import save_location
 from locations.models import BackupLocation
 from locations.validation import validate
@@ -41,6 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", help="Workspace (name or slug) whose members may use it")
 
     def handle(self, *args, **o):
+        if problem := endpoint_problem(o["endpoint"]):
+            raise CommandError(f"--endpoint: {problem}")
         if BackupLocation.objects.filter(name=o["name"]).exists():
             raise CommandError(f"A location named {o['name']!r} exists already.")
         location = BackupLocation(
