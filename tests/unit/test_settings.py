@@ -13,15 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
+DEFAULT_PRINT = "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL"
+
+
+def load_settings(tmp_path, expr: str = DEFAULT_PRINT, **env) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with only ``env`` set; print ``expr``."""
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PALETTE_", "DATABASE"))
     }
     environ.update({"PALETTE_DATA_DIR": str(tmp_path)}, **env)
-    code = (
-        "import palette_site.settings as s;"
-        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
-    )
+    code = f"import palette_site.settings as s; print({expr})"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True
     )
@@ -75,17 +76,7 @@ def test_it_refuses_a_bad_encryption_key(tmp_path):
 
 
 def _values(tmp_path, expr: str, **env) -> str:
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PALETTE_", "DATABASE"))
-    }
-    environ.update({"PALETTE_DATA_DIR": str(tmp_path)}, **env)
-    result = subprocess.run(
-        [sys.executable, "-c", f"import palette_site.settings as s; print({expr})"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-    )
+    result = load_settings(tmp_path, expr, **env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
