@@ -34,3 +34,22 @@ def test_a_confirmation_is_a_data_attribute_the_static_script_asks(world, login)
     page = login(world.users["admin"]).get(reverse("restore_wizard", args=[world.backup.pk]))
     assert b"data-confirm=" in page.content
     assert b"js/console.js" in page.content
+
+
+def test_hsts_is_sent_over_https(world, login):
+    response = login(world.users["viewer"]).get(reverse("dashboard"), secure=True)
+    assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_the_session_cookie_is_secure_httponly_and_short(db, client):
+    from tests import factories
+
+    factories.user("someone")
+    response = client.post(
+        reverse("login"), {"username": "someone", "password": factories.PASSWORD}, secure=True
+    )
+    assert response.status_code == 302
+    cookie = response.cookies["sessionid"]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == 12 * 3600
+    assert response.cookies["csrftoken"]["secure"] and response.cookies["csrftoken"]["httponly"]
