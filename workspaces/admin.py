@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -61,8 +62,31 @@ class MembershipAdmin(SuperusersGrantOnly, admin.ModelAdmin):
             membership.workspace.revoke(membership)
 
 
+class ClusterAdminForm(forms.ModelForm):
+    """The etcd endpoint and PEM are checked as at registration (registration.py)."""
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .registration import check_etcd_settings
+
+        data = super().clean()
+        try:
+            check_etcd_settings(
+                data.get("etcd_endpoint", ""),
+                data.get("etcd_ca", ""),
+                data.get("etcd_cert", ""),
+                data.get("new_etcd_key") or self.instance.etcd_key,
+            )
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+        return data
+
+
 @admin.register(models.Cluster)
 class ClusterAdmin(SecretsAdminMixin, admin.ModelAdmin):
+    form = ClusterAdminForm
     secret_fields = ("kubeconfig", "etcd_key")
     list_display = (
         "name",

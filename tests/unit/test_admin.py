@@ -107,3 +107,19 @@ def test_a_staff_account_cannot_join_a_team_or_become_superuser(world, client):
     assert not staff.is_superuser
     assert not staff.groups.exists()
     assert client.post(reverse("admin:auth_group_change", args=[team.pk]), {}).status_code == 403
+
+
+def test_staff_cannot_save_a_bad_etcd_endpoint_or_pem_in_the_admin(world, staff_client):
+    url = reverse("admin:workspaces_cluster_change", args=[world.cluster.pk])
+    for field, value in (("etcd_endpoint", "ftp://10.0.0.5:2379"), ("etcd_ca", "garbage")):
+        data = {"workspace": world.workspace.pk, "name": world.cluster.name, "description": "",
+                "etcd_endpoint": "https://10.0.0.5:2379", "etcd_ca": "", "etcd_cert": "",
+                "namespaces": "[]", field: value}  # fmt: skip
+        response = staff_client.post(url, data)
+        assert response.status_code == 200 and b"errorlist" in response.content, field
+    world.cluster.refresh_from_db()
+    assert world.cluster.etcd_endpoint == "https://127.0.0.1:9"
+    data[field] = ""  # the same change with good values is saved
+    assert staff_client.post(url, data).status_code == 302
+    world.cluster.refresh_from_db()
+    assert world.cluster.etcd_endpoint == "https://10.0.0.5:2379"
