@@ -63,7 +63,10 @@ class MembershipAdmin(SuperusersGrantOnly, admin.ModelAdmin):
 
 
 class ClusterAdminForm(forms.ModelForm):
-    """The etcd endpoint and PEM are checked as at registration (registration.py)."""
+    """The etcd endpoint and PEM are checked as at registration (registration.py),
+    when they change: an unrelated edit is not held up by what was stored before."""
+
+    ETCD_FIELDS = ("etcd_endpoint", "etcd_ca", "etcd_cert", "new_etcd_key")
 
     def clean(self):
         from django.core.exceptions import ValidationError
@@ -71,6 +74,8 @@ class ClusterAdminForm(forms.ModelForm):
         from .registration import check_etcd_settings
 
         data = super().clean()
+        if not set(self.ETCD_FIELDS) & set(self.changed_data):
+            return data
         try:
             check_etcd_settings(
                 data.get("etcd_endpoint", ""),
