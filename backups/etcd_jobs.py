@@ -132,10 +132,12 @@ def tick_etcd(now: datetime | None = None) -> list[EtcdSnapshot]:
         "cluster__workspace", "location"
     )
     for policy in policies.filter(next_run_at__isnull=True):
-        first = cron.next_runs(policy.cron, now, 1)[0]
+        # None when the stored expression never fires: it stays unplanned, and the
+        # others go on.
+        first = cron.next_run(policy.cron, now)
         EtcdPolicy.objects.filter(pk=policy.pk, next_run_at__isnull=True).update(next_run_at=first)
     for policy in policies.filter(next_run_at__lte=now):
-        following = cron.next_runs(policy.cron, now, 1)[0]
+        following = cron.next_run(policy.cron, now)
         won = EtcdPolicy.objects.filter(pk=policy.pk, next_run_at=policy.next_run_at).update(
             next_run_at=following
         )
@@ -151,4 +153,6 @@ def tick_etcd(now: datetime | None = None) -> list[EtcdSnapshot]:
         except BackupRefused as exc:
             record_policy_result(policy.cluster_id, False, str(exc), now)
             log.warning("etcd policy of %s: %s", policy.cluster, exc)
+        except Exception:  # one policy's surprise must never stop the others
+            log.exception("etcd policy of %s could not fire", policy.cluster)
     return started

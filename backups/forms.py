@@ -34,6 +34,25 @@ def ttl_choice(ttl: timedelta) -> str:
     return f"{hours}h" if f"{hours}h" in TTL_HOURS else "720h"
 
 
+class SelectorField(forms.CharField):
+    """A label selector, checked as the API server would (``app=shop,tier!=cache``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 500)  # the model field's length
+        super().__init__(**kwargs)
+
+    def clean(self, value) -> str:
+        from .engine.filters import FilterError, parse_selector
+
+        text = super().clean(value).strip()
+        try:
+            parse_selector(text)
+        except FilterError as exc:
+            raise forms.ValidationError(f"Not a label selector: {exc}") from None
+        return text
+
+
 class OptionsForm(forms.Form):
     """What to back up, where to, and for how long."""
 
@@ -54,7 +73,7 @@ class OptionsForm(forms.Form):
         label="Include all disks (volume data)",
         help_text="Needs a node agent in the cluster; without one the backup says so in its warnings.",
     )
-    label_selector = forms.CharField(required=False, help_text="e.g. app=shop,tier!=cache")
+    label_selector = SelectorField(help_text="e.g. app=shop,tier!=cache")
     include_resources = forms.CharField(
         required=False, help_text="Comma-separated, e.g. deployments.apps,configmaps. Empty = all."
     )
@@ -144,6 +163,7 @@ class ScheduleForm(WorkspaceBackupForm):
     preset = forms.ChoiceField(label="When", choices=Schedule.Preset.choices)
     cron = forms.CharField(
         required=False,
+        max_length=cron.MAX_LENGTH,
         label="Cron expression",
         help_text="minute hour day-of-month month day-of-week, in the console's time zone",
     )
@@ -251,7 +271,7 @@ class RestoreForm(forms.Form):
         ],
         initial="none",
     )
-    label_selector = forms.CharField(required=False)
+    label_selector = SelectorField()
     include_resources = forms.CharField(required=False, help_text="Comma-separated; empty = all.")
     exclude_resources = forms.CharField(required=False, help_text="Comma-separated.")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from locations.layout import Layout
@@ -60,28 +60,31 @@ def start_backup(
             f"Location {location} is unavailable ({location.status_message}). Fix it and "
             "validate it again first."
         )
-    with transaction.atomic():
-        backup = Backup(
-            name=name,
-            workspace=cluster.workspace,
-            cluster=cluster,
-            cluster_name=cluster.name,
-            location=location,
-            schedule=schedule,
-            created_by=audit.signed_in(by),
-            include_namespaces=include_namespaces or [],
-            exclude_namespaces=exclude_namespaces or [],
-            include_resources=include_resources or [],
-            exclude_resources=exclude_resources or [],
-            cluster_resources=cluster_resources,
-            label_selector=label_selector,
-            include_disks=include_disks,
-        )
-        if ttl is not None:
-            backup.ttl = ttl
-        backup.save()
-        audit.record(by, "started backup", backup, cluster=cluster.name, location=location.name)
-        transaction.on_commit(lambda: run_backup.delay(backup.pk))
+    try:
+        with transaction.atomic():
+            backup = Backup(
+                name=name,
+                workspace=cluster.workspace,
+                cluster=cluster,
+                cluster_name=cluster.name,
+                location=location,
+                schedule=schedule,
+                created_by=audit.signed_in(by),
+                include_namespaces=include_namespaces or [],
+                exclude_namespaces=exclude_namespaces or [],
+                include_resources=include_resources or [],
+                exclude_resources=exclude_resources or [],
+                cluster_resources=cluster_resources,
+                label_selector=label_selector,
+                include_disks=include_disks,
+            )
+            if ttl is not None:
+                backup.ttl = ttl
+            backup.save()
+            audit.record(by, "started backup", backup, cluster=cluster.name, location=location.name)
+            transaction.on_commit(lambda: run_backup.delay(backup.pk))
+    except IntegrityError:  # the same name, started at the same moment
+        raise BackupRefused(f"A backup named {name} already exists in {location}.") from None
     return backup
 
 

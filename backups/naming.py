@@ -29,15 +29,21 @@ def check_name(name: str) -> str | None:
     return None
 
 
+# The longest duration a backup may be kept: longer would overflow dates (and is a typo).
+MAX_DURATION = timedelta(days=100 * 365)
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
+
+
 def parse_duration(text: str) -> timedelta:
-    """Go-style durations as Velero takes them: ``720h``, ``1h30m``, ``90m``, ``0s``."""
+    """Go-style durations as Velero takes them: ``720h``, ``1h30m``, ``90m``, ``0s``;
+    at most MAX_DURATION (100 years)."""
     text = text.strip()
-    if not text or _DURATION_RE.sub("", text):
-        raise ValueError(f"{text!r} is not a duration like 720h, 24h or 1h30m")
-    total = timedelta()
-    for amount, unit in _DURATION_RE.findall(text):
-        total += timedelta(**{{"h": "hours", "m": "minutes", "s": "seconds"}[unit]: int(amount)})
-    return total
+    if not text or len(text) > 40 or _DURATION_RE.sub("", text):
+        raise ValueError(f"{text[:40]!r} is not a duration like 720h, 24h or 1h30m")
+    seconds = sum(int(amount) * _UNIT_SECONDS[unit] for amount, unit in _DURATION_RE.findall(text))
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days // 365} years")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

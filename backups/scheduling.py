@@ -44,8 +44,11 @@ def tick(now: datetime | None = None) -> list[BackupRun]:
         "workspace", "cluster", "location"
     )
     for schedule in due:
-        if claim(schedule, now):
-            runs.append(fire(schedule, now))
+        try:
+            if claim(schedule, now):
+                runs.append(fire(schedule, now))
+        except Exception:  # one schedule's surprise must never stop the others
+            log.exception("schedule %s could not fire", schedule.pk)
     return runs
 
 

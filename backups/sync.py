@@ -8,23 +8,25 @@ metadata vanished from storage are removed.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.utils.dateparse import parse_datetime
+from django.db import DatabaseError, transaction
 
 from locations.layout import Layout
 from locations.models import BackupLocation
 from locations.providers import get_provider
+from locations.providers.base import StorageError
 from workspaces.models import Cluster
 
+from . import velero_schema
 from .engine.velero import CLUSTER_LABEL, SHA256_ANNOTATION
 from .models import FINAL_STATUSES, Backup, Status
 
 log = logging.getLogger(__name__)
 
+K8S_VERSION_ANNOTATION = "velero.io/source-cluster-k8s-gitversion"
 PHASES = {
     "Completed": Status.COMPLETED,
     "PartiallyFailed": Status.PARTIALLY_FAILED,
@@ -42,10 +44,6 @@ class SyncResult:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def _when(value: str | None) -> datetime | None:
-    return parse_datetime(value) if value else None
-
-
 class Clusters:
     """The registered clusters, read once per sync: every name (a backup made elsewhere still
     shows its cluster's name) and, by name, the clusters of the location's workspace (only
@@ -55,10 +53,9 @@ class Clusters:
         self.names = sorted(set(Cluster.objects.values_list("name", flat=True)))
         self.local = {c.name: c for c in Cluster.objects.filter(workspace_id=workspace_id)}
 
-    def of(self, document: dict, backup_name: str) -> tuple[str, Cluster | None]:
+    def of(self, labels: dict, backup_name: str) -> tuple[str, Cluster | None]:
         """Our label when present, else the longest registered name that appears in the
         backup's name (``<prefix>-<cluster>-<timestamp>``), else "unknown"."""
-        labels = (document.get("metadata") or {}).get("labels") or {}
         name = labels.get(CLUSTER_LABEL, "")
         if not name:
             matches = [c for c in self.names if f"-{c}-" in f"-{backup_name}-"]
@@ -67,42 +64,44 @@ class Clusters:
 
 
 def backup_from_document(
-    location: BackupLocation, document: dict, clusters: Clusters | None = None
+    location: BackupLocation, document: dict | bytes, clusters: Clusters | None = None
 ) -> Backup:
-    meta, spec, status = (document.get(k) or {} for k in ("metadata", "spec", "status"))
-    name = meta["name"]
+    """An imported Backup (not saved) from a velero-backup.json; ValueError when the
+    document does not fit the schema (velero_schema.py), naming the field."""
+    doc = velero_schema.decode(document)
+    meta, spec, status = doc.metadata, doc.spec, doc.status
     clusters = clusters or Clusters(location.workspace_id)
-    cluster_name, cluster = clusters.of(document, name)
-    progress = status.get("progress") or {}
-    included = [ns for ns in spec.get("includedNamespaces") or [] if ns != "*"]
-    clusterwide = spec.get("includeClusterResources")
+    cluster_name, cluster = clusters.of(meta.labels or {}, meta.name)
+    progress = status.progress or velero_schema.Progress()
+    phase = status.phase or ""
+    clusterwide = spec.include_cluster_resources
     return Backup(
-        name=name,
+        name=meta.name,
         workspace=location.workspace,
         cluster=cluster,
         cluster_name=cluster_name,
         location=location,
         source=Backup.Source.IMPORTED,
-        status=PHASES.get(status.get("phase"), Status.FAILED),
-        phase=status.get("phase", ""),
-        error="" if status.get("phase") in PHASES else f"Velero phase: {status.get('phase', '?')}",
-        started_at=_when(status.get("startTimestamp")),
-        finished_at=_when(status.get("completionTimestamp")),
-        expires_at=_when(status.get("expiration")),
-        items_total=progress.get("totalItems") or 0,
-        items_done=progress.get("itemsBackedUp") or 0,
-        errors_count=status.get("errors") or 0,
-        warnings_count=status.get("warnings") or 0,
-        include_namespaces=included,
-        exclude_namespaces=spec.get("excludedNamespaces") or [],
-        include_resources=spec.get("includedResources") or [],
-        exclude_resources=spec.get("excludedResources") or [],
+        status=PHASES.get(phase, Status.FAILED),
+        phase=phase,
+        error="" if phase in PHASES else f"Velero phase: {phase or '?'}",
+        started_at=status.start_timestamp,
+        finished_at=status.completion_timestamp,
+        expires_at=status.expiration,
+        items_total=progress.total_items or 0,
+        items_done=progress.items_backed_up or 0,
+        errors_count=status.errors or 0,
+        warnings_count=status.warnings or 0,
+        include_namespaces=[ns for ns in spec.included_namespaces or [] if ns != "*"],
+        exclude_namespaces=spec.excluded_namespaces or [],
+        include_resources=spec.included_resources or [],
+        exclude_resources=spec.excluded_resources or [],
         cluster_resources="auto" if clusterwide is None else ("always" if clusterwide else "never"),
-        kubernetes_version=(meta.get("annotations") or {}).get(
-            "velero.io/source-cluster-k8s-gitversion", ""
+        kubernetes_version=velero_schema.annotation(
+            doc, K8S_VERSION_ANNOTATION, r"[-+.\w]{1,50}", "a Kubernetes version"
         ),
-        sha256=(meta.get("annotations") or {}).get(SHA256_ANNOTATION, ""),
-        ttl=_ttl(spec.get("ttl")),
+        sha256=velero_schema.annotation(doc, SHA256_ANNOTATION, r"[0-9a-f]{64}", "a SHA-256"),
+        ttl=_ttl(spec.ttl),
     )
 
 
@@ -113,6 +112,18 @@ def _ttl(text: str | None) -> timedelta:
         return parse_duration(text or "720h0m0s")
     except ValueError:
         return timedelta(hours=720)
+
+
+def _import(provider, location: BackupLocation, name: str, key: str, clusters: Clusters) -> None:
+    if not provider.exists(key):
+        raise ValueError("no velero-backup.json (an unfinished or foreign folder)")
+    with provider.open_read(key) as stream:
+        raw = stream.read(velero_schema.MAX_DOCUMENT_BYTES + 1)
+    backup = backup_from_document(location, raw, clusters)
+    if backup.name != name:
+        raise ValueError(f"its metadata names it {backup.name!r}")
+    with transaction.atomic():  # a failed insert leaves the rest of the sync usable
+        backup.save()
 
 
 def sync_location(location: BackupLocation) -> SyncResult:
@@ -136,16 +147,15 @@ def sync_location(location: BackupLocation) -> SyncResult:
             if name in known:
                 continue
             try:
-                if not provider.exists(key):
-                    raise ValueError("no velero-backup.json (an unfinished or foreign folder)")
-                document = json.loads(provider.get_bytes(key))
-                backup = backup_from_document(location, document, clusters)
-                if backup.name != name:
-                    raise ValueError(f"its metadata names it {backup.name!r}")
-                backup.save()
-                result.imported.append(name)
-            except (ValueError, KeyError, TypeError) as exc:
+                _import(provider, location, name, key, clusters)
+            except StorageError as exc:
+                result.skipped[name] = f"velero-backup.json could not be read ({exc})"
+            except ValueError as exc:  # msgspec's ValidationError and DecodeError too
                 result.skipped[name] = f"unreadable velero-backup.json ({exc})"
+            except DatabaseError as exc:  # e.g. imported at the same moment by another sync
+                result.skipped[name] = f"not imported ({type(exc).__name__})"
+            else:
+                result.imported.append(name)
         vanished = [
             name for name, status in known.items() if name not in found and status in FINAL_STATUSES
         ]

@@ -94,6 +94,8 @@ def sync_locations() -> int:
             imported += len(sync_location(location).imported)
         except StorageError as exc:
             log.warning("sync of %s failed: %s", location, exc)
+        except Exception:  # one location's surprise must not stop the sync of the others
+            log.exception("sync of %s failed", location)
     return imported
 
 

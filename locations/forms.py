@@ -42,6 +42,25 @@ AZURE_AUTH = {
 STORE = ("bucket", "prefix", "endpoint_url", "ca_bundle")
 
 
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a store's endpoint (an http(s) URL with a host and a port
+    in range), or None. Checked before it is saved, by the page and the command."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError as exc:
+        return f"Not a URL ({exc})."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "Give an http:// or https:// URL with a host, e.g. https://minio.example:9000."
+    if not url.isprintable() or " " in url:
+        return "Use a URL without spaces or control characters."
+    return None
+
+
 def fields_for(provider: str, credential_mode: str, azure_auth: str) -> list[str]:
     """The form fields a provider needs, in display order."""
     if provider == P.FILESYSTEM:
@@ -232,6 +251,12 @@ class LocationForm(forms.ModelForm):
     @property
     def credential_mode_value(self) -> str:
         return self.credential_mode
+
+    def clean_endpoint_url(self) -> str:
+        url = self.cleaned_data["endpoint_url"].strip()
+        if problem := endpoint_problem(url):
+            raise forms.ValidationError(problem)
+        return url
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -55,13 +56,19 @@ def _edit(request: HttpRequest, location: BackupLocation) -> HttpResponse:
         if request.POST.get("action") == "save" and (
             result.ok or form.cleaned_data.get("save_unavailable")
         ):
-            saved = save_location(candidate, result, by=request.user)
-            level = messages.success if result.ok else messages.warning
-            level(
-                request, f"Location {saved} saved: {saved.get_status_display()}. {result.message}"
-            )
-            return redirect(saved)
-        if request.POST.get("action") == "save":
+            try:
+                with transaction.atomic():
+                    saved = save_location(candidate, result, by=request.user)
+            except IntegrityError:  # the same name, saved at the same moment
+                form.add_error("name", "A location with this name already exists.")
+            else:
+                level = messages.success if result.ok else messages.warning
+                level(
+                    request,
+                    f"Location {saved} saved: {saved.get_status_display()}. {result.message}",
+                )
+                return redirect(saved)
+        elif request.POST.get("action") == "save" and not form.errors:
             form.add_error(None, f"Not saved: the location does not work. {result.message}")
     context = {
         "form": form,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -69,6 +70,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DATA_DIR = Path(env_str("PALETTE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 
+def _owner_only(path: Path) -> None:
+    """Keys and the SQLite file hold secrets (or decrypt them): readable by the owner only."""
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def _local_keys() -> dict[str, str]:
     """Keys for a single-machine install, made once and kept in DATA_DIR.
 
@@ -77,8 +84,9 @@ def _local_keys() -> dict[str, str]:
     """
     path = DATA_DIR / "keys.json"
     if path.exists():
+        _owner_only(path)
         return json.loads(path.read_text())
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     keys = {
         "secret_key": secrets.token_urlsafe(50),
         "encryption_key": Fernet.generate_key().decode(),
@@ -125,6 +133,8 @@ INSTALLED_APPS = [
     "guardian",
     "django_htmx",
     "template_partials.apps.SimpleAppConfig",
+    "axes",
+    "csp",
     "workspaces",
     "locations",
     "backups",
@@ -139,6 +149,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its refusal page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "palette_site.urls"
@@ -153,6 +166,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
             "loaders": [
                 (
@@ -174,7 +188,11 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL I understand: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _sqlite = Path(DATABASES["default"]["NAME"])
+    if not _sqlite.exists() and str(_sqlite) != ":memory:":
+        os.close(os.open(_sqlite, os.O_WRONLY | os.O_CREAT, 0o600))
+    _owner_only(_sqlite)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # The worker and the web process share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -182,6 +200,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -210,9 +230,55 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 
+# Sessions and cookies. The console is meant to be served over TLS (a proxy in front
+# of it): cookies are Secure unless PALETTE_INSECURE_COOKIES=1 or DJANGO_DEBUG is on.
+# Browsers also keep Secure cookies from http://localhost and http://127.0.0.1.
+INSECURE_COOKIES = env_bool("PALETTE_INSECURE_COOKIES", DEBUG)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("PALETTE_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("PALETTE_SECURE_COOKIES", not INSECURE_COOKIES)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SAMESITE = "Lax"
+# Pages pass the CSRF token to htmx from the template, so no script needs the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("PALETTE_SESSION_HOURS", 12, minimum=1) * 3600
+# Behind a TLS proxy that sets X-Forwarded-Proto (only then: a client could send it).
+if env_bool("PALETTE_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Sent on HTTPS responses only (SecurityMiddleware); 0 turns it off.
+SECURE_HSTS_SECONDS = env_int("PALETTE_HSTS_SECONDS", 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): the pages load only their own static files
+# (htmx is vendored by django-htmx); no inline script, no inline style element.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Login throttling (django-axes): after PALETTE_LOGIN_FAILURE_LIMIT wrong passwords
+# for one username, that username is refused (even with the right password) for
+# PALETTE_LOGIN_LOCKOUT_MINUTES, or until staff delete its "access attempt" in the admin.
+AXES_FAILURE_LIMIT = env_int("PALETTE_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PALETTE_LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# axes.W006 asks to lock by client address too; behind a proxy every client has the
+# proxy's address, so one attacker would lock everyone out. Usernames are locked.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # Celery. The embedded default is a filesystem broker: a local worker needs no
 # server. Set CELERY_BROKER_URL to redis://... or amqp://... to scale out.
@@ -249,6 +315,8 @@ OPERATION_HEARTBEAT_TIMEOUT = env_int("PALETTE_HEARTBEAT_TIMEOUT", 120, minimum=
 # The AWS identity the console (its workers) runs as, shown in the trust policy
 # that STS locations need, e.g. arn:aws:iam::111122223333:role/backup-console.
 PALETTE_AWS_PRINCIPAL_ARN = env_str("PALETTE_AWS_PRINCIPAL_ARN", "")
+# The shortest interval between two runs of one backup schedule or etcd policy.
+MIN_SCHEDULE_INTERVAL = timedelta(minutes=env_int("PALETTE_MIN_SCHEDULE_INTERVAL", 60, minimum=1))
 # Seconds to wait for a cluster's API server in a health check.
 KUBE_TIMEOUT = env_int("PALETTE_KUBE_TIMEOUT", 10, minimum=1)
 
@@ -268,5 +336,6 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # The Azure SDK logs every request at INFO.
         "azure.core.pipeline.policies.http_logging_policy": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

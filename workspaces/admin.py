@@ -1,8 +1,26 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 
 from palette_site.admin_tools import SecretsAdminMixin
 
 from . import models
+
+
+class SuperusersGrantOnly:
+    """Granting is for superusers: a staff account that may change memberships (or
+    users, or teams) must not make itself Admin of any workspace through the admin."""
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
 class MembershipInline(admin.TabularInline):
@@ -24,7 +42,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(SuperusersGrantOnly, admin.ModelAdmin):
     """Grants go through Workspace.grant/revoke so guardian's rows follow the role."""
 
     list_display = ("workspace", "user", "group", "role", "created_at")
@@ -44,8 +62,36 @@ class MembershipAdmin(admin.ModelAdmin):
             membership.workspace.revoke(membership)
 
 
+class ClusterAdminForm(forms.ModelForm):
+    """The etcd endpoint and PEM are checked as at registration (registration.py),
+    when they change: an unrelated edit is not held up by what was stored before."""
+
+    ETCD_FIELDS = ("etcd_endpoint", "etcd_ca", "etcd_cert", "new_etcd_key")
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .registration import check_etcd_settings
+
+        data = super().clean()
+        if not set(self.ETCD_FIELDS) & set(self.changed_data):
+            return data
+        try:
+            check_etcd_settings(
+                data.get("etcd_endpoint", ""),
+                data.get("etcd_ca", ""),
+                data.get("etcd_cert", ""),
+                data.get("new_etcd_key") or self.instance.etcd_key,
+            )
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+        return data
+
+
 @admin.register(models.Cluster)
 class ClusterAdmin(SecretsAdminMixin, admin.ModelAdmin):
+    form = ClusterAdminForm
     secret_fields = ("kubeconfig", "etcd_key")
     list_display = (
         "name",
@@ -110,3 +156,24 @@ for permission_model in (
     models.ClusterGroupObjectPermission,
 ):
     admin.site.register(permission_model, ObjectPermissionAdmin)
+
+
+class ConsoleUserAdmin(UserAdmin):
+    """Staff may look after accounts (names, e-mail, active, passwords), but only a
+    superuser changes what an account may do: superuser, staff, teams, permissions."""
+
+    GRANTING = ("is_superuser", "is_staff", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else (*fields, *self.GRANTING)
+
+
+class ConsoleGroupAdmin(SuperusersGrantOnly, GroupAdmin):
+    """Teams hold workspace roles: only superusers change them."""
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), ConsoleUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, ConsoleGroupAdmin)

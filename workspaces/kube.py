@@ -12,6 +12,7 @@ import ssl
 from base64 import b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import urllib3
 import yaml
@@ -33,25 +34,74 @@ class KubeconfigError(ValueError):
     """The kubeconfig cannot be used; the message says why and what to do."""
 
 
-def parse_kubeconfig(text: str) -> dict:
-    """Check that a kubeconfig is self-contained and names a usable context."""
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases: a kubeconfig never needs them, and an alias bomb
+    ("billion laughs") expands to gigabytes when the config is copied or dumped."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise KubeconfigError("The kubeconfig uses YAML aliases (*name); write it out in full.")
+        return super().compose_node(parent, index)
+
+
+def _load(text: str) -> dict:
+    """The kubeconfig as a dict whose clusters, users and contexts are lists of
+    ``{name: str, <kind>: dict}`` (KubeconfigError otherwise, never a traceback)."""
     try:
-        config = yaml.safe_load(text)
+        config = yaml.load(text, Loader=_NoAliases)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise KubeconfigError(f"This is not valid YAML: {exc.__class__.__name__}.") from None
+    except RecursionError:
+        raise KubeconfigError("This YAML is nested too deeply to be a kubeconfig.") from None
     if not isinstance(config, dict) or config.get("kind", "Config") != "Config":
         raise KubeconfigError("This is not a kubeconfig (expected 'kind: Config').")
-    contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or []}
+    for section, body_key in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
+        entries = config.get(section) or []
+        if not isinstance(entries, list):
+            raise KubeconfigError(f"'{section}' must be a list of entries with a name.")
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise KubeconfigError(f"Every entry of '{section}' needs a name.")
+            if not isinstance(entry.get(body_key) or {}, dict):
+                raise KubeconfigError(
+                    f"'{section}' entry {entry['name']!r}: '{body_key}' must be a mapping."
+                )
+    if not isinstance(config.get("current-context") or "", str):
+        raise KubeconfigError("'current-context' must be a context's name.")
+    return config
+
+
+def _check_server(name: str, server) -> None:
+    if not isinstance(server, str) or not server:
+        raise KubeconfigError(f"Cluster {name!r} has no server URL.")
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError as exc:
+        raise KubeconfigError(f"The server of cluster {name!r} is not a URL ({exc}).") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise KubeconfigError(
+            f"The server of cluster {name!r} must be an https:// (or http://) URL with a host."
+        )
+
+
+def parse_kubeconfig(text: str) -> dict:
+    """Check that a kubeconfig is self-contained and names a usable context."""
+    config = _load(text)
+    contexts = {c["name"]: c.get("context") or {} for c in config.get("contexts") or []}
     current = config.get("current-context") or (next(iter(contexts)) if contexts else None)
     if not current or current not in contexts:
         raise KubeconfigError(
             "The kubeconfig has no current-context that names one of its contexts."
         )
-    clusters = {c.get("name"): c.get("cluster", {}) for c in config.get("clusters") or []}
+    clusters = {c["name"]: c.get("cluster") or {} for c in config.get("clusters") or []}
     if contexts[current].get("cluster") not in clusters:
         raise KubeconfigError(
             f"Context {current!r} names a cluster the kubeconfig does not define."
         )
+    _check_server(
+        contexts[current]["cluster"], clusters[contexts[current]["cluster"]].get("server")
+    )
     for section in ("clusters", "users"):
         for entry in config.get(section) or []:
             body = entry.get(section[:-1]) or {}
@@ -73,14 +123,14 @@ def parse_kubeconfig(text: str) -> dict:
 def flatten_kubeconfig(text: str, base_dir: Path) -> str:
     """Inline the files a kubeconfig refers to (paths relative to ``base_dir``),
     as ``kubectl config view --flatten`` does."""
-    config = yaml.safe_load(text)
-    if not isinstance(config, dict):
-        return text
+    config = _load(text)
     for section in ("clusters", "users"):
         for entry in config.get(section) or []:
             body = entry.get(section[:-1]) or {}
             for file_key, data_key in FILE_KEYS.items():
                 if body.get(file_key):
+                    if not isinstance(body[file_key], str):
+                        raise KubeconfigError(f"{file_key} of {entry['name']!r} is not a path.")
                     path = Path(os.path.expanduser(body.pop(file_key)))
                     path = path if path.is_absolute() else base_dir / path
                     body[data_key] = b64encode(path.read_bytes()).decode()
@@ -109,6 +159,10 @@ def api_client(kubeconfig: str, pool_size: int = 4) -> k8s.ApiClient:
         load_kube_config_from_dict(config, client_configuration=configuration, persist_config=False)
     except ConfigException as exc:
         raise KubeconfigError(f"The kubeconfig cannot be used: {exc}") from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # odd shapes inside entries
+        raise KubeconfigError(
+            f"The kubeconfig cannot be used: {exc.__class__.__name__} reading it."
+        ) from None
     # Set before the ApiClient exists: it builds its connection pool from these.
     configuration.connection_pool_maxsize = pool_size
     configuration.retries = False

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from . import audit
 from .kube import Health, parse_kubeconfig
 from .models import Cluster, Workspace
+
+
+def check_etcd_settings(endpoint: str, ca: str, cert: str, key: str) -> None:
+    """ValidationError (by field) for an etcd endpoint that is not an http(s) URL with a
+    host and a valid port, or PEM text that is not a certificate or a key (or a key of
+    another certificate): refused now, not saved to fail at the first snapshot."""
+    from backups.engine.etcd_errors import EtcdError
+    from backups.engine.etcd_tls import check_tls, parse_endpoints
+
+    errors: dict[str, str] = {}
+    if endpoint:
+        try:
+            parse_endpoints(endpoint, tls_default=bool(cert or ca))
+        except EtcdError as exc:
+            errors["etcd_endpoint"] = str(exc)
+    try:
+        check_tls(ca, cert, key)
+    except EtcdError as exc:
+        text = str(exc)
+        field = "etcd_ca" if " CA " in text else "etcd_key" if " key " in text else "etcd_cert"
+        errors[field] = text
+    if errors:
+        raise ValidationError(errors)
 
 
 def register_cluster(
@@ -26,29 +50,34 @@ def register_cluster(
     then record its health: ``health`` when the caller already checked, else a
     check now (an unreachable cluster is still registered, with the reason).
 
-    Raises KubeconfigError for a kubeconfig the console cannot use.
+    Raises KubeconfigError for a kubeconfig the console cannot use, ValidationError
+    (by field) for anything else, including a name registered at the same moment.
     """
     from backups.models import EtcdPolicy
 
     parse_kubeconfig(kubeconfig)
-    with transaction.atomic():
-        cluster = Cluster(
-            workspace=workspace,
-            name=name,
-            description=description,
-            kubeconfig=kubeconfig,
-            etcd_endpoint=etcd_endpoint,
-            etcd_ca=etcd_ca,
-            etcd_cert=etcd_cert,
-            etcd_key=etcd_key,
-            created_by=audit.signed_in(by),
-        )
-        cluster.full_clean()
-        cluster.save()
-        if etcd_endpoint:
-            default = workspace.locations.filter(is_default=True).first()
-            EtcdPolicy.objects.create(cluster=cluster, location=default)
-        audit.record(by, "registered", cluster, etcd=bool(etcd_endpoint))
+    check_etcd_settings(etcd_endpoint, etcd_ca, etcd_cert, etcd_key)
+    try:
+        with transaction.atomic():
+            cluster = Cluster(
+                workspace=workspace,
+                name=name,
+                description=description,
+                kubeconfig=kubeconfig,
+                etcd_endpoint=etcd_endpoint,
+                etcd_ca=etcd_ca,
+                etcd_cert=etcd_cert,
+                etcd_key=etcd_key,
+                created_by=audit.signed_in(by),
+            )
+            cluster.full_clean()
+            cluster.save()
+            if etcd_endpoint:
+                default = workspace.locations.filter(is_default=True).first()
+                EtcdPolicy.objects.create(cluster=cluster, location=default)
+            audit.record(by, "registered", cluster, etcd=bool(etcd_endpoint))
+    except IntegrityError:  # the same name, registered between the check and the insert
+        raise ValidationError({"name": "A cluster with this name is already registered."}) from None
     if health is None:
         cluster.check_health()
     else:

@@ -19,6 +19,7 @@ class Action(models.TextChoices):
     BACKUP = "backup", "Create backups"
     RESTORE = "restore", "Restore into it"
     SNAPSHOT = "snapshot", "Run etcd snapshots"
+    DOWNLOAD = "download", "Download backup archives and etcd snapshots (every Secret in clear)"
     MANAGE = "manage", "Manage clusters, schedules, members; delete backups"
 
 
@@ -30,13 +31,29 @@ class Role(models.TextChoices):
 
 ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
     Role.VIEWER: (Action.VIEW,),
-    Role.OPERATOR: (Action.VIEW, Action.BACKUP, Action.RESTORE, Action.SNAPSHOT),
-    Role.ADMIN: (Action.VIEW, Action.BACKUP, Action.RESTORE, Action.SNAPSHOT, Action.MANAGE),
+    Role.OPERATOR: (
+        Action.VIEW,
+        Action.BACKUP,
+        Action.RESTORE,
+        Action.SNAPSHOT,
+        Action.DOWNLOAD,
+    ),
+    Role.ADMIN: (
+        Action.VIEW,
+        Action.BACKUP,
+        Action.RESTORE,
+        Action.SNAPSHOT,
+        Action.DOWNLOAD,
+        Action.MANAGE,
+    ),
 }
 
 ROLE_HELP = {
     Role.VIEWER: "sees the workspace, its clusters, backups, restores, snapshots and logs",
-    Role.OPERATOR: "a Viewer who also creates backups and restores and runs etcd snapshots",
+    Role.OPERATOR: (
+        "a Viewer who also creates backups and restores, runs etcd snapshots and "
+        "downloads archives and snapshots"
+    ),
     Role.ADMIN: "an Operator who also manages clusters, schedules, members and deletes backups",
 }
 

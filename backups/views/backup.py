@@ -120,6 +120,7 @@ def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "backup": backup,
             "can_delete": can(request.user, Action.MANAGE, backup),
             "can_restore": can(request.user, Action.RESTORE, backup),
+            "can_download": can(request.user, Action.DOWNLOAD, backup),
         },
     )
 

@@ -1,13 +1,22 @@
-"""Streaming an object from a location to the browser, never loading it whole."""
+"""Streaming an object from a location to the browser, never loading it whole.
+
+An archive or an etcd snapshot holds every Secret in clear, so a download needs
+the ``download`` action (Operators and Admins), leaves an audit event, and tells
+browsers and proxies not to keep a copy.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
+from django.utils.http import content_disposition_header
 
 from locations.providers import get_provider
 from locations.providers.base import StorageError
+from workspaces import audit
+from workspaces.roles import Action
+from workspaces.views.common import require
 
 CHUNK = 1024 * 1024
 
@@ -16,7 +25,13 @@ def stream_object(
     request: HttpRequest, job, key: str, filename: str, content_type: str
 ) -> HttpResponse:
     """The object at ``key`` of ``job.location`` as an attachment; on a storage
-    error, back to the job's page with the reason."""
+    error, back to the job's page with the reason.
+
+    ``job`` is a backup or an etcd snapshot the user may already see (fetched
+    through a permission-filtered queryset: 404 otherwise); without the download
+    action on its cluster (or its workspace once the cluster is gone) this is 403.
+    """
+    require(request.user, Action.DOWNLOAD, job.cluster or job.workspace, "download it")
     provider = get_provider(job.location)
     try:
         stream = provider.open_read(key)
@@ -24,6 +39,7 @@ def stream_object(
         provider.close()
         messages.error(request, f"Cannot download {filename}: {exc}")
         return redirect(job)
+    audit.record(request.user, "downloaded", job, file=filename)
 
     def chunks():
         try:
@@ -34,7 +50,8 @@ def stream_object(
             provider.close()
 
     response = StreamingHttpResponse(chunks(), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "no-store"
     if job.size_bytes:
         response["Content-Length"] = str(job.size_bytes)
     return response

@@ -125,9 +125,7 @@ def etcd_policy_edit(request: HttpRequest, name: str) -> HttpResponse:
     form = PolicyForm(request.POST, instance=policy, user=request.user)
     if form.is_valid():
         policy = form.save(commit=False)
-        policy.next_run_at = (
-            cron.next_runs(policy.cron, timezone.now(), 1)[0] if policy.enabled else None
-        )
+        policy.next_run_at = cron.next_run(policy.cron, timezone.now()) if policy.enabled else None
         policy.save()
         audit.record(
             request.user,
@@ -188,6 +186,7 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             and may_manage
             and can_restore_locally(snapshot.cluster),
             "can_delete": snapshot.is_done and may_manage,
+            "can_download": can(request.user, Action.DOWNLOAD, snapshot),
             "restores": snapshot.restores.restrict(request.user)[:5],
         },
     )

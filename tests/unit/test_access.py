@@ -15,8 +15,14 @@ from workspaces.roles import Action, Role
 def test_roles_are_bundles_of_actions(world):
     ws, users = world.workspace, world.users
     expected = {
-        "admin": {Action.VIEW, Action.BACKUP, Action.RESTORE, Action.SNAPSHOT, Action.MANAGE},
-        "operator": {Action.VIEW, Action.BACKUP, Action.RESTORE, Action.SNAPSHOT},
+        "admin": set(Action),
+        "operator": {
+            Action.VIEW,
+            Action.BACKUP,
+            Action.RESTORE,
+            Action.SNAPSHOT,
+            Action.DOWNLOAD,
+        },
         "viewer": {Action.VIEW},
         "outsider": set(),
     }

@@ -69,10 +69,13 @@ def test_register_cluster_rejects_a_bad_name_and_duplicates(db, kubeconfig_file)
 
 def test_register_cluster_with_etcd_turns_snapshots_on(db, kubeconfig_file, tmp_path):
     from backups.models import EtcdPolicy
+    from devenv.certs import new_ca, new_leaf, pem
 
     factories.workspace("Team")
-    for name in ("ca", "cert", "key"):
-        (tmp_path / name).write_text(f"PEM {name}")
+    ca_key, ca = new_ca("etcd-ca")
+    key, cert = new_leaf(ca_key, ca, "console", client=True)
+    for name, obj in (("ca", ca), ("cert", cert), ("key", key)):
+        (tmp_path / name).write_bytes(pem(obj))
     call_command(
         "register_cluster", "c1", "--workspace", "team", "--kubeconfig", str(kubeconfig_file),
         "--etcd-endpoint", "https://127.0.0.1:2379", "--etcd-ca", str(tmp_path / "ca"),
@@ -81,7 +84,7 @@ def test_register_cluster_with_etcd_turns_snapshots_on(db, kubeconfig_file, tmp_
     )  # fmt: skip
     policy = EtcdPolicy.objects.get(cluster__name="c1")
     assert (policy.enabled, policy.cron, policy.keep) == (True, "0 */1 * * *", 12)
-    assert Cluster.objects.get(name="c1").etcd_key == "PEM key"
+    assert Cluster.objects.get(name="c1").etcd_key == pem(key).decode()
 
 
 def test_demo_is_idempotent(db, settings, tmp_path, capsys, monkeypatch):
@@ -96,3 +99,29 @@ def test_demo_is_idempotent(db, settings, tmp_path, capsys, monkeypatch):
     workspace = Workspace.objects.get(slug="demo")
     assert workspace.memberships.count() == 1
     assert workspace.locations.get().is_default
+
+
+def test_the_demo_user_is_a_workspace_admin_not_a_superuser(db, settings, tmp_path, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from workspaces.access import can
+    from workspaces.roles import Action
+
+    settings.DATA_DIR = tmp_path
+    monkeypatch.setattr("devenv.load_env", lambda: {})
+    get_user_model().objects.create_superuser("demo", password="x")  # as older demos made it
+    call_command("demo", "--no-seed")
+    demo = get_user_model().objects.get(username="demo")
+    assert not demo.is_superuser and not demo.is_staff
+    assert can(demo, Action.MANAGE, Workspace.objects.get(slug="demo"))
+
+
+def test_serve_and_the_worker_warn_when_run_as_root():
+    import os
+
+    from palette_site.command_support import root_warning
+
+    warning = root_warning()
+    assert (warning is not None) == (os.geteuid() == 0)
+    if warning:
+        assert "unprivileged user" in warning

@@ -13,15 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
+DEFAULT_PRINT = "s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL"
+
+
+def load_settings(tmp_path, expr: str = DEFAULT_PRINT, **env) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with only ``env`` set; print ``expr``."""
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PALETTE_", "DATABASE"))
     }
     environ.update({"PALETTE_DATA_DIR": str(tmp_path)}, **env)
-    code = (
-        "import palette_site.settings as s;"
-        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
-    )
+    code = f"import palette_site.settings as s; print({expr})"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True
     )
@@ -72,3 +73,47 @@ def test_it_refuses_a_bad_encryption_key(tmp_path):
     assert result.returncode != 0
     assert "PALETTE_ENCRYPTION_KEY" in result.stderr
     assert "not-a-fernet-key" not in result.stderr
+
+
+def _values(tmp_path, expr: str, **env) -> str:
+    result = load_settings(tmp_path, expr, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+SESSION = (
+    "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_AGE, s.SECURE_HSTS_SECONDS"
+)
+
+
+def test_cookies_are_secure_and_sessions_short_by_default(tmp_path):
+    assert _values(tmp_path, SESSION) == "True True 43200 31536000"
+
+
+@pytest.mark.parametrize("env", [{"PALETTE_INSECURE_COOKIES": "1"}, {"DJANGO_DEBUG": "1"}])
+def test_plain_http_installs_turn_secure_cookies_off(tmp_path, env):
+    assert _values(tmp_path, SESSION, **env).startswith("False False")
+
+
+def test_the_sqlite_file_and_the_keys_are_private(tmp_path):
+    _values(tmp_path, "1")
+    (tmp_path / "keys.json").chmod(0o644)
+    (tmp_path / "console.sqlite3").chmod(0o644)
+    _values(tmp_path, "1")
+    for name in ("keys.json", "console.sqlite3"):
+        assert (tmp_path / name).stat().st_mode & 0o077 == 0, name
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PALETTE_SESSION_HOURS", "0"),
+        ("PALETTE_LOGIN_FAILURE_LIMIT", "many"),
+        ("PALETTE_MIN_SCHEDULE_INTERVAL", "0"),
+        ("PALETTE_INSECURE_COOKIES", "perhaps"),
+    ],
+)
+def test_security_settings_refuse_bad_values(tmp_path, variable, value):
+    result = load_settings(tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert variable in result.stderr

@@ -60,6 +60,10 @@ def admin_only(status=OK, **others) -> dict:
 # The single-cluster grantee does not see the workspace's location (no grant on it).
 NO_LOCATION = {"cluster_grantee": NOT_FOUND}
 
+# Archives and etcd snapshots hold every Secret in clear: Viewers may not download,
+# nor a single-cluster grantee without a download grant.
+DOWNLOADERS = operators(FOUND, cluster_grantee=FORBIDDEN)
+
 CASES = [
     Case("dashboard", lambda w: reverse("dashboard"), everyone(OK)),
     Case("login", lambda w: reverse("login"), everyone(OK), anonymous=OK),
@@ -222,7 +226,9 @@ CASES = [
     Case(
         "backup_download",
         lambda w: reverse("backup_download", args=[w.backup.pk]),
-        seers(FOUND),  # the archive is not in storage: back to the page
+        # Operators and Admins may download (the archive is not in storage: back to
+        # the page); a Viewer sees the backup but may not download it.
+        DOWNLOADERS,
     ),
     Case(
         "backup_delete_form",
@@ -276,7 +282,7 @@ CASES = [
     Case(
         "etcd_snapshot_download",
         lambda w: reverse("etcd_snapshot_download", args=[w.snapshot.pk]),
-        seers(FOUND),  # nothing stored: back to the page with the reason
+        DOWNLOADERS,  # nothing stored: back to the page with the reason
     ),
     Case(
         "etcd_snapshot_delete_form",

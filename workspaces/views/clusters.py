@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,7 +19,7 @@ from ..kube import KubeconfigError
 from ..models import Cluster
 from ..registration import register_cluster
 from ..roles import Action
-from .common import fragment, visible_cluster, visible_workspace
+from .common import add_errors, fragment, visible_cluster, visible_workspace
 
 
 @login_required
@@ -35,6 +36,8 @@ def cluster_register(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except KubeconfigError as exc:
             form.add_error("kubeconfig", str(exc))
+        except ValidationError as exc:
+            add_errors(form, exc)
         else:
             if cluster.health == Cluster.Health.HEALTHY:
                 messages.success(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Model, Q, QuerySet
 from django.http import HttpRequest
@@ -50,6 +50,15 @@ def with_cluster_counts(user, workspaces: QuerySet) -> QuerySet:
     """Each workspace with ``cluster_count``: the clusters of it the user may see."""
     visible = Q(clusters__in=Cluster.objects.restrict(user))
     return workspaces.annotate(cluster_count=Count("clusters", filter=visible))
+
+
+def add_errors(form, exc: ValidationError) -> None:
+    """Show a model's ValidationError on the form: at its fields when the form has them."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for name, errors in exc.message_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
 
 
 def page_of(request: HttpRequest, queryset, size: int = PAGE_SIZE) -> Page:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -39,14 +39,18 @@ def workspace_create(request: HttpRequest) -> HttpResponse:
     """Whoever creates a workspace becomes its first Admin."""
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            workspace = form.save(commit=False)
-            workspace.created_by = request.user
-            workspace.save()
-            workspace.grant(Role.ADMIN, user=request.user)
-            audit.record(request.user, "created", workspace)
-        messages.success(request, f"Workspace {workspace} created; you are its Admin.")
-        return redirect(workspace)
+        try:
+            with transaction.atomic():
+                workspace = form.save(commit=False)
+                workspace.created_by = request.user
+                workspace.save()
+                workspace.grant(Role.ADMIN, user=request.user)
+                audit.record(request.user, "created", workspace)
+        except IntegrityError:  # the same name, created at the same moment
+            form.add_error("name", "A workspace with this name already exists.")
+        else:
+            messages.success(request, f"Workspace {workspace} created; you are its Admin.")
+            return redirect(workspace)
     return render(request, "workspaces/create.html", {"form": form})
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from backups.forms import SelectorField
 from backups.jobs import BackupRefused, start_backup
 from backups.models import Backup, ClusterResources
 from backups.naming import parse_duration, split_list
@@ -58,6 +60,10 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--ttl: {exc}") from None
         try:
+            selector = SelectorField().clean(o["selector"])
+        except ValidationError as exc:
+            raise CommandError(f"--selector: {' '.join(exc.messages)}") from None
+        try:
             backup = start_backup(
                 cluster,
                 location,
@@ -68,7 +74,7 @@ class Command(BaseCommand):
                 include_resources=split_list(o["include_resources"]),
                 exclude_resources=split_list(o["exclude_resources"]),
                 cluster_resources=o["cluster_resources"],
-                label_selector=o["selector"],
+                label_selector=selector,
             )
         except BackupRefused as exc:
             raise CommandError(str(exc)) from None

@@ -10,7 +10,7 @@ from backups.management.commands.backup import PHASES, wait_for
 from backups.models import Backup, Restore
 from backups.naming import parse_mapping, split_list
 from palette_site.command_support import named
-from workspaces.access import can
+from workspaces.access import can, operation_q
 from workspaces.models import Cluster
 from workspaces.roles import Action
 
@@ -56,6 +56,10 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=o["as_user"], is_active=True).first()
             if user is None:
                 raise CommandError(f"There is no active user {o['as_user']!r}.")
+            # As the console would: the backup must be one the user may see (else the
+            # wizard is a 404), and the target one the user may restore into.
+            if not Backup.objects.filter(operation_q(user), pk=backup.pk).exists():
+                raise CommandError(f"{user.username} may not see backup {backup.name}.")
             if not can(user, Action.RESTORE, target):
                 raise CommandError(f"{user.username} may not restore into {target.name}.")
         try:

@@ -26,4 +26,6 @@ class Command(BaseCommand):
         if result.removed:
             self.stdout.write(f"{len(result.removed)} backup(s) removed: their files are gone")
         for name, reason in result.skipped.items():
-            self.stdout.write(f"skipped {name}: {reason}")
+            # A folder name is input: repr() shows a CR/LF instead of starting a new line.
+            shown = name if name.isprintable() else repr(name)
+            self.stdout.write(f"skipped {shown}: {reason}")

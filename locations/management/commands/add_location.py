@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from locations.forms import endpoint_problem
 from locations.lifecycle import save_location
 from locations.models import BackupLocation
 from locations.validation import validate
+from palette_site.command_support import read_text
 from workspaces.models import Workspace
 
 P = BackupLocation.Provider
@@ -42,6 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", help="Workspace (name or slug) whose members may use it")
 
     def handle(self, *args, **o):
+        if problem := endpoint_problem(o["endpoint"]):
+            raise CommandError(f"--endpoint: {problem}")
         if BackupLocation.objects.filter(name=o["name"]).exists():
             raise CommandError(f"A location named {o['name']!r} exists already.")
         location = BackupLocation(
@@ -84,12 +86,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Warning: {warning}")
 
     def _read(self, path: str | None, what: str) -> str:
-        if not path:
-            return ""
-        try:
-            return Path(path).read_text()
-        except OSError as exc:
-            raise CommandError(f"Cannot read the {what} file {path}: {exc.strerror}.") from None
+        return read_text(path, what)
 
     def _credentials(self, o) -> dict:
         values = {

@@ -43,6 +43,10 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("The demo is ready."))
         self.stdout.write(f"  Open http://127.0.0.1:8000 and log in as {DEMO_USER} / {password}")
+        self.stdout.write(
+            f"  ({DEMO_USER} is Admin of the Demo workspace; for the Django admin, make a "
+            "superuser with: .venv/bin/python manage.py createsuperuser)"
+        )
         if not registered:
             self.stdout.write(
                 self.style.WARNING(
@@ -56,10 +60,17 @@ class Command(BaseCommand):
             )
 
     def _user(self, password: str):
+        """An ordinary account: Admin of the demo workspace (see _workspace), allowed to
+        create workspaces, but no superuser (``manage.py createsuperuser`` makes one)."""
+        from django.contrib.auth.models import Permission
+
         user, _ = get_user_model().objects.get_or_create(username=DEMO_USER)
-        user.is_staff = user.is_superuser = True
+        user.is_staff = user.is_superuser = False
         user.set_password(password)
         user.save()
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label="workspaces", codename="add_workspace")
+        )
         return user
 
     @transaction.atomic

@@ -8,18 +8,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from palette_site.command_support import read_text
 from workspaces.kube import KubeconfigError, check_health, flatten_kubeconfig, parse_kubeconfig
 from workspaces.models import Cluster, Workspace
 from workspaces.registration import register_cluster
-
-
-def read_text(path: str | None, what: str) -> str:
-    if not path:
-        return ""
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise CommandError(f"Cannot read the {what} file {path}: {exc.strerror}.") from None
 
 
 class Command(BaseCommand):

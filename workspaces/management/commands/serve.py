@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from palette_site.command_support import root_warning
+
 
 class Command(BaseCommand):
     help = "Serve the console on 127.0.0.1:8000 with a local Celery worker and scheduler."
@@ -23,6 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, **options):
+        if warning := root_warning():
+            self.stderr.write(self.style.WARNING(warning))
         worker = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "palette_site", "worker", "--beat",
