@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
-from locations.layout import Layout
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.format import CLUSTER_LABEL, SHA256_ANNOTATION
 from locations.models import BackupLocation
 from locations.providers import get_provider
 from workspaces.models import Cluster
 
-from .engine.velero import CLUSTER_LABEL, SHA256_ANNOTATION
 from .models import FINAL_STATUSES, Backup, Status
 
 log = logging.getLogger(__name__)

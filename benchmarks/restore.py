@@ -19,7 +19,7 @@
    no run pays for the previous one's clean-up.
 4. Prints objects, seconds, objects/s for both, and the ratio.
 
-Targets (DESIGN.md): at least 200 objects/s, within 1.5x of the floor. The script
+Targets: at least 200 objects/s, within 1.5x of the floor. The script
 only reports; it never fails on a time.
 """
 
@@ -67,7 +67,7 @@ def rows(env: dict, store: str):
 
 
 def make_backup(ws, cluster, location, provider):
-    from backups.engine.backup import run_backup
+    from backups.engine.backup.run import run_backup
     from backups.models import Backup
 
     backup = Backup(
@@ -112,7 +112,7 @@ def mapping_for(backup_namespaces: list[str], prefix: str) -> dict:
 
 
 def run_engine(row, provider) -> dict:
-    from backups.engine.restore import run_restore
+    from backups.engine.restore.run import run_restore
 
     results: list = []
     started = time.perf_counter()
@@ -128,11 +128,11 @@ def run_engine(row, provider) -> dict:
 
 def plan_for_floor(row, provider, kube):
     """The engine's sanitized objects for ``row``, planned outside the measurement."""
-    from backups.engine.discovery import discover
-    from backups.engine.restore_archive import read_contents, spool
-    from backups.engine.restore_options import build_options
-    from backups.engine.restore_plan import plan_restore
-    from locations.layout import Layout
+    from backups.engine.kube.discovery import discover
+    from backups.engine.restore.archive import read_contents, spool
+    from backups.engine.restore.options import build_options
+    from backups.engine.restore.plan import plan_restore
+    from backups.engine.storage.layout import Layout
 
     key = Layout(row.backup.location.prefix).backup_file(row.backup.name, "archive")
     spooled, _size, _sha = spool(provider, key, row.backup.sha256)
@@ -145,7 +145,7 @@ def plan_for_floor(row, provider, kube):
 
 def run_floor(plan, discovery, kube, workers: int) -> dict:
     """Plain concurrent POSTs of the planned objects: namespaces first, then the rest."""
-    from backups.engine.restore_target import Target
+    from backups.engine.restore.target import Target
 
     target = Target(kube, discovery)
     paths = {}
@@ -191,7 +191,7 @@ def delete_namespaces(kube, prefix: str, timeout: float = 900) -> float:
             if n["metadata"]["name"].startswith(prefix + "-")
         ]
 
-    from backups.engine.restore_target import Target
+    from backups.engine.restore.target import Target
 
     target = Target(kube, None)
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -221,8 +221,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     setup_django()
 
-    from backups.engine import restore as engine
-    from backups.engine.kubeapi import Kube
+    from backups.engine.kube.api import Kube
+    from backups.engine.restore import run as engine
     from benchmarks.backup import ensure_objects
     from devenv import load_env
     from locations.providers import get_provider
@@ -240,8 +240,8 @@ def main(argv=None) -> int:
         ws, a, b, location = rows(env, store)
         provider = get_provider(location)
         backup = make_backup(ws, a, location, provider)
-        from backups.engine.restore import backup_namespaces
-        from locations.layout import Layout
+        from backups.engine.restore.run import backup_namespaces
+        from backups.engine.storage.layout import Layout
 
         namespaces = backup_namespaces(provider, Layout(location.prefix), backup.name)
         kube = Kube(b.kubeconfig, pool_size=workers + 4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from . import audit
-from .kube import Health, parse_kubeconfig
+from .kube import HealthReport, parse_kubeconfig
 from .models import Cluster, Workspace
 
 
@@ -20,7 +20,7 @@ def register_cluster(
     etcd_ca: str = "",
     etcd_cert: str = "",
     etcd_key: str = "",
-    health: Health | None = None,
+    health: HealthReport | None = None,
 ) -> Cluster:
     """Store the cluster, turn on etcd backups when it has an etcd endpoint, audit,
     then record its health: ``health`` when the caller already checked, else a

@@ -6,8 +6,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 
+from backups.engine.storage.base import StorageError
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 
 CHUNK = 1024 * 1024
 

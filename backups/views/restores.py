@@ -9,15 +9,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from locations.layout import Layout
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
+from backups.engine.velero import reader
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from workspaces.access import can, cluster_q, clusters_for, operation_q
 from workspaces.models import Cluster
 from workspaces.roles import Action
 from workspaces.views.common import fragment, page_of
 
-from .. import browse
 from ..forms import RestoreForm
 from ..jobs import BackupRefused, start_restore
 from ..models import Backup, Restore, RestoreItem
@@ -59,7 +59,7 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Your role does not allow restoring into any cluster.")
     provider = get_provider(backup.location)
     try:
-        found = browse.namespaces(provider, Layout(backup.location.prefix), backup.name)
+        found = reader.namespaces(provider, Layout(backup.location.prefix), backup.name)
         problem = ""
     except StorageError as exc:
         found, problem = (

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from backups.engine.archive_reader import iter_archive
-from backups.engine.backup import run_backup
-from backups.engine.discovery import discover
-from backups.engine.kubeapi import ApiError, Kube
+from backups.engine.backup.run import run_backup
+from backups.engine.kube.api import ApiError, Kube
+from backups.engine.kube.discovery import discover
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.reader import iter_archive
 from backups.models import Status
 from devenv.demo_objects import STORAGE_CLASS
 from devenv.seed import create
-from locations.layout import Layout
 from locations.providers import get_provider
 from tests import factories
 from workspaces.kube import flatten_kubeconfig

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from backups.engine.storage.layout import Layout
 from backups.models import Status
 from devenv.seed import create
-from locations.layout import Layout
 from locations.providers import get_provider
 from tests import factories
 from tests.integration.test_backup_engine import Recorder, backup_with, kubeconfig_a, world  # noqa: F401
@@ -268,7 +268,7 @@ def test_an_unreachable_cluster_fails_at_once_and_says_so(db, tmp_path):
     location = factories.location(ws, path=str(tmp_path))
     backup = factories.backup(cluster, location, status=Status.RUNNING)
     provider = get_provider(location)
-    from backups.engine.backup import run_backup
+    from backups.engine.backup.run import run_backup
 
     outcome = run_backup(backup, provider, progress=lambda *a: None, log=lambda line: None)
     assert outcome.phase == "Failed" and outcome.items == 0
@@ -285,7 +285,7 @@ def test_an_invalid_selector_fails_before_touching_anything(db, tmp_path):
     backup = factories.backup(
         factories.cluster(ws), location, status=Status.RUNNING, label_selector="a in (b"
     )
-    from backups.engine.backup import run_backup
+    from backups.engine.backup.run import run_backup
 
     outcome = run_backup(backup, get_provider(location), progress=lambda *a: None, log=print)
     assert outcome.phase == "Failed" and "label selector 'a in (b' is not valid" in outcome.error

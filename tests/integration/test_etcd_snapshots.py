@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from backups.engine.etcd import apply_retention, runbook, take_snapshot, verify_snapshot
+from backups.engine.etcd.snapshot import apply_retention, runbook, take_snapshot, verify_snapshot
+from backups.engine.storage.base import StorageError
 from backups.etcd_jobs import record_completed
 from backups.models import EtcdSnapshot, Status
 from devenv import certs
 from devenv.seed import create
 from devenv.testing import unique
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from tests import factories
 from tests.integration.provider_support import location as store_location
 from workspaces.kube import flatten_kubeconfig

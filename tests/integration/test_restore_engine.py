@@ -20,19 +20,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from backups.engine.archive_reader import iter_archive
-from backups.engine.backup import run_backup
-from backups.engine.discovery import discover
-from backups.engine.kubeapi import ApiError, Kube
-from backups.engine.restore import run_restore
-from backups.engine.restore_archive import parse_path
-from backups.engine.restore_sanitize import SanitizeOptions, differences, sanitize
-from backups.engine.restore_target import Target
+from backups.engine.backup.run import run_backup
+from backups.engine.kube.api import ApiError, Kube
+from backups.engine.kube.discovery import discover
+from backups.engine.restore.archive import parse_path
+from backups.engine.restore.run import run_restore
+from backups.engine.restore.sanitize import SanitizeOptions, differences, sanitize
+from backups.engine.restore.target import Target
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.reader import iter_archive
 from backups.models import RestoreItem, Status
 from devenv.demo_objects import APPS
 from devenv.seed import create
 from devenv.testing import unique
-from locations.layout import Layout
 from locations.providers import get_provider
 from tests import factories
 from workspaces.kube import flatten_kubeconfig

@@ -1,7 +1,7 @@
 """What each object loses before it is created again, and how an existing one is compared.
 
 Pure functions on the JSON dicts of the archive, with Velero's rules
-(VELERO-FORMAT.md and Velero's restore item actions, read for facts):
+(Velero's restore item actions, read for facts):
 
 * every object: ``metadata`` loses generateName, selfLink, uid, resourceVersion,
   generation, creationTimestamp, deletionTimestamp, deletionGracePeriodSeconds,

@@ -10,8 +10,8 @@ module builds its own synchronous channel and uses aetcd's stubs on it:
   Without a CA the machine's trusted roots are used.
 - ``http://`` endpoints get a plain channel; certificates are then ignored.
 
-Endpoints and certificates: ``etcd_tls.py``. Every failure is an ``EtcdError``
-(``etcd_errors.py``) whose message is a sentence a person can act on.
+Endpoints and certificates: ``tls.py``. Every failure is an ``EtcdError``
+(``errors.py``) whose message is a sentence a person can act on.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 import grpc
 from aetcd import rpc
 
-from .etcd_errors import EtcdError, seconds_text, translate
-from .etcd_tls import Endpoint, TLSConfig, check_tls, parse_endpoints, tls_of
+from backups.engine.etcd.errors import EtcdError, seconds_text, translate
+from backups.engine.etcd.tls import Endpoint, TLSConfig, check_tls, parse_endpoints, tls_of
 
 __all__ = [
     "EtcdClient",
@@ -282,8 +282,22 @@ def connect(
     )
 
 
-def members_of(cluster, *, timeout: float = 3.0) -> list[Member]:
-    """The members of a cluster's etcd, asked through its endpoint (raises EtcdError)."""
-    client, _ = connect(cluster.etcd_endpoint, tls_of(cluster), timeout=timeout)
+def members_of(etcd, *, timeout: float = 3.0) -> list[Member]:
+    """The members of an ``EtcdEndpoint``'s etcd (raises EtcdError)."""
+    client, status = connect(etcd.endpoint, tls_of(etcd), timeout=timeout)
     with client:
+        check_cluster_id(status, etcd)
         return client.members()
+
+
+def check_cluster_id(status: MemberStatus, etcd) -> None:
+    """Refuse a member of another etcd cluster than the one recorded at registration
+    (an endpoint that now points elsewhere, or someone else's etcd)."""
+    expected = etcd.expected_cluster_id
+    if expected is not None and status.cluster_id != expected:
+        raise EtcdError(
+            f"The etcd at {status.endpoint} belongs to cluster ID {status.cluster_id:x}, not "
+            f"{expected:x} recorded for {etcd.cluster_name}: refused. If the etcd cluster was "
+            "rebuilt on purpose, register its endpoint again.",
+            "cluster_id",
+        )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 if TYPE_CHECKING:
-    from .etcd_tls import Endpoint, TLSConfig
+    from backups.engine.etcd.tls import Endpoint, TLSConfig
 
 
 class EtcdError(Exception):

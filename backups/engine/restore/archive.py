@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from locations.providers.base import NotFound, Provider, StorageError
+from backups.engine.storage.base import NotFound, Provider, StorageError
 
 CHUNK = 1024 * 1024
 BLOCK = 512

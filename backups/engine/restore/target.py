@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from .discovery import Discovery, ResourceType, discover
-from .kubeapi import ClusterUnreachable, Kube, describe_transport_error
+from backups.engine.kube.api import ClusterUnreachable, Kube
+from backups.engine.kube.discovery import Discovery, ResourceType, discover
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 RETRIES = 4
@@ -99,9 +99,7 @@ class Target:
                     )
                     response = Response(exc.status, body_)
                 elif attempt == RETRIES or tls or "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                    raise ClusterUnreachable(
-                        describe_transport_error(exc, self.kube.server)
-                    ) from None
+                    raise ClusterUnreachable(self.kube.describe(exc)) from None
                 else:
                     time.sleep(0.5 * (attempt + 1))
                     continue

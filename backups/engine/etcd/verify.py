@@ -23,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from locations.providers.base import Provider, StorageError
-
-from .etcd_client import CHECKSUM_SIZE
+from backups.engine.etcd.client import CHECKSUM_SIZE
+from backups.engine.storage.base import Provider, StorageError
 
 CHUNK = 1024 * 1024
 ETCDUTL_TIMEOUT = 300  # seconds; status reads the whole database

@@ -17,7 +17,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .kubeapi import ApiError, Kube
+from backups.engine.kube.api import ApiError, Kube
 
 SKIPPED = {("", "events"), ("events.k8s.io", "events")}
 

@@ -1,6 +1,6 @@
 """The resources archive: a tar of JSON files, gzipped, streamed into a store.
 
-Layout (VELERO-FORMAT.md): ``metadata/version`` first, then every item twice,
+Layout: ``metadata/version`` first, then every item twice,
 at ``resources/<group-resource>/namespaces/<ns>/<name>.json`` (or
 ``.../cluster/<name>.json``) and under ``<version>-preferredversion/``.
 

@@ -1,19 +1,16 @@
-"""etcd snapshots: take one into a location, keep N, verify, and restore (guided or local).
+"""etcd snapshots: take one into a location.
 
-The API the tasks, views and commands use (all of it importable from here):
+``take_snapshot(request, progress=, log=, should_stop=) -> SnapshotOutcome`` streams
+etcd's Maintenance.Snapshot call from the request's endpoint (with its TLS client
+certificates) straight into ``Layout(prefix).etcd_file(cluster, name)``, hashing on
+the way. Memory stays at one upload part whatever the database size. Reads the
+member's Status first (version, revision, member id; a cluster ID other than the
+expected one is refused) and the member list (its name). Never raises for an etcd
+or store failure. ``should_stop()`` is asked between chunks: a cancelled snapshot
+aborts its upload and leaves no object.
 
-- ``take_snapshot(snapshot, provider, progress=, log=) -> SnapshotOutcome``: streams
-  etcd's Maintenance.Snapshot call from the cluster's endpoint (TLS client
-  certificates from the Cluster row) straight into
-  ``Layout(prefix).etcd_file(cluster, name)``, hashing on the way. Memory stays at
-  one upload part whatever the database size. Reads the member's Status first
-  (version, revision, member id) and the member list (its name). Never saves the
-  row and never raises for an etcd or store failure.
-- ``apply_retention(cluster, location, keep, provider) -> [names deleted]``.
-- ``verify_snapshot(provider, key, sha256, etcdutl_path) -> VerifyResult``.
-- ``runbook(snapshot, members=None) -> [Step]``: the guided restore, values filled in.
-- ``can_restore_locally(cluster)``, ``restore_locally(snapshot, provider, log=)``:
-  the same runbook carried out on the local devenv control plane.
+Verifying is ``etcd/verify.py``; restoring, ``etcd/runbook.py`` (guided) and
+``etcd/restore.py`` (carried out by the console on a local control plane).
 
 What is stored is exactly what ``etcdctl snapshot save`` writes: the bbolt
 database followed by the 32-byte sha256 etcd appends to it, so ``etcdutl
@@ -29,42 +26,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from locations.layout import Layout
-from locations.providers.base import Provider, StorageError
-
-from .etcd_client import (
+from backups.engine.cancel import CANCELLED, Cancelled, ShouldStop, never
+from backups.engine.etcd.client import (
     STALL_TIMEOUT,
     EtcdError,
     Member,
     MemberStatus,
+    check_cluster_id,
     connect,
-    members_of,
     tls_of,
 )
-from .etcd_local import RestoreResult, StepResult, can_restore_locally
-from .etcd_restore import restore_locally
-from .etcd_runbook import Step, runbook
-from .etcd_verify import VerifyResult, verify_snapshot
+from backups.engine.inputs import SnapshotRequest
+from backups.engine.storage.base import StorageError
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress callbacks
 CONNECT_TIMEOUT = 10.0
-
-__all__ = [
-    "RestoreResult",
-    "SnapshotOutcome",
-    "Step",
-    "StepResult",
-    "VerifyResult",
-    "apply_retention",
-    "can_restore_locally",
-    "members_of",
-    "restore_locally",
-    "runbook",
-    "take_snapshot",
-    "verify_snapshot",
-]
 
 
 @dataclass
@@ -83,6 +61,11 @@ class SnapshotOutcome:
     endpoint: str = ""  # the endpoint that served the snapshot
     db_size: int = 0  # database size etcd announced
     duration_seconds: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def phase(self) -> str:
+        return "Completed" if self.ok else CANCELLED if self.cancelled else "Failed"
 
     @property
     def mb_per_second(self) -> float:
@@ -90,31 +73,35 @@ class SnapshotOutcome:
 
 
 def take_snapshot(
-    snapshot,
-    provider: Provider,
+    request: SnapshotRequest,
     *,
-    progress: Callable[[int, str], None],
+    progress: Callable[[int, int, str], None],
     log: Callable[[str], None],
+    should_stop: ShouldStop = never,
     connect_timeout: float = CONNECT_TIMEOUT,
     stall_timeout: float = STALL_TIMEOUT,
 ) -> SnapshotOutcome:
-    """Stream one snapshot of ``snapshot.cluster``'s etcd into ``provider``.
+    """Stream one snapshot of ``request.etcd`` into ``request.store``.
 
-    ``progress(bytes_done, phase)`` is called a few times a second; phases:
-    "Connecting", "Streaming NN%", "Committing", "Completed".
+    ``progress(bytes_done, bytes_expected, phase)`` is called a few times a second
+    (``bytes_expected`` is 0 until etcd announced the size); phases: "Connecting",
+    "Streaming NN%", "Committing", "Completed".
     """
-    return _SnapshotRun(snapshot, provider, progress, log, connect_timeout, stall_timeout).run()
+    run = _SnapshotExecutor(request, progress, log, should_stop, connect_timeout, stall_timeout)
+    return run.run()
 
 
-class _SnapshotRun:
-    def __init__(self, snapshot, provider, progress, log, connect_timeout, stall_timeout):
-        self.snapshot = snapshot
-        self.provider = provider
+class _SnapshotExecutor:
+    def __init__(self, request, progress, log, should_stop, connect_timeout, stall_timeout):
+        self.request = request
+        self.provider = request.store.provider
         self._progress = progress
         self._log = log
+        self.should_stop = should_stop
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
         self.outcome = SnapshotOutcome(ok=False)
+        self.expected = 0
         self._last_progress = 0.0
 
     def log(self, text: str) -> None:
@@ -124,7 +111,7 @@ class _SnapshotRun:
         now = time.monotonic()
         if force or now - self._last_progress >= PROGRESS_INTERVAL:
             self._last_progress = now
-            self._progress(done, phase)
+            self._progress(done, self.expected, phase)
 
     def run(self) -> SnapshotOutcome:
         started = time.monotonic()
@@ -134,12 +121,14 @@ class _SnapshotRun:
             out.ok = True
         except EtcdError as err:
             out.error, out.reason = str(err), err.reason
+        except Cancelled:
+            out.cancelled, out.reason = True, "cancelled"
         except StorageError as err:
-            location = self.snapshot.location.name
+            location = self.request.store.name
             out.error = f"Could not store the snapshot in location {location}: {err}"
             out.reason = "storage"
         except Exception as err:  # a bug must not leave the job running
-            logger.exception("etcd snapshot %s failed unexpectedly", self.snapshot.name)
+            logger.exception("etcd snapshot %s failed unexpectedly", self.request.name)
             out.error = (
                 f"Unexpected error while taking the snapshot: {err.__class__.__name__}: {err}"
             )
@@ -151,27 +140,27 @@ class _SnapshotRun:
                 f"Stored {_mib(out.size_bytes)} in {out.duration_seconds:.1f} s "
                 f"({out.mb_per_second:.1f} MB/s), sha256 {out.sha256}"
             )
+        elif out.cancelled:
+            self.log("Cancelled: the upload was aborted; nothing is kept in the location.")
         else:
             self.log(f"Failed: {out.error}")
         return out
 
     def _run(self) -> None:
-        snap, out = self.snapshot, self.outcome
-        cluster = snap.cluster
-        if cluster is None:
-            raise EtcdError(f"Cluster {snap.cluster_name} no longer exists.", "config")
-        if not cluster.etcd_endpoint:
+        etcd, out = self.request.etcd, self.outcome
+        if not etcd.endpoint:
             raise EtcdError(
-                f"Cluster {cluster.name} has no etcd endpoint: add one (and its client "
+                f"Cluster {etcd.cluster_name} has no etcd endpoint: add one (and its client "
                 "certificates) on the cluster's page to take etcd snapshots.",
                 "config",
             )
-        out.key = Layout(snap.location.prefix).etcd_file(snap.cluster_name, snap.name)
+        out.key = self.request.key
         self.progress(0, "Connecting", force=True)
-        tls = tls_of(cluster)
-        self.log(f"Connecting to etcd at {cluster.etcd_endpoint}")
-        client, status = connect(cluster.etcd_endpoint, tls, timeout=self.connect_timeout)
+        tls = tls_of(etcd)
+        self.log(f"Connecting to etcd at {etcd.endpoint}")
+        client, status = connect(etcd.endpoint, tls, timeout=self.connect_timeout)
         with client:
+            check_cluster_id(status, etcd)
             if not client.endpoint.tls and (tls.cert or tls.ca):
                 self.log("The endpoint is plain http: the stored certificates are not used.")
             members = self._members(client)
@@ -209,7 +198,7 @@ class _SnapshotRun:
 
     def _stream(self, client) -> None:
         out = self.outcome
-        where = f"{self.snapshot.location.name}: {out.key}"
+        where = f"{self.request.store.name}: {out.key}"
         self.log(f"Streaming the snapshot into {where}")
         stream = client.snapshot(stall_timeout=self.stall_timeout)
         self.progress(0, "Streaming 0%", force=True)
@@ -217,8 +206,11 @@ class _SnapshotRun:
         try:
             with self.provider.open_write(out.key) as writer:
                 for blob in stream:
+                    if self.should_stop():
+                        raise Cancelled  # the writer aborts; the stream's call is cancelled
                     writer.write(blob)
                     if stream.expected:
+                        self.expected = stream.expected
                         percent = min(99, int(100 * stream.received / stream.expected))
                         self.progress(stream.object_size, f"Streaming {percent}%")
                 self.progress(stream.object_size, "Committing", force=True)
@@ -252,34 +244,3 @@ class _SnapshotRun:
 
 def _mib(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MiB"
-
-
-# --- retention ---------------------------------------------------------------------------
-
-
-def apply_retention(cluster, location, keep: int, provider: Provider) -> list[str]:
-    """Delete the oldest completed snapshots of ``cluster`` in ``location`` beyond ``keep``.
-
-    Storage object first, then the row, one snapshot at a time: a snapshot whose
-    object cannot be deleted keeps its row (and is retried next time), so no row
-    ever points at nothing and no object is orphaned. ``keep`` below 1 counts
-    as 1: retention never deletes the newest snapshot. Returns the names deleted,
-    oldest first.
-    """
-    from backups.models import EtcdSnapshot, Status
-
-    keep = max(1, int(keep))
-    rows = EtcdSnapshot.objects.filter(
-        cluster=cluster, location=location, status=Status.COMPLETED
-    ).order_by("-created_at", "-id")
-    deleted = []
-    for row in reversed(list(rows[keep:])):
-        try:
-            if row.object_key:
-                provider.delete(row.object_key)
-        except StorageError as err:
-            logger.warning("etcd retention: could not delete %s: %s", row.object_key, err)
-            continue
-        row.delete()
-        deleted.append(row.name)
-    return deleted

@@ -1,9 +1,11 @@
 """One restore of a backup into a cluster (or a server-side dry run of it).
 
-``run_restore(restore, provider, progress=..., log=..., record=...)`` reads its
-options from the Restore row, the archive from ``restore.backup``, the target's
-kubeconfig from ``restore.target_cluster``; it never saves the row and never
-raises for a cluster or store failure: it returns a ``RestoreOutcome``.
+``run_restore(request, progress=..., log=..., record=..., should_stop=...)`` takes
+a ``RestoreRequest`` (the backup's store and name, the target's connection, the
+options) and never raises for a cluster or store failure: it returns a
+``RestoreOutcome``. ``should_stop()`` is asked between items and groups: a
+cancelled restore stops there (what was applied stays applied) and writes nothing
+to the store.
 
 The flow:
 
@@ -12,15 +14,15 @@ The flow:
    checked). A mismatch, corruption or truncation fails the restore here, before
    the cluster is touched.
 2. Connect, discover the target's types, resolve the options, and plan
-   (``restore_plan``): filters, namespace mapping, related cluster items, every
+   (``plan.py``): filters, namespace mapping, related cluster items, every
    item decided and grouped in Velero's priority order, before the first write.
-3. Apply group by group (``restore_apply``): the items of a group in parallel;
+3. Apply group by group (``apply.py``): the items of a group in parallel;
    custom resources after their definitions are Established. Each item's outcome
    goes to ``record`` in batches, on the caller's thread, like every callback.
 4. Write the restore's log, results and resource list to the location in
    Velero's layout (not for a preview).
 
-With ``restore.is_preview`` every write is ``dryRun=All``: nothing changes, and
+With ``request.preview`` every write is ``dryRun=All``: nothing changes, and
 the outcomes (same values) say what the restore would do.
 """
 
@@ -33,15 +35,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from locations.layout import Layout
-from locations.providers.base import NotFound, Provider, StorageError
-from workspaces.kube import KubeconfigError
-
-from .archive_reader import iter_archive, list_contents
-from .discovery import discover, server_version
-from .filters import FilterError
-from .kubeapi import ClusterUnreachable, Kube, KubeError
-from .restore_apply import (
+from backups.engine.cancel import CANCELLED, Cancelled, ShouldStop, never
+from backups.engine.filters import FilterError
+from backups.engine.inputs import RestoreRequest
+from backups.engine.kube.api import ClusterUnreachable, Kube, KubeError
+from backups.engine.kube.client import KubeconfigError
+from backups.engine.kube.discovery import discover, server_version
+from backups.engine.restore.apply import (
     CREATED,
     FAILED,
     SKIPPED_EQUAL,
@@ -52,11 +52,12 @@ from .restore_apply import (
     custom_types,
     worker_pool,
 )
-from .restore_archive import ArchiveError, read_contents, spool
-from .restore_options import build_options, check_options
-from .restore_plan import CRD, Plan, item_path_key, plan_restore
-from .restore_target import Target
-from .velero import LogBuffer, Results, gz_json
+from backups.engine.restore.archive import ArchiveError, read_contents, spool
+from backups.engine.restore.options import build_options, check_options
+from backups.engine.restore.plan import CRD, Plan, item_path_key, plan_restore
+from backups.engine.restore.target import Target
+from backups.engine.storage.base import StorageError
+from backups.engine.velero.format import LogBuffer, Results, gz_json
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class ItemResult:
 
 @dataclass
 class RestoreOutcome:
-    phase: str  # Completed | PartiallyFailed | Failed
+    phase: str  # Completed | PartiallyFailed | Failed | Cancelled
     error: str
     created: int
     updated: int
@@ -101,44 +102,24 @@ class RestoreFailed(Exception):
 
 
 def run_restore(
-    restore,
-    provider: Provider,
+    request: RestoreRequest,
     *,
     progress: Callable[[int, int, str], None],
     log: Callable[[str], None],
     record: Callable[[list[ItemResult]], None],
+    should_stop: ShouldStop = never,
 ) -> RestoreOutcome:
-    return RestoreRun(restore, provider, progress, log, record).execute()
+    return RestoreExecutor(request, progress, log, record, should_stop).execute()
 
 
-def backup_namespaces(provider: Provider, layout: Layout, backup_name: str) -> list[str]:
-    """The namespaces a backup holds, from its resource list (no archive download);
-    from the archive's paths when the list is missing. Raises StorageError."""
-    try:
-        listing = list_contents(provider, layout, backup_name)
-    except NotFound:
-        found = set()
-        with provider.open_read(layout.backup_file(backup_name, "archive")) as stream:
-            for path, _data in iter_archive(stream):
-                parts = path.split("/")
-                if len(parts) >= 5 and parts[0] == "resources" and parts[-3] == "namespaces":
-                    found.add(parts[-2])
-                elif len(parts) == 4 and parts[1] == "namespaces" and parts[2] == "cluster":
-                    found.add(parts[3].removesuffix(".json"))
-        return sorted(found)
-    names = set(listing.get("v1/Namespace") or ())
-    for key, entries in listing.items():
-        if key != "v1/Namespace":
-            names.update(entry.split("/", 1)[0] for entry in entries if "/" in entry)
-    return sorted(names)
-
-
-class RestoreRun:
-    def __init__(self, restore, provider: Provider, progress, log, record):
-        self.restore = restore
-        self.provider = provider
+class RestoreExecutor:
+    def __init__(self, request: RestoreRequest, progress, log, record, should_stop=never):
+        self.request = request
+        self.provider = request.store.provider
+        self.layout = request.store.layout
         self._progress_cb, self._log_cb, self._record_cb = progress, log, record
-        self.preview = bool(restore.is_preview)
+        self.should_stop = should_stop
+        self.preview = request.preview
         self.logbuf = LogBuffer()
         self.results = Results()
         self.counts: Counter = Counter()
@@ -147,7 +128,6 @@ class RestoreRun:
         self.done = self.total = 0
         self.phase_text = "Starting"
         self.kube: Kube | None = None
-        self.layout: Layout | None = None
         self.logged_failures = 0
         self.spooled = None
         self._last_progress = self._last_record = 0.0
@@ -187,12 +167,15 @@ class RestoreRun:
 
     def execute(self) -> RestoreOutcome:
         error = ""
+        cancelled = False
         try:
             self._run()
         except RestoreFailed as exc:
             error = str(exc)
+        except Cancelled:
+            cancelled = True
         except Exception as exc:  # a bug: still end the restore Failed, with a reason
-            logger.exception("restore %s stopped on an unexpected error", self.restore.name)
+            logger.exception("restore %s stopped on an unexpected error", self.request.name)
             error = f"The restore stopped on an unexpected error ({exc.__class__.__name__}: {exc})."
         finally:
             self.flush(force=True)
@@ -200,7 +183,10 @@ class RestoreRun:
                 self.kube.close()
             if self.spooled is not None:
                 self.spooled.close()
-        if error:
+        if cancelled:
+            phase = CANCELLED
+            self.log(f"Restore cancelled: {self.summary()}.", "warning")
+        elif error:
             self.results.error(error)
             self.log(f"Restore Failed: {error}", "error")
             phase = FAILED_PHASE
@@ -211,7 +197,7 @@ class RestoreRun:
                 f"{self.results.warnings} warnings."
             )
         self.progress(phase, force=True)
-        if not self.preview:
+        if not self.preview and not cancelled:
             self._write_artefacts()
         return RestoreOutcome(
             phase=phase,
@@ -232,39 +218,35 @@ class RestoreRun:
         )
 
     def _run(self):
-        restore = self.restore
-        backup, cluster = restore.backup, restore.target_cluster
+        request = self.request
         kind = "Preview (server-side dry run)" if self.preview else "Restore"
-        self.log(f"{kind} {restore.name} of backup {restore.backup_name} into cluster "
-                 f"{restore.target_cluster_name} started.")  # fmt: skip
-        if backup is None:
-            raise RestoreFailed("The backup of this restore no longer exists.")
-        if cluster is None:
-            raise RestoreFailed("The target cluster of this restore no longer exists.")
+        self.log(f"{kind} {request.name} of backup {request.backup_name} into cluster "
+                 f"{request.cluster.name} started.")  # fmt: skip
         try:
-            check_options(restore)  # before a long download
+            check_options(request.spec)  # before a long download
         except FilterError as exc:
             raise RestoreFailed(str(exc)) from None
-        self.layout = Layout(backup.location.prefix)
         self.progress("Downloading the archive")
-        key = self.layout.backup_file(backup.name, "archive")
+        key = self.layout.backup_file(request.backup_name, "archive")
         try:
-            self.spooled, size, sha = spool(self.provider, key, backup.sha256)
+            self.spooled, size, sha = spool(self.provider, key, request.backup_sha256)
             self.log(f"Archive downloaded: {size} bytes, sha256 {sha}"
-                     + (" (matches the backup)." if backup.sha256 else "."))  # fmt: skip
+                     + (" (matches the backup)." if request.backup_sha256 else "."))  # fmt: skip
             self.progress("Reading the archive")
             contents = read_contents(self.spooled)
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
         self.log(f"Archive read: {len(contents.items)} items (format {contents.format_version}).")
-        plan, target = self._plan(cluster.kubeconfig, contents)
+        if self.should_stop():
+            raise Cancelled
+        plan, target = self._plan(contents)
         del contents
         self._apply(plan, target)
 
-    def _plan(self, kubeconfig: str, contents) -> tuple[Plan, Target]:
+    def _plan(self, contents) -> tuple[Plan, Target]:
         self.progress("Connecting to the cluster")
         try:
-            self.kube = Kube(kubeconfig, pool_size=WORKERS + 4)
+            self.kube = Kube.connect(self.request.cluster, pool_size=WORKERS + 4)
             version = server_version(self.kube)
             self.log(f"Kubernetes {version.get('gitVersion', '?')} at {self.kube.server}.")
             discovery = discover(self.kube)
@@ -276,7 +258,7 @@ class RestoreRun:
             self.results.warning(f"The API group {group_version} could not be read ({reason}).")
         try:
             options, warnings = build_options(
-                self.restore, discovery.types, contents.group_resources()
+                self.request, discovery.types, contents.group_resources()
             )
         except FilterError as exc:
             raise RestoreFailed(str(exc)) from None
@@ -305,12 +287,14 @@ class RestoreRun:
                 pool,
                 workers=WORKERS,
                 dry_run=self.preview,
-                update=self.restore.existing_policy == "update",
+                update=self.request.spec.existing_policy == "update",
                 planned=planned,
                 stop=stop,
             )
             try:
                 for group in plan.groups:
+                    if self.should_stop():
+                        raise Cancelled
                     self.progress(f"Restoring {group.group_resource}")
                     applied = self._run_group(applier, group)
                     if group.group_resource == CRD:
@@ -336,6 +320,8 @@ class RestoreRun:
                         kept.append(applied)
                 self.progress()
                 self.flush()
+                if self.should_stop():
+                    raise Cancelled
         except ClusterUnreachable as exc:
             raise RestoreFailed(
                 f"The restore stopped: {exc} {self.done} of {self.total} items were done."
@@ -371,12 +357,7 @@ class RestoreRun:
 
     def _write_artefacts(self) -> None:
         """The restore's log, results and resource list, in Velero's layout (best effort)."""
-        if self.layout is None:
-            backup = self.restore.backup
-            if backup is None:
-                return
-            self.layout = Layout(backup.location.prefix)
-        name = self.restore.name
+        name = self.request.name
         files = {
             "results": gz_json(self.results.as_dict()),
             "resource-list": gz_json({k: sorted(v) for k, v in self.resource_list.items()}),

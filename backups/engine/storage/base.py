@@ -1,7 +1,7 @@
 """The one small interface every storage provider implements.
 
 Keys are paths inside the location's bucket (or directory), without the
-location's prefix: callers build them with ``locations.layout``. Large objects
+location's prefix: callers build them with ``backups.engine.storage.layout``. Large objects
 stream in both directions with bounded memory (multipart uploads, chunked
 downloads); no method ever holds a whole object in memory.
 

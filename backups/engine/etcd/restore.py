@@ -1,12 +1,11 @@
 """The runbook carried out by the console, where it can act on the etcd host itself.
 
-Today that is the local demo control plane of devenv (clusters A and B: etcd,
-kube-apiserver and kube-controller-manager as local processes). A cluster is
-local when its etcd endpoint is ``CLUSTER_A_ETCD_ENDPOINT`` or
-``CLUSTER_B_ETCD_ENDPOINT`` of ``.devenv/env`` (see ``etcd_local.py``). (SSH targets are not built
-yet: for any other cluster the console prints the runbook.)
+That is a control plane whose etcd, kube-apiserver and kube-controller-manager
+run as local processes, listed by the server's settings (``local.py``; in
+development, devenv's clusters A and B). For any other cluster the console prints
+the runbook.
 
-``restore_locally(snapshot, provider, log=)`` runs the runbook's steps, by the
+``restore_locally(request, log=, should_stop=)`` runs the runbook's steps, by the
 same keys and titles, logging each one:
 
 1. download the object into a work directory beside the data directory;
@@ -23,6 +22,8 @@ The cluster is left running whatever fails: before the swap, the components
 start again on the untouched data; after it, a failure to start puts the old
 data directory back (the restored one is kept as ``etcd.failed-restore``) and
 starts everything on it. One restore per cluster at a time (a file lock).
+``should_stop()`` is asked before each step up to stopping the API server; from
+there on the restore goes to the end (or rolls back), never half-way.
 """
 
 from __future__ import annotations
@@ -37,12 +38,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from locations.layout import Layout
-from locations.providers.base import Provider, StorageError
-
-from .etcd_client import EtcdError, connect, tls_of
-from .etcd_local import LocalTarget, RestoreResult, StepFailed, StepResult, local_target
-from .etcd_runbook import (
+from backups.engine.cancel import Cancelled, ShouldStop, never
+from backups.engine.etcd.client import EtcdError, check_cluster_id, connect, tls_of
+from backups.engine.etcd.local import COMPONENTS, Control, RestoreResult, StepFailed, StepResult
+from backups.engine.etcd.runbook import (
     BUMP_REVISION,
     CHECK,
     DOWNLOAD,
@@ -54,7 +53,9 @@ from .etcd_runbook import (
     TITLES,
     VERIFY,
 )
-from .etcd_verify import Downloaded, VerifyError, VerifyResult, check_file, download
+from backups.engine.etcd.verify import Downloaded, VerifyError, VerifyResult, check_file, download
+from backups.engine.inputs import EtcdRestoreRequest
+from backups.engine.storage.base import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -72,33 +73,36 @@ LOCAL_STEPS = (
 )
 
 
-def restore_locally(snapshot, provider: Provider, *, log: Callable[[str], None]) -> RestoreResult:
-    """Restore ``snapshot``'s cluster from it, step by step; never raises for a failed step."""
-    from backups.models import Status
-
-    target = local_target(snapshot.cluster)
-    if target is None:
+def restore_locally(
+    request: EtcdRestoreRequest,
+    *,
+    log: Callable[[str], None],
+    should_stop: ShouldStop = never,
+) -> RestoreResult:
+    """Restore the cluster of ``request`` from its snapshot, step by step; never raises
+    for a failed step."""
+    if request.target is None:
         return RestoreResult(
             ok=False,
-            error=f"The console cannot reach the etcd host of {snapshot.cluster_name}: follow "
-            "the runbook on the members.",
+            error=f"The console cannot reach the etcd host of {request.etcd.cluster_name}: "
+            "follow the runbook on the members.",
         )
-    if snapshot.status != Status.COMPLETED or not snapshot.sha256:
+    if not request.sha256:
         return RestoreResult(
-            ok=False, error=f"Snapshot {snapshot.name} did not complete: it cannot be restored."
+            ok=False,
+            error=f"Snapshot {request.snapshot_name} did not complete: it cannot be restored.",
         )
-    return _LocalRestore(snapshot, provider, target, log).run()
+    return _LocalRestore(request, log, should_stop).run()
 
 
 class _LocalRestore:
-    def __init__(self, snapshot, provider: Provider, target: LocalTarget, log):
-        from devenv import clusters as devenv_clusters
-
-        self.dc = devenv_clusters
-        self.snapshot = snapshot
-        self.provider = provider
-        self.t = target
+    def __init__(self, request: EtcdRestoreRequest, log, should_stop: ShouldStop):
+        self.request = request
+        self.provider = request.store.provider
+        self.t = target = request.target
+        self.control = Control(target, log=self._sublog)
         self._log = log
+        self.should_stop = should_stop
         self.result = RestoreResult(ok=False, data_dir=str(target.data_dir))
         parent = target.data_dir.parent
         self.staging = parent / f"{target.data_dir.name}.restoring"
@@ -129,17 +133,22 @@ class _LocalRestore:
             CHECK: self._check,
         }
         self.log(
-            f"Restoring the etcd of {self.snapshot.cluster_name} (local cluster "
-            f"{self.t.cluster}) from snapshot {self.snapshot.name}"
+            f"Restoring the etcd of {self.request.etcd.cluster_name} (local cluster "
+            f"{self.t.name}) from snapshot {self.request.snapshot_name}"
         )
         try:
             with self._lock():
                 try:
                     for number, key in enumerate(LOCAL_STEPS, 1):
+                        if not self.stopped and self.should_stop():
+                            raise Cancelled
                         self._step(number, key, actions[key])
                     result.ok = True
                 except StepFailed as err:
                     result.error = str(err)
+                except Cancelled:
+                    result.cancelled = True
+                    result.error = "Cancelled before the cluster was stopped: nothing changed."
                 finally:
                     if self.stopped and not result.ok:
                         self._ensure_running()
@@ -189,7 +198,7 @@ class _LocalRestore:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as err:
                 raise StepFailed(
-                    f"Another restore of {self.snapshot.cluster_name}'s etcd is running."
+                    f"Another restore of {self.request.etcd.cluster_name}'s etcd is running."
                 ) from err
             try:
                 yield
@@ -199,13 +208,11 @@ class _LocalRestore:
     # --- the steps ---------------------------------------------------------------------
 
     def _download(self) -> str:
-        snap = self.snapshot
-        key = snap.object_key or Layout(snap.location.prefix).etcd_file(
-            snap.cluster_name, snap.name
-        )
+        key = self.request.object_key
         self.workdir = Path(tempfile.mkdtemp(prefix="etcd-restore-", dir=self.t.data_dir.parent))
+        target = self.workdir / f"{self.request.snapshot_name}.db"
         try:
-            self.downloaded = download(self.provider, key, self.workdir / f"{snap.name}.db")
+            self.downloaded = download(self.provider, key, target)
         except StorageError as err:
             raise StepFailed(f"Could not download {key}: {err}") from err
         d = self.downloaded
@@ -214,15 +221,30 @@ class _LocalRestore:
     def _verify(self) -> str:
         result = VerifyResult(ok=False)
         try:
-            check_file(self.downloaded, self.snapshot.sha256, self.t.etcdutl, result)
+            check_file(self.downloaded, self.request.sha256, self.t.etcdutl, result)
         except VerifyError as err:
             raise StepFailed(str(err)) from err
         self.result.revision = result.revision
+        self._check_cluster_id()
         return (
             f"sha256 {result.sha256} matches; etcd's checksum "
             f"{'matches' if result.embedded_checksum_ok else 'is absent'}; revision "
             f"{result.revision}, {result.total_keys} keys"
         )
+
+    def _check_cluster_id(self) -> None:
+        """Refuse an etcd of another cluster than the recorded one (when it answers: a
+        stopped etcd may be what the restore is for)."""
+        etcd = self.request.etcd
+        try:
+            client, status = connect(etcd.endpoint, tls_of(etcd))
+        except EtcdError:
+            return
+        client.close()
+        try:
+            check_cluster_id(status, etcd)
+        except EtcdError as err:
+            raise StepFailed(str(err)) from None
 
     def _stop_apiservers(self) -> str:
         self.stopped = True
@@ -230,12 +252,12 @@ class _LocalRestore:
         stopped = [
             component
             for component in ("kube-controller-manager", "kube-apiserver")
-            if self.dc.stop_component(self.t.cluster, component)
+            if self.control.stop(component)
         ]
         return "stopped " + (", ".join(stopped) if stopped else "nothing (they were not running)")
 
     def _stop_etcd(self) -> str:
-        was_running = self.dc.stop_component(self.t.cluster, "etcd")
+        was_running = self.control.stop("etcd")
         return "stopped etcd" if was_running else "etcd was not running"
 
     def _restore(self) -> str:
@@ -279,7 +301,7 @@ class _LocalRestore:
         self.swapped = True
         self.log(f"    {data} -> {self.previous.name}; {self.staging.name} -> {data.name}")
         try:
-            self.dc.start_component(self.t.cluster, "etcd", log=self._sublog)
+            self.control.start("etcd")
         except Exception as err:
             self._swap_back()
             raise StepFailed(
@@ -291,7 +313,7 @@ class _LocalRestore:
     def _start_apiservers(self) -> str:
         try:
             for component in ("kube-apiserver", "kube-controller-manager"):
-                self.dc.start_component(self.t.cluster, component, log=self._sublog)
+                self.control.start(component)
         except Exception as err:
             self._swap_back()
             raise StepFailed(
@@ -311,10 +333,10 @@ class _LocalRestore:
         self.result.downtime_seconds = time.monotonic() - (self.down_since or time.monotonic())
         detail = "the API server answers /readyz"
         try:
-            client, status = connect(
-                self.snapshot.cluster.etcd_endpoint, tls_of(self.snapshot.cluster)
-            )
+            etcd = self.request.etcd
+            client, status = connect(etcd.endpoint, tls_of(etcd))
             client.close()
+            check_cluster_id(status, etcd)
             self.result.revision_after = status.revision
             detail += f"; etcd answers at revision {status.revision}"
         except EtcdError as err:
@@ -329,7 +351,7 @@ class _LocalRestore:
     def _wait_ready(self, timeout: float = READY_TIMEOUT) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.dc.component_ready(self.t.cluster, "kube-apiserver"):
+            if self.control.ready("kube-apiserver"):
                 return True
             time.sleep(0.25)
         return False
@@ -339,8 +361,8 @@ class _LocalRestore:
         if not self.swapped or not self.previous.exists():
             return
         self.log("    putting the previous etcd data back")
-        for component in ("kube-controller-manager", "kube-apiserver", "etcd"):
-            self.dc.stop_component(self.t.cluster, component)
+        for component in reversed(COMPONENTS):
+            self.control.stop(component)
         shutil.rmtree(self.failed, ignore_errors=True)
         self.t.data_dir.rename(self.failed)
         self.previous.rename(self.t.data_dir)
@@ -354,9 +376,9 @@ class _LocalRestore:
         where = "restored" if self.swapped else "previous"
         self.log(f"Starting whatever is stopped again, on the {where} etcd data")
         problems = []
-        for component in self.dc.COMPONENTS:
+        for component in COMPONENTS:
             try:
-                self.dc.start_component(self.t.cluster, component, log=self._sublog)
+                self.control.start(component)
             except Exception as err:
                 problems.append(f"{component}: {_first_line(err)}")
         ready = not problems and self._wait_ready()

@@ -1,6 +1,6 @@
-"""A restore's options, from its row: filters resolved against the target and the backup.
+"""A restore's options, from its request: filters resolved against the target and the backup.
 
-``build_options(restore, types, archived)`` turns the Restore row's fields into a
+``build_options(request, types, archived)`` turns a ``RestoreRequest`` into a
 ``RestoreOptions``: the namespace filter (include/exclude with ``*`` globs, on the
 backup's namespace names), resource names as a user types them (``deploy``,
 ``configmaps``, ``widgets``) resolved to group-resources against the target
@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .discovery import ResourceType
-from .filters import (
+from backups.engine.filters import (
     FilterError,
     NamespaceFilter,
     parse_selector,
     resolve_resources,
     validate_selector,
 )
-from .restore_sanitize import SanitizeOptions
+from backups.engine.kube.discovery import ResourceType
+from backups.engine.restore.sanitize import SanitizeOptions
 
 _NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
@@ -85,12 +85,12 @@ def resolve_names(names, types: list[ResourceType], archived: set[str]):
     return found, unknown
 
 
-def check_options(restore) -> dict[str, str]:
+def check_options(spec) -> dict[str, str]:
     """The namespace mapping, cleaned; FilterError for a mapping to an invalid
     namespace name or an invalid label selector. Needs no cluster."""
     mapping = {
         str(k).strip(): str(v).strip()
-        for k, v in (restore.namespace_mapping or {}).items()
+        for k, v in (spec.namespace_mapping or {}).items()
         if str(k).strip() and str(v).strip()
     }
     for source, target in sorted(mapping.items()):
@@ -100,34 +100,35 @@ def check_options(restore) -> dict[str, str]:
                 "namespace name is at most 63 lower-case letters, digits and '-', starting "
                 "and ending with a letter or digit."
             )
-    validate_selector(restore.label_selector)
+    validate_selector(spec.label_selector)
     return mapping
 
 
-def build_options(restore, types: list[ResourceType], archived: set[str]):
-    """RestoreOptions from a Restore row, and warnings. Raises FilterError (a bad
+def build_options(request, types: list[ResourceType], archived: set[str]):
+    """RestoreOptions from a RestoreRequest, and warnings. Raises FilterError (a bad
     label selector or namespace mapping), whose message says what to fix."""
     warnings = []
-    included, unknown_in = resolve_names(restore.include_resources, types, archived)
-    excluded, unknown_ex = resolve_names(restore.exclude_resources, types, archived)
+    spec = request.spec
+    included, unknown_in = resolve_names(spec.include_resources, types, archived)
+    excluded, unknown_ex = resolve_names(spec.exclude_resources, types, archived)
     for name in unknown_in + unknown_ex:
         warnings.append(
             f"The resource name {name!r} matches no resource type of the target cluster or "
             "of the backup; ignored."
         )
-    mapping = check_options(restore)
+    mapping = check_options(spec)
     options = RestoreOptions(
-        namespaces=NamespaceFilter.of(restore.include_namespaces, restore.exclude_namespaces),
+        namespaces=NamespaceFilter.of(spec.include_namespaces, spec.exclude_namespaces),
         sanitize=SanitizeOptions(
-            backup_name=restore.backup_name,
-            restore_name=restore.name,
+            backup_name=request.backup_name,
+            restore_name=request.name,
             namespace_mapping=mapping,
-            preserve_node_ports=bool(restore.preserve_node_ports),
+            preserve_node_ports=bool(spec.preserve_node_ports),
         ),
-        cluster_resources=restore.cluster_resources or "auto",
-        restore_pvs=bool(restore.restore_pvs),
+        cluster_resources=spec.cluster_resources or "auto",
+        restore_pvs=bool(spec.restore_pvs),
         included=included,
         excluded=excluded or set(),
-        selector=parse_selector(restore.label_selector),
+        selector=parse_selector(spec.label_selector),
     )
     return options, warnings

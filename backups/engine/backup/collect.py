@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .archive import ItemRecords
-from .discovery import ResourceType
-from .filters import EXCLUDE_LABEL, NamespaceFilter
-from .kubeapi import ApiError, Kube
-from .pages import decode_page, type_prefix, with_type
+from backups.engine.filters import EXCLUDE_LABEL, NamespaceFilter
+from backups.engine.kube.api import ApiError, Kube
+from backups.engine.kube.discovery import ResourceType
+from backups.engine.kube.pages import decode_page, type_prefix, with_type
+from backups.engine.velero.archive import ItemRecords
 
 PAGE_SIZE = 500
 WORKERS = 8

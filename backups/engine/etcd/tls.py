@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from .etcd_errors import EtcdError
+from backups.engine.etcd.errors import EtcdError
 
 DEFAULT_PORT = 2379
 
@@ -160,6 +160,6 @@ def check_tls(ca=None, cert=None, key=None, *, now: datetime | None = None) -> T
     return TLSConfig(ca_b, cert_b, key_b)
 
 
-def tls_of(cluster) -> TLSConfig:
-    """The checked TLS settings of a workspaces.Cluster."""
-    return check_tls(cluster.etcd_ca, cluster.etcd_cert, cluster.etcd_key)
+def tls_of(etcd) -> TLSConfig:
+    """The checked TLS settings of an ``EtcdEndpoint``."""
+    return check_tls(etcd.ca, etcd.cert, etcd.key)

@@ -20,10 +20,9 @@ import time
 from urllib.parse import urlencode
 
 import urllib3
-from django.conf import settings
 from kubernetes.client.exceptions import ApiException
 
-from workspaces.kube import api_client, explain, server_of
+from backups.engine.kube.client import CONNECT_TIMEOUT, api_client, explain, server_of
 
 # A page of 500 objects can take the server a while on a busy cluster.
 READ_TIMEOUT = 120
@@ -58,25 +57,54 @@ def _status_message(body: bytes) -> str:
     return doc.get("message", "") if isinstance(doc, dict) else ""
 
 
-def describe_transport_error(exc: BaseException, server: str) -> str:
-    """``workspaces.kube.explain``, plus the cases of a connection that breaks mid-way."""
+def describe_transport_error(
+    exc: BaseException,
+    server: str,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+) -> str:
+    """``kube.client.explain``, plus the cases of a connection that breaks mid-way."""
     if isinstance(exc, urllib3.exceptions.ProtocolError):
         return (
             f"The connection to {server} broke off in the middle of a response "
             "(the API server stopped or the network failed)."
         )
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError | socket.timeout):
-        return f"{server} stopped answering (no data for {READ_TIMEOUT} seconds)."
-    return explain(exc, server)
+        return f"{server} stopped answering (no data for {read_timeout:g} seconds)."
+    return explain(exc, server, timeout=connect_timeout)
 
 
 class Kube:
-    """A thread-safe raw client for one cluster, with ``pool_size`` connections."""
+    """A thread-safe raw client for one cluster, with ``pool_size`` connections.
 
-    def __init__(self, kubeconfig: str, pool_size: int = 8):
+    ``connect_timeout`` bounds connecting, ``read_timeout`` the wait for data.
+    """
+
+    def __init__(
+        self,
+        kubeconfig: str,
+        pool_size: int = 8,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ):
         self.server = server_of(kubeconfig)
         self.api = api_client(kubeconfig, pool_size=pool_size)
-        self.timeout = (settings.KUBE_TIMEOUT, READ_TIMEOUT)
+        self.timeout = (connect_timeout, read_timeout)
+
+    @classmethod
+    def connect(cls, cluster, pool_size: int = 8) -> Kube:
+        """A client for a ``ClusterConnection`` (its kubeconfig and timeouts)."""
+        return cls(
+            cluster.kubeconfig,
+            pool_size,
+            connect_timeout=cluster.connect_timeout,
+            read_timeout=cluster.read_timeout,
+        )
+
+    def describe(self, exc: BaseException) -> str:
+        """``describe_transport_error`` with this client's server and timeouts."""
+        return describe_transport_error(exc, self.server, *self.timeout)
 
     def close(self) -> None:
         self.api.close()
@@ -99,7 +127,7 @@ class Kube:
                 if isinstance(exc, ApiException) and exc.status:
                     raise ApiError(exc.status, exc.reason or "") from None
                 if attempt == TRANSPORT_RETRIES or _is_tls(exc):
-                    raise ClusterUnreachable(describe_transport_error(exc, self.server)) from None
+                    raise ClusterUnreachable(self.describe(exc)) from None
                 time.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
 

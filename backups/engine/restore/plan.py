@@ -4,7 +4,7 @@
 the archive, works out the cluster-scoped items and namespaces they need, and
 returns the items grouped by resource type in Velero's priority order, each with
 everything decided: its target namespace, its version, how it will be sanitized
-(``restore_sanitize``, applied by ``PlannedItem.body()`` when the item is created,
+(``sanitize.py``, applied by ``PlannedItem.body()`` when the item is created,
 so that the plan holds compact JSON bytes rather than parsed objects). Nothing
 here talks to a cluster.
 
@@ -45,9 +45,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .restore_archive import Contents, Key
-from .restore_options import RestoreOptions, selector_matches
-from .restore_sanitize import SanitizeOptions, is_legacy_token_secret, sanitize
+from backups.engine.restore.archive import Contents, Key
+from backups.engine.restore.options import RestoreOptions, selector_matches
+from backups.engine.restore.sanitize import SanitizeOptions, is_legacy_token_secret, sanitize
 
 CRD = "customresourcedefinitions.apiextensions.k8s.io"
 PRIORITIES = (

@@ -1,4 +1,4 @@
-"""The files beside the archive, in Velero's shapes (VELERO-FORMAT.md).
+"""The files beside the archive, in Velero's shapes.
 
 ``velero-backup.json`` (the Backup object, plain JSON), the results and the
 resource list (gzipped JSON), the log (gzipped text) and the empty lists of
@@ -14,8 +14,8 @@ import threading
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from .archive import FORMAT_VERSION
-from .filters import parse_selector
+from backups.engine.filters import parse_selector
+from backups.engine.velero.archive import FORMAT_VERSION
 
 VELERO_NAMESPACE = "velero"
 EMPTY_LIST_FILES = ("volumesnapshots", "podvolumebackups", "itemoperations", "volumeinfo")

@@ -1,8 +1,7 @@
 """One backup of a cluster's resources into a location, in Velero's format.
 
-``run_backup(backup, provider, progress=..., log=...)`` reads the options, the
-cluster's kubeconfig and the location's prefix from the Backup row, never
-saves the row (the task does, from the callbacks and the outcome), and never
+``run_backup(request, progress=..., log=..., should_stop=...)`` takes a
+``BackupRequest`` (the cluster's connection, the store, the options) and never
 raises for a cluster or store failure: it returns a ``BackupOutcome``.
 
 The flow:
@@ -19,7 +18,9 @@ The flow:
 A failed LIST of one resource type makes the backup PartiallyFailed with the
 reason in results; an unreachable cluster or store makes it Failed. When the
 archive upload fails, the writer aborts (no partial object is left) and the
-engine still tries, for a few seconds, to record the Failed phase.
+engine still tries, for a few seconds, to record the Failed phase. When
+``should_stop()`` says yes (asked between pages and batches), the upload is
+aborted, every object of the backup is deleted, and the phase is Cancelled.
 """
 
 from __future__ import annotations
@@ -29,19 +30,26 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from locations.layout import Layout
-from locations.providers.base import Provider, StorageError, Unreachable
-from workspaces.kube import KubeconfigError
-
-from .archive import ArchiveWriter
-from .collect import Batch, Collector, Fatal, Unit, UnitDone, binds_service_account
-from .discovery import Discovery, discover, server_version
-from .filters import FilterError, Scope, build_scope, validate_selector
-from .kubeapi import ClusterUnreachable, Kube, KubeError
-from .namespaces import NamespacePlan, plan_namespaces
-from .velero import (
+from backups.engine.backup.collect import (
+    Batch,
+    Collector,
+    Fatal,
+    Unit,
+    UnitDone,
+    binds_service_account,
+)
+from backups.engine.backup.namespaces import NamespacePlan, plan_namespaces
+from backups.engine.cancel import CANCELLED, Cancelled, ShouldStop, never
+from backups.engine.filters import FilterError, Scope, build_scope, validate_selector
+from backups.engine.inputs import BackupRequest
+from backups.engine.kube.api import ClusterUnreachable, Kube, KubeError
+from backups.engine.kube.client import KubeconfigError
+from backups.engine.kube.discovery import Discovery, discover, server_version
+from backups.engine.storage.base import StorageError, Unreachable
+from backups.engine.velero.archive import ArchiveWriter
+from backups.engine.velero.format import (
     EMPTY_LIST_FILES,
     LogBuffer,
     ResourceList,
@@ -67,7 +75,7 @@ DISKS_WARNING = (
 
 @dataclass
 class BackupOutcome:
-    phase: str  # Completed | PartiallyFailed | Failed
+    phase: str  # Completed | PartiallyFailed | Failed | Cancelled
     error: str
     items: int
     errors: int
@@ -85,26 +93,28 @@ class BackupFailed(Exception):
 
 
 def run_backup(
-    backup,
-    provider: Provider,
+    request: BackupRequest,
     *,
     progress: Callable[[int, int, str], None],
     log: Callable[[str], None],
+    should_stop: ShouldStop = never,
 ) -> BackupOutcome:
-    return BackupRun(backup, provider, progress, log).execute()
+    return BackupExecutor(request, progress, log, should_stop).execute()
 
 
-class BackupRun:
-    def __init__(self, backup, provider: Provider, progress, log):
-        self.backup = backup
-        self.name = backup.name
-        self.provider = provider
-        self.layout = Layout(backup.location.prefix)
-        self.location_name = backup.location.name
+class BackupExecutor:
+    def __init__(self, request: BackupRequest, progress, log, should_stop: ShouldStop = never):
+        self.request = request
+        self.spec = request.spec
+        self.name = request.name
+        self.provider = request.store.provider
+        self.layout = request.store.layout
+        self.location_name = request.store.name
         self._progress_cb = progress
         self._log_cb = log
+        self.should_stop = should_stop
         self.started = datetime.now(UTC)
-        self.expires = self.started + (backup.ttl or timedelta(hours=720))
+        self.expires = self.started + self.spec.ttl
         self.results = Results()
         self.resources = ResourceList()
         self.logbuf = LogBuffer()
@@ -145,15 +155,16 @@ class BackupRun:
     # The run --------------------------------------------------------------------------
 
     def execute(self) -> BackupOutcome:
-        options = self.backup
         try:
-            validate_selector(options.label_selector)
+            validate_selector(self.spec.label_selector)
         except FilterError as exc:
             return self._outcome(FAILED, str(exc))
         try:
             self._run()
         except BackupFailed as exc:
             return self._failed(str(exc))
+        except Cancelled:
+            return self._cancelled()
         except Exception as exc:  # a bug: still end the backup Failed, with a reason
             logger.exception("backup %s stopped on an unexpected error", self.name)
             return self._failed(
@@ -166,22 +177,21 @@ class BackupRun:
         return self._outcome(phase, "")
 
     def _run(self) -> None:
-        self.log(f"Backup {self.name} of cluster {self.backup.cluster_name} started.")
+        self.log(f"Backup {self.name} of cluster {self.request.cluster.name} started.")
         self.progress("Connecting to the cluster")
         discovery, scope, namespaces = self._prepare()
+        self._stop_here()
         self.progress("Writing backup metadata")
         self._put_metadata("InProgress")
         self.progress("Backing up resources")
         self._write_archive(discovery, scope, namespaces)
+        self._stop_here()
         self.progress("Uploading results")
         self._put_final_files()
 
     def _prepare(self) -> tuple[Discovery, Scope, NamespacePlan]:
-        cluster = self.backup.cluster
-        if cluster is None:
-            raise BackupFailed("The cluster of this backup no longer exists.")
         try:
-            self.kube = Kube(cluster.kubeconfig)
+            self.kube = Kube.connect(self.request.cluster)
             self.version = server_version(self.kube)
             self.log(f"Kubernetes {self.version.get('gitVersion', '?')} at {self.kube.server}.")
             self.progress("Discovering resource types")
@@ -195,10 +205,10 @@ class BackupRun:
                 f"The API group {group_version} could not be read ({reason}); "
                 "its objects are not in the backup."
             )
-        scope, warnings = build_scope(self.backup, discovery.types)
+        scope, warnings = build_scope(self.spec, discovery.types)
         for warning in warnings:
             self.results.warning(warning)
-        if self.backup.include_disks:
+        if self.spec.include_disks:
             self.results.warning(DISKS_WARNING)
         try:
             namespaces = plan_namespaces(self.kube, discovery, scope, self.results)
@@ -276,6 +286,7 @@ class BackupRun:
                     raise BackupFailed(str(event.exc))
                 raise event.exc
             self.progress()
+            self._stop_here()
         return related
 
     def _list_failed(self, event: UnitDone) -> None:
@@ -340,11 +351,10 @@ class BackupRun:
     # Store ----------------------------------------------------------------------------
 
     def _document(self, phase: str, finished: datetime | None = None, reason: str = "") -> dict:
-        schedule = getattr(self.backup, "schedule", None) if self.backup.schedule_id else None
         return backup_document(
             name=self.name,
             location_name=self.location_name,
-            options=self.backup,
+            options=self.spec,
             phase=phase,
             started=self.started,
             expires=self.expires,
@@ -355,8 +365,8 @@ class BackupRun:
             errors=self.results.errors,
             warnings=self.results.warnings,
             failure_reason=reason,
-            schedule_name=schedule.prefix if schedule else "",
-            cluster_name=self.backup.cluster_name,
+            schedule_name=self.request.schedule_name,
+            cluster_name=self.request.cluster.name,
             archive_sha256=self.sha256,
         )
 
@@ -408,6 +418,22 @@ class BackupRun:
                     break  # missing bucket, access denied...: waiting will not help
         return self._outcome(FAILED, reason, finished)
 
+    def _stop_here(self) -> None:
+        if self.should_stop():
+            raise Cancelled
+
+    def _cancelled(self) -> BackupOutcome:
+        """Remove every object of this backup from the store (best effort), and say so."""
+        self.log("Backup cancelled: removing what was written.", "warning")
+        self.progress(CANCELLED, force=True)
+        try:
+            removed = self.provider.delete_prefix(self.layout.backup_dir(self.name))
+        except StorageError as exc:
+            logger.warning("cancelled backup %s: cleaning up failed: %s", self.name, exc)
+            return self._outcome(CANCELLED, f"Cancelled; removing its objects failed: {exc}")
+        logger.info("cancelled backup %s: removed %d objects", self.name, removed)
+        return self._outcome(CANCELLED, "")
+
     def _outcome(self, phase: str, error: str, finished: datetime | None = None) -> BackupOutcome:
         finished = finished or self.finished or datetime.now(UTC)
         version = self.version.get("gitVersion", "") if self.version else ""
@@ -417,8 +443,8 @@ class BackupRun:
             items=self.done,
             errors=self.results.errors,
             warnings=self.results.warnings,
-            size_bytes=self.size if phase != FAILED else 0,
-            sha256=self.sha256 if phase != FAILED else "",
+            size_bytes=self.size if phase not in (FAILED, CANCELLED) else 0,
+            sha256=self.sha256 if phase not in (FAILED, CANCELLED) else "",
             kubernetes_version=version,
             started=self.started,
             finished=finished,

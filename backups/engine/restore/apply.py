@@ -8,7 +8,7 @@ completes, so that the caller's thread does all reporting. Per item:
 * POST the sanitized object (``dryRun=All`` in a preview). 201: created.
 * 409 AlreadyExists (or any refusal while an object of that name exists, such as
   a NodePort "already allocated" to it): GET it and compare
-  (``restore_sanitize.differences``). Equal: skipped_equal. Different: policy
+  (``sanitize.differences``). Equal: skipped_equal. Different: policy
   ``none`` leaves it (skipped_exists, with the differing paths), ``update`` sends
   a JSON merge patch of the backup's content (updated).
 * Anything else: failed, with the API server's own message.
@@ -32,10 +32,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .discovery import ResourceType
-from .restore_plan import CRD, Group, PlannedItem
-from .restore_sanitize import describe_paths, differences, merge_patch
-from .restore_target import MERGE_PATCH, Response, Target
+from backups.engine.kube.discovery import ResourceType
+from backups.engine.restore.plan import CRD, Group, PlannedItem
+from backups.engine.restore.sanitize import describe_paths, differences, merge_patch
+from backups.engine.restore.target import MERGE_PATCH, Response, Target
 
 CREATED, UPDATED = "created", "updated"
 SKIPPED_EQUAL, SKIPPED_EXISTS, FAILED = "skipped_equal", "skipped_exists", "failed"

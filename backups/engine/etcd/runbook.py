@@ -13,8 +13,8 @@ know is an obvious placeholder in angle brackets, e.g. ``<member-name>``.
 
 Commands assume a kubeadm-style control plane (static pods in
 /etc/kubernetes/manifests, data in /var/lib/etcd); each step's explanation
-gives the systemd equivalent. The local restore (etcd_restore.py) carries out
-the same steps, by the same keys, on the devenv control plane.
+gives the systemd equivalent. The local restore (``restore.py``) carries out
+the same steps, by the same keys, on a control plane the console runs itself.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import shlex
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from locations.layout import Layout
-
-from .etcd_client import EtcdError, members_of, parse_endpoints
+from backups.engine.etcd.client import EtcdError, members_of, parse_endpoints
+from backups.engine.storage.layout import Layout
 
 BUMP_REVISION = 1_000_000
 DEFAULT_DATA_DIR = "/var/lib/etcd"
@@ -76,21 +75,23 @@ def q(value: str) -> str:
 def runbook(
     snapshot,
     *,
+    etcd=None,
     members: list[dict] | None = None,
     download_url: str = "",
     data_dir: str = DEFAULT_DATA_DIR,
 ) -> list[Step]:
-    """The restore procedure for ``snapshot`` (an EtcdSnapshot row).
+    """The restore procedure for ``snapshot`` (what was stored: name, object_key,
+    sha256, revision, size_bytes, member, created_at, cluster_name, and its
+    ``location``'s provider, bucket, endpoint_url, region, path...).
 
     ``members``: dicts with ``name`` and ``peer_urls`` (``Member.as_dict()``);
-    None asks the cluster's endpoint (3 s at most; placeholders if it does not
-    answer), ``[]`` never asks. ``download_url``: the console's absolute
-    download link, shown in the first step (default: its path, when the
-    ``etcd_snapshot_download`` page exists).
+    None asks ``etcd`` (an ``EtcdEndpoint``; 3 s at most; placeholders if it does
+    not answer or is None), ``[]`` never asks. ``download_url``: the console's
+    download link, shown in the first step when given.
     """
     notes: list[str] = []
     if members is None:
-        members = _ask_members(snapshot, notes)
+        members = _ask_members(etcd, notes)
     plan = _members(members, snapshot)
     file = f"{snapshot.name}.db"
     on_member = f"/var/tmp/{file}"  # noqa: S108 (printed for the members; not used here)
@@ -103,7 +104,7 @@ def runbook(
         _stop_apiservers(),
         _stop_etcd(plan),
         _restore(plan, on_member, restored),
-        _start_etcd(snapshot, plan, data_dir, restored, before),
+        _start_etcd(etcd, plan, data_dir, restored, before),
         _start_apiservers(),
         _check(snapshot),
     ]
@@ -113,12 +114,11 @@ def runbook(
 # --- the values ----------------------------------------------------------------------------
 
 
-def _ask_members(snapshot, notes: list[str]) -> list[dict]:
-    cluster = snapshot.cluster
-    if cluster is None or not cluster.etcd_endpoint:
+def _ask_members(etcd, notes: list[str]) -> list[dict]:
+    if etcd is None or not etcd.endpoint:
         return []
     try:
-        return [m.as_dict() for m in members_of(cluster) if not m.is_learner]
+        return [m.as_dict() for m in members_of(etcd) if not m.is_learner]
     except EtcdError as err:
         notes.append(
             f"The console could not ask etcd for its members ({err}), so member names and "
@@ -176,23 +176,10 @@ def _download(snapshot, file: str, download_url: str, notes: list[str]) -> Step:
         f"Fetch {key}{_size(snapshot)} from location {location.name} "
         f"({location.get_provider_display()}) to a machine that can reach the etcd members. {how}"
     ]
-    download_url = download_url or _console_link(snapshot)
     if download_url:
         text.append(f"Or download it from the console: {download_url} (save it as {file}).")
     text += notes
     return Step(DOWNLOAD, TITLES[DOWNLOAD], " ".join(text), commands)
-
-
-def _console_link(snapshot) -> str:
-    """The console's own download path, when the page exists (a path: no host is known here)."""
-    from django.urls import NoReverseMatch, reverse
-
-    if not snapshot.pk:
-        return ""
-    try:
-        return reverse("etcd_snapshot_download", args=[snapshot.pk])
-    except NoReverseMatch:
-        return ""
 
 
 def _store_commands(location, key: str, file: str) -> tuple[list[str], str]:
@@ -339,9 +326,8 @@ def _restore(plan: list[_Member], on_member: str, restored: str) -> Step:
     )
 
 
-def _start_etcd(snapshot, plan, data_dir: str, restored: str, before: str) -> Step:
-    cluster = snapshot.cluster
-    endpoint_text = cluster.etcd_endpoint if cluster and cluster.etcd_endpoint else ""
+def _start_etcd(etcd, plan, data_dir: str, restored: str, before: str) -> Step:
+    endpoint_text = etcd.endpoint if etcd is not None else ""
     try:
         endpoints = ",".join(e.url for e in parse_endpoints(endpoint_text))
         tls = any(e.tls for e in parse_endpoints(endpoint_text))

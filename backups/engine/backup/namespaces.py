@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .archive import ItemRecords
-from .collect import PAGE_SIZE, Unit
-from .discovery import Discovery, ResourceType
-from .filters import EXCLUDE_LABEL, Scope
-from .kubeapi import Kube
-from .pages import Entry, decode_page, type_prefix, with_type
-from .velero import Results
+from backups.engine.backup.collect import PAGE_SIZE, Unit
+from backups.engine.filters import EXCLUDE_LABEL, Scope
+from backups.engine.kube.api import Kube
+from backups.engine.kube.discovery import Discovery, ResourceType
+from backups.engine.kube.pages import Entry, decode_page, type_prefix, with_type
+from backups.engine.velero.archive import ItemRecords
+from backups.engine.velero.format import Results
 
 TRACKED_FOR_RELATED = {"persistentvolumeclaims", "serviceaccounts"}
 
