@@ -115,7 +115,11 @@ def snapshot_request(snapshot, provider: Provider | None = None) -> SnapshotRequ
 
 
 def etcd_restore_request(etcd_restore, provider: Provider | None = None) -> EtcdRestoreRequest:
-    snapshot = etcd_restore.snapshot
+    return snapshot_restore_request(etcd_restore.snapshot, provider)
+
+
+def snapshot_restore_request(snapshot, provider: Provider | None = None) -> EtcdRestoreRequest:
+    """The restore of ``snapshot`` (an EtcdSnapshot row) on its cluster's local target."""
     completed = snapshot.status == Status.COMPLETED
     key = Layout(snapshot.location.prefix).etcd_file(snapshot.cluster_name, snapshot.name)
     return EtcdRestoreRequest(
