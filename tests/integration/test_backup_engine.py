@@ -21,6 +21,7 @@ from backups.engine.kube.api import ApiError, Kube
 from backups.engine.kube.discovery import discover
 from backups.engine.storage.layout import Layout
 from backups.engine.velero.reader import iter_archive
+from backups.engine_inputs import backup_request
 from backups.models import Status
 from devenv.demo_objects import STORAGE_CLASS
 from devenv.seed import create
@@ -121,12 +122,20 @@ class Recorder:
     def on_log(self, line):
         self.lines.append(line)
 
+    def should_stop(self) -> bool:
+        return False
+
 
 def backup_with(cluster, location, provider=None, recorder=None, **options):
     backup = factories.backup(cluster, location, status=Status.RUNNING, **options)
     provider = provider or get_provider(location)
     recorder = recorder or Recorder()
-    outcome = run_backup(backup, provider, progress=recorder.on_progress, log=recorder.on_log)
+    outcome = run_backup(
+        backup_request(backup, provider),
+        progress=recorder.on_progress,
+        log=recorder.on_log,
+        should_stop=recorder.should_stop,
+    )
     return backup, provider, outcome, recorder
 
 

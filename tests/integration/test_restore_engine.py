@@ -29,6 +29,7 @@ from backups.engine.restore.sanitize import SanitizeOptions, differences, saniti
 from backups.engine.restore.target import Target
 from backups.engine.storage.layout import Layout
 from backups.engine.velero.reader import iter_archive
+from backups.engine_inputs import backup_request, restore_request
 from backups.models import RestoreItem, Status
 from devenv.demo_objects import APPS
 from devenv.seed import create
@@ -120,7 +121,9 @@ def remove(kube: Kube, path: str) -> None:
 
 def backup_of(world, **options):
     backup = factories.backup(world.a, world.location, status=Status.RUNNING, **options)
-    outcome = run_backup(backup, world.provider, progress=lambda *a: None, log=lambda line: None)
+    outcome = run_backup(
+        backup_request(backup, world.provider), progress=lambda *a: None, log=lambda line: None
+    )
     assert outcome.phase == "Completed", outcome.error
     backup.sha256, backup.status = outcome.sha256, Status.COMPLETED
     backup.save()
@@ -132,8 +135,7 @@ def restore_of(world, backup, target=None, **options):
     restore = factories.restore(backup, target, status=Status.RUNNING, **options)
     recorder = Recorder(restore)
     outcome = run_restore(
-        restore,
-        world.provider,
+        restore_request(restore, world.provider),
         progress=recorder.on_progress,
         log=recorder.on_log,
         record=recorder.on_record,
