@@ -310,7 +310,7 @@ class StopWhenStreaming(Recorder):
         return self.streaming
 
 
-def test_a_cancelled_backup_removes_everything_it_wrote(world, tmp_path):
+def test_a_cancelled_backup_removes_everything_it_wrote(world, tmp_path):  # noqa: F811 (the fixture)
     cluster, location = world
     recorder = StopWhenStreaming()
     backup, provider, outcome, _ = backup_with(cluster, location, recorder=recorder)
