@@ -155,13 +155,15 @@ def make_backup(env: dict, store: str, workdir: str):
 
 def child_backup(store: str) -> dict:
     from backups.engine.backup.run import run_backup
+    from backups.engine_inputs import backup_request
 
     env = load_env()
     with tempfile.TemporaryDirectory(prefix="palette-bench-") as workdir:
         backup, provider, location = make_backup(env, store, workdir)
         base_rss = rss_mib()
         started = time.perf_counter()
-        outcome = run_backup(backup, provider, progress=lambda *a: None, log=lambda line: None)
+        request = backup_request(backup, provider)
+        outcome = run_backup(request, progress=lambda *a: None, log=lambda line: None)
         seconds = time.perf_counter() - started
         if store == "minio":
             from devenv.testing import boto3_s3, empty_and_delete_bucket

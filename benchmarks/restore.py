@@ -68,6 +68,7 @@ def rows(env: dict, store: str):
 
 def make_backup(ws, cluster, location, provider):
     from backups.engine.backup.run import run_backup
+    from backups.engine_inputs import backup_request
     from backups.models import Backup
 
     backup = Backup(
@@ -80,7 +81,8 @@ def make_backup(ws, cluster, location, provider):
         ttl=timedelta(hours=1),
     )
     started = time.perf_counter()
-    outcome = run_backup(backup, provider, progress=lambda *a: None, log=lambda line: None)
+    request = backup_request(backup, provider)
+    outcome = run_backup(request, progress=lambda *a: None, log=lambda line: None)
     if outcome.phase != "Completed":
         sys.exit(f"the backup failed: {outcome.phase} {outcome.error}")
     backup.sha256 = outcome.sha256
@@ -113,11 +115,13 @@ def mapping_for(backup_namespaces: list[str], prefix: str) -> dict:
 
 def run_engine(row, provider) -> dict:
     from backups.engine.restore.run import run_restore
+    from backups.engine_inputs import restore_request
 
     results: list = []
+    request = restore_request(row, provider)
     started = time.perf_counter()
     outcome = run_restore(
-        row, provider, progress=lambda *a: None, log=lambda line: None, record=results.extend
+        request, progress=lambda *a: None, log=lambda line: None, record=results.extend
     )
     seconds = time.perf_counter() - started
     counts = Counter(r.outcome for r in results)
@@ -133,13 +137,15 @@ def plan_for_floor(row, provider, kube):
     from backups.engine.restore.options import build_options
     from backups.engine.restore.plan import plan_restore
     from backups.engine.storage.layout import Layout
+    from backups.engine_inputs import restore_request
 
     key = Layout(row.backup.location.prefix).backup_file(row.backup.name, "archive")
     spooled, _size, _sha = spool(provider, key, row.backup.sha256)
     with spooled:
         contents = read_contents(spooled)
     discovery = discover(kube)
-    options, _warnings = build_options(row, discovery.types, contents.group_resources())
+    request = restore_request(row, provider)
+    options, _warnings = build_options(request, discovery.types, contents.group_resources())
     return plan_restore(contents, options), discovery
 
 
@@ -240,8 +246,8 @@ def main(argv=None) -> int:
         ws, a, b, location = rows(env, store)
         provider = get_provider(location)
         backup = make_backup(ws, a, location, provider)
-        from backups.engine.restore.run import backup_namespaces
         from backups.engine.storage.layout import Layout
+        from backups.engine.velero.reader import namespaces as backup_namespaces
 
         namespaces = backup_namespaces(provider, Layout(location.prefix), backup.name)
         kube = Kube(b.kubeconfig, pool_size=workers + 4)

@@ -60,3 +60,17 @@ def test_a_missing_archive_is_a_clear_failure(tmp_path):
     assert outcome.phase == "Failed" and "is not in the location" in outcome.error
     # The restore's own log and results were still written, in Velero's layout.
     assert (tmp_path / "velero/restores/r1/restore-r1-results.gz").is_file()
+
+
+def test_a_cancelled_restore_stops_before_the_cluster_and_writes_nothing(tmp_path):
+    from locations.providers.filesystem import FilesystemProvider
+    from tests.unit.test_restore_archive import our_archive
+
+    provider = FilesystemProvider(str(tmp_path))
+    provider.put_bytes("velero/backups/b1/b1.tar.gz", our_archive())
+    request = replace(restore(), store=Store(provider, "loc", "velero"))
+    # The kubeconfig is empty: reaching for the cluster would fail the restore instead.
+    outcome, _, lines, records = run(request, should_stop=lambda: True)
+    assert outcome.phase == "Cancelled" and outcome.error == ""
+    assert records == [] and any("Restore cancelled" in line for line in lines)
+    assert not (tmp_path / "velero/restores").exists()  # no results for a cancelled restore
