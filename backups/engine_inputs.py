@@ -63,16 +63,20 @@ def local_target(cluster) -> LocalTarget | None:
     return find_local_target(targets, cluster.etcd_endpoint)
 
 
+FILTERS = ("include_namespaces", "exclude_namespaces", "include_resources", "exclude_resources")
+
+
+def _filters(row) -> dict[str, tuple[str, ...]]:
+    return {name: tuple(getattr(row, name) or ()) for name in FILTERS}
+
+
 def backup_request(backup, provider: Provider | None = None) -> BackupRequest:
     return BackupRequest(
         name=backup.name,
         cluster=cluster_connection(backup.cluster),
         store=store(backup.location, provider),
         spec=BackupSpec(
-            include_namespaces=tuple(backup.include_namespaces or ()),
-            exclude_namespaces=tuple(backup.exclude_namespaces or ()),
-            include_resources=tuple(backup.include_resources or ()),
-            exclude_resources=tuple(backup.exclude_resources or ()),
+            **_filters(backup),
             cluster_resources=backup.cluster_resources or "auto",
             label_selector=backup.label_selector or "",
             ttl=backup.ttl or BackupSpec.ttl,
@@ -91,10 +95,7 @@ def restore_request(restore, provider: Provider | None = None) -> RestoreRequest
         cluster=cluster_connection(restore.target_cluster),
         store=store(backup.location, provider),
         spec=RestoreSpec(
-            include_namespaces=tuple(restore.include_namespaces or ()),
-            exclude_namespaces=tuple(restore.exclude_namespaces or ()),
-            include_resources=tuple(restore.include_resources or ()),
-            exclude_resources=tuple(restore.exclude_resources or ()),
+            **_filters(restore),
             namespace_mapping=dict(restore.namespace_mapping or {}),
             label_selector=restore.label_selector or "",
             cluster_resources=restore.cluster_resources or "auto",

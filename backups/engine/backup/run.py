@@ -41,9 +41,9 @@ from backups.engine.backup.collect import (
     binds_service_account,
 )
 from backups.engine.backup.namespaces import NamespacePlan, plan_namespaces
-from backups.engine.cancel import CANCELLED, Cancelled, ShouldStop, never
 from backups.engine.filters import FilterError, Scope, build_scope, validate_selector
 from backups.engine.inputs import BackupRequest
+from backups.engine.job import CANCELLED, Cancelled, Executor, ShouldStop, never
 from backups.engine.kube.api import ClusterUnreachable, Kube, KubeError
 from backups.engine.kube.client import KubeconfigError
 from backups.engine.kube.discovery import Discovery, discover, server_version
@@ -51,7 +51,6 @@ from backups.engine.storage.base import StorageError, Unreachable
 from backups.engine.velero.archive import ArchiveWriter
 from backups.engine.velero.format import (
     EMPTY_LIST_FILES,
-    LogBuffer,
     ResourceList,
     Results,
     backup_document,
@@ -62,7 +61,6 @@ from backups.engine.velero.format import (
 logger = logging.getLogger(__name__)
 
 COMPLETED, PARTIALLY_FAILED, FAILED = "Completed", "PartiallyFailed", "Failed"
-PROGRESS_INTERVAL = 0.25  # seconds between progress callbacks
 # After a store failure, how long to keep trying to record the Failed phase.
 FAILED_METADATA_RETRIES = (1, 2, 4, 8)
 
@@ -102,55 +100,26 @@ def run_backup(
     return BackupExecutor(request, progress, log, should_stop).execute()
 
 
-class BackupExecutor:
+class BackupExecutor(Executor):
     def __init__(self, request: BackupRequest, progress, log, should_stop: ShouldStop = never):
+        super().__init__(progress, log, should_stop)
         self.request = request
         self.spec = request.spec
         self.name = request.name
         self.provider = request.store.provider
         self.layout = request.store.layout
         self.location_name = request.store.name
-        self._progress_cb = progress
-        self._log_cb = log
-        self.should_stop = should_stop
         self.started = datetime.now(UTC)
         self.expires = self.started + self.spec.ttl
         self.results = Results()
         self.resources = ResourceList()
-        self.logbuf = LogBuffer()
         self.version: dict = {}
-        self.phase_text = "Starting"
-        self.done = 0
-        self.total = 0
         self.per_type: Counter = Counter()
         self.size = 0
         self.sha256 = ""
         self.kube: Kube | None = None
         self.item_namespaces: set[str] = set()
         self.finished: datetime | None = None
-        self._last_progress = 0.0
-
-    # Reporting ------------------------------------------------------------------------
-
-    def log(self, message: str, level: str = "info") -> None:
-        line = self.logbuf.add(level.upper(), message)
-        try:
-            self._log_cb(line)
-        except Exception:  # a broken callback must not break the backup
-            logger.exception("backup log callback failed")
-
-    def progress(self, phase: str | None = None, force: bool = False) -> None:
-        if phase:
-            self.phase_text = phase
-            force = True
-        now = time.monotonic()
-        if not force and now - self._last_progress < PROGRESS_INTERVAL:
-            return
-        self._last_progress = now
-        try:
-            self._progress_cb(self.done, max(self.total, self.done), self.phase_text)
-        except Exception:
-            logger.exception("backup progress callback failed")
 
     # The run --------------------------------------------------------------------------
 
@@ -180,12 +149,12 @@ class BackupExecutor:
         self.log(f"Backup {self.name} of cluster {self.request.cluster.name} started.")
         self.progress("Connecting to the cluster")
         discovery, scope, namespaces = self._prepare()
-        self._stop_here()
+        self.stop_here()
         self.progress("Writing backup metadata")
         self._put_metadata("InProgress")
         self.progress("Backing up resources")
         self._write_archive(discovery, scope, namespaces)
-        self._stop_here()
+        self.stop_here()
         self.progress("Uploading results")
         self._put_final_files()
 
@@ -286,7 +255,7 @@ class BackupExecutor:
                     raise BackupFailed(str(event.exc))
                 raise event.exc
             self.progress()
-            self._stop_here()
+            self.stop_here()
         return related
 
     def _list_failed(self, event: UnitDone) -> None:
@@ -417,10 +386,6 @@ class BackupExecutor:
                 if not isinstance(exc, Unreachable) and type(exc) is not StorageError:
                     break  # missing bucket, access denied...: waiting will not help
         return self._outcome(FAILED, reason, finished)
-
-    def _stop_here(self) -> None:
-        if self.should_stop():
-            raise Cancelled
 
     def _cancelled(self) -> BackupOutcome:
         """Remove every object of this backup from the store (best effort), and say so."""

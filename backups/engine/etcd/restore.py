@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from backups.engine.cancel import Cancelled, ShouldStop, never
 from backups.engine.etcd.client import EtcdError, check_cluster_id, connect, tls_of
 from backups.engine.etcd.local import COMPONENTS, Control, RestoreResult, StepFailed, StepResult
 from backups.engine.etcd.runbook import (
@@ -55,6 +54,7 @@ from backups.engine.etcd.runbook import (
 )
 from backups.engine.etcd.verify import Downloaded, VerifyError, VerifyResult, check_file, download
 from backups.engine.inputs import EtcdRestoreRequest
+from backups.engine.job import Cancelled, ShouldStop, never
 from backups.engine.storage.base import StorageError
 
 logger = logging.getLogger(__name__)

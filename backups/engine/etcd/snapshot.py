@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backups.engine.cancel import CANCELLED, Cancelled, ShouldStop, never
 from backups.engine.etcd.client import (
     STALL_TIMEOUT,
     EtcdError,
@@ -37,6 +36,7 @@ from backups.engine.etcd.client import (
     tls_of,
 )
 from backups.engine.inputs import SnapshotRequest
+from backups.engine.job import CANCELLED, Cancelled, ShouldStop, never
 from backups.engine.storage.base import StorageError
 
 logger = logging.getLogger(__name__)

@@ -35,9 +35,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backups.engine.cancel import CANCELLED, Cancelled, ShouldStop, never
 from backups.engine.filters import FilterError
 from backups.engine.inputs import RestoreRequest
+from backups.engine.job import CANCELLED, Cancelled, Executor, ShouldStop, never
 from backups.engine.kube.api import ClusterUnreachable, Kube, KubeError
 from backups.engine.kube.client import KubeconfigError
 from backups.engine.kube.discovery import discover, server_version
@@ -57,13 +57,12 @@ from backups.engine.restore.options import build_options, check_options
 from backups.engine.restore.plan import CRD, Plan, item_path_key, plan_restore
 from backups.engine.restore.target import Target
 from backups.engine.storage.base import StorageError
-from backups.engine.velero.format import LogBuffer, Results, gz_json
+from backups.engine.velero.format import Results, gz_json
 
 logger = logging.getLogger(__name__)
 
 COMPLETED, PARTIALLY_FAILED, FAILED_PHASE = "Completed", "PartiallyFailed", "Failed"
 WORKERS = 24  # parallel requests within a group; the connection pool matches
-PROGRESS_INTERVAL = 0.25
 RECORD_INTERVAL = 0.5
 RECORD_BATCH = 500
 LOGGED_FAILURES = 50  # failures logged one by one; the rest are counted (all are recorded)
@@ -112,45 +111,24 @@ def run_restore(
     return RestoreExecutor(request, progress, log, record, should_stop).execute()
 
 
-class RestoreExecutor:
+class RestoreExecutor(Executor):
     def __init__(self, request: RestoreRequest, progress, log, record, should_stop=never):
+        super().__init__(progress, log, should_stop)
         self.request = request
         self.provider = request.store.provider
         self.layout = request.store.layout
-        self._progress_cb, self._log_cb, self._record_cb = progress, log, record
-        self.should_stop = should_stop
+        self._record_cb = record
         self.preview = request.preview
-        self.logbuf = LogBuffer()
         self.results = Results()
         self.counts: Counter = Counter()
         self.resource_list: dict[str, list[str]] = defaultdict(list)
         self.batch: list[ItemResult] = []
-        self.done = self.total = 0
-        self.phase_text = "Starting"
         self.kube: Kube | None = None
         self.logged_failures = 0
         self.spooled = None
-        self._last_progress = self._last_record = 0.0
+        self._last_record = 0.0
 
     # Reporting (the caller's thread only) -------------------------------------------------
-
-    def log(self, message: str, level: str = "info") -> None:
-        line = self.logbuf.add(level.upper(), message)
-        try:
-            self._log_cb(line)
-        except Exception:  # a broken callback must not break the restore
-            logger.exception("restore log callback failed")
-
-    def progress(self, phase: str | None = None, force: bool = False) -> None:
-        if phase:
-            self.phase_text, force = phase, True
-        now = time.monotonic()
-        if force or now - self._last_progress >= PROGRESS_INTERVAL:
-            self._last_progress = now
-            try:
-                self._progress_cb(self.done, max(self.total, self.done), self.phase_text)
-            except Exception:
-                logger.exception("restore progress callback failed")
 
     def flush(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -237,8 +215,7 @@ class RestoreExecutor:
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
         self.log(f"Archive read: {len(contents.items)} items (format {contents.format_version}).")
-        if self.should_stop():
-            raise Cancelled
+        self.stop_here()
         plan, target = self._plan(contents)
         del contents
         self._apply(plan, target)
@@ -293,8 +270,7 @@ class RestoreExecutor:
             )
             try:
                 for group in plan.groups:
-                    if self.should_stop():
-                        raise Cancelled
+                    self.stop_here()
                     self.progress(f"Restoring {group.group_resource}")
                     applied = self._run_group(applier, group)
                     if group.group_resource == CRD:
@@ -320,8 +296,7 @@ class RestoreExecutor:
                         kept.append(applied)
                 self.progress()
                 self.flush()
-                if self.should_stop():
-                    raise Cancelled
+                self.stop_here()
         except ClusterUnreachable as exc:
             raise RestoreFailed(
                 f"The restore stopped: {exc} {self.done} of {self.total} items were done."
