@@ -14,9 +14,8 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -82,6 +81,19 @@ class Recorder:
         )
 
 
+@dataclass
+class World:
+    ws: object
+    a: Cluster
+    b: Cluster
+    location: object
+    provider: object
+    layout: Layout
+    kube_a: Kube
+    kube_b: Kube
+    made: list[tuple[Kube, str]]  # (cluster, path) to delete afterwards
+
+
 @pytest.fixture
 def world(db, devenv, tmp_path):
     ws = factories.workspace()
@@ -91,10 +103,7 @@ def world(db, devenv, tmp_path):
     location = factories.location(ws, path=str(tmp_path / "store"), prefix="velero")
     kube_a, kube_b = Kube(a.kubeconfig, 8), Kube(b.kubeconfig, 8)
     made: list[tuple[Kube, str]] = []  # (cluster, path) to delete afterwards
-    yield SimpleNamespace(
-        ws=ws, a=a, b=b, location=location, provider=get_provider(location),
-        layout=Layout("velero"), kube_a=kube_a, kube_b=kube_b, made=made,
-    )  # fmt: skip
+    yield World(ws, a, b, location, get_provider(location), Layout("velero"), kube_a, kube_b, made)
     for kube, path in reversed(made):
         with contextlib.suppress(Exception):
             remove(kube, path)
