@@ -134,21 +134,26 @@ class Kube:
     def get_json(self, path: str, query: dict | None = None):
         return json.loads(self.get(path, query))
 
-    def _get_once(self, path: str, query: dict | None) -> bytes:
+    def call(self, method, path, body=None, query=None, content_type=None):
+        """One request, no retry: (status, body bytes, reason phrase). Raises the
+        client's transport errors (see ``get`` and ``restore/target.py``)."""
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
         method, url, headers, _body, _post = self.api.param_serialize(
-            "GET",
-            path,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
+            method, path, header_params=headers, auth_settings=["BearerToken"]
         )
         if query:
             url += ("&" if "?" in url else "?") + urlencode(query)
         response = self.api.call_api(
-            method, url, header_params=headers, _request_timeout=self.timeout
+            method, url, header_params=headers, body=body, _request_timeout=self.timeout
         )
-        data = response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiError(response.status, response.reason or "", _status_message(data))
+        return response.status, response.read(), response.reason or ""
+
+    def _get_once(self, path: str, query: dict | None) -> bytes:
+        status, data, reason = self.call("GET", path, query=query)
+        if not 200 <= status <= 299:
+            raise ApiError(status, reason, _status_message(data))
         return data
 
 

@@ -16,7 +16,6 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
@@ -74,23 +73,7 @@ class Target:
     def request(self, method, path, body=None, query=None, content_type=JSON) -> Response:
         for attempt in range(RETRIES + 1):
             try:
-                api = self.kube.api
-                method_, url, headers, _b, _p = api.param_serialize(
-                    method,
-                    path,
-                    header_params={"Content-Type": content_type, "Accept": JSON},
-                    auth_settings=["BearerToken"],
-                )
-                if query:
-                    url += "?" + urlencode(query)
-                raw = api.call_api(
-                    method_,
-                    url,
-                    header_params=headers,
-                    body=body,
-                    _request_timeout=self.kube.timeout,
-                )
-                response = Response(raw.status, raw.read(), raw.reason or "")
+                response = Response(*self.kube.call(method, path, body, query, content_type))
             except (urllib3.exceptions.HTTPError, OSError, ssl.SSLError, ApiException) as exc:
                 tls = isinstance(exc, ssl.SSLError | urllib3.exceptions.SSLError)
                 if isinstance(exc, ApiException) and exc.status:
