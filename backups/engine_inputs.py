@@ -42,7 +42,10 @@ def store(location, provider: Provider | None = None) -> Store:
     )
 
 
-def etcd_endpoint(cluster) -> EtcdEndpoint:
+def etcd_endpoint(cluster, name: str = "") -> EtcdEndpoint:
+    """The cluster's etcd; none (an empty endpoint) when the cluster row is gone."""
+    if cluster is None:
+        return EtcdEndpoint(cluster_name=name, endpoint="")
     return EtcdEndpoint(
         cluster_name=cluster.name,
         endpoint=cluster.etcd_endpoint,
@@ -110,7 +113,7 @@ def restore_request(restore, provider: Provider | None = None) -> RestoreRequest
 def snapshot_request(snapshot, provider: Provider | None = None) -> SnapshotRequest:
     return SnapshotRequest(
         name=snapshot.name,
-        etcd=etcd_endpoint(snapshot.cluster),
+        etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
         store=store(snapshot.location, provider),
     )
 
@@ -127,7 +130,7 @@ def snapshot_restore_request(snapshot, provider: Provider | None = None) -> Etcd
         snapshot_name=snapshot.name,
         object_key=snapshot.object_key or key,
         sha256=snapshot.sha256 if completed else "",
-        etcd=etcd_endpoint(snapshot.cluster),
+        etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
         store=store(snapshot.location, provider),
         target=local_target(snapshot.cluster),
     )

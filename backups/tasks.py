@@ -163,7 +163,10 @@ def run_etcd_snapshot(snapshot_id: int) -> str:
         return snapshot.status
     with job_frame(snapshot, snapshot.location, "snapshot") as (provider, reporter):
         outcome = take_snapshot(
-            snapshot_request(snapshot, provider), progress=reporter.progress, log=reporter.log
+            snapshot_request(snapshot, provider),
+            # The page counts "items": bytes are shown as done, of an unknown total.
+            progress=lambda done, _total, phase: reporter.progress(done, 0, phase),
+            log=reporter.log,
         )
         if outcome.ok:
             record_completed(snapshot, outcome)

@@ -192,7 +192,7 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "snapshot": snapshot,
             "steps": runbook(
                 snapshot,
-                etcd=etcd_endpoint(snapshot.cluster) if snapshot.cluster else None,
+                etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
                 download_url=request.build_absolute_uri(
                     reverse("etcd_snapshot_download", args=[snapshot.pk])
                 ),
