@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
 from backups.engine.velero import reader
+from backups.engine.velero.reader import ArchiveError
 from locations.providers import get_provider
 from workspaces.access import can, cluster_q, operation_q
 from workspaces.kube import explain, list_namespaces
@@ -169,7 +170,7 @@ def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
         obj = reader.find_item(
             provider, Layout(backup.location.prefix), backup.name, type_name, namespace, item
         )
-    except StorageError as exc:
+    except (StorageError, ArchiveError) as exc:
         obj, error, missing = None, f"Cannot read the archive: {exc}", False
     else:
         error, missing = ("", False) if obj else ("This object is not in the archive.", True)

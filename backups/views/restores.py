@@ -61,7 +61,7 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         found = reader.namespaces(provider, Layout(backup.location.prefix), backup.name)
         problem = ""
-    except StorageError as exc:
+    except (StorageError, reader.ArchiveError) as exc:
         found, problem = (
             list(backup.include_namespaces),
             f"Cannot read the backup's contents: {exc}",

@@ -20,7 +20,7 @@ from backups.engine.backup.run import run_backup
 from backups.engine.kube.api import ApiError, Kube
 from backups.engine.kube.discovery import discover
 from backups.engine.storage.layout import Layout
-from backups.engine.velero.reader import iter_archive
+from backups.engine.velero.reader import iter_files
 from backups.engine_inputs import backup_request
 from backups.models import Status
 from devenv.demo_objects import STORAGE_CLASS
@@ -142,7 +142,7 @@ def backup_with(cluster, location, provider=None, recorder=None, **options):
 def read_archive(provider, layout: Layout, name: str) -> dict[tuple[str, str, str], dict]:
     """(group-resource, namespace, name) -> object, checking the layout on the way."""
     with provider.open_read(layout.backup_file(name, "archive")) as stream:
-        entries = list(iter_archive(io.BytesIO(stream.read())))
+        entries = list(iter_files(io.BytesIO(stream.read())))
     assert entries[0] == ("metadata/version", b"1.1.0\n")
     files = dict(entries[1:])
     items, twins = {}, {}

@@ -27,7 +27,7 @@ from backups.engine.restore.run import run_restore
 from backups.engine.restore.sanitize import SanitizeOptions, differences, sanitize
 from backups.engine.restore.target import Target
 from backups.engine.storage.layout import Layout
-from backups.engine.velero.reader import iter_archive
+from backups.engine.velero.reader import iter_files
 from backups.engine_inputs import backup_request, restore_request
 from backups.models import RestoreItem, Status
 from devenv.demo_objects import APPS
@@ -163,7 +163,7 @@ def mapped(world, sources, kube=None) -> dict[str, str]:
 def archive_items(world, backup) -> dict[tuple[str, str, str], dict]:
     with world.provider.open_read(world.layout.backup_file(backup.name, "archive")) as stream:
         found = {}
-        for path, data in iter_archive(stream):
+        for path, data in iter_files(stream):
             parsed = parse_path(path)
             if parsed and not parsed[1]:
                 found[parsed[0]] = json.loads(data)

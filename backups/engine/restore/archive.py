@@ -5,12 +5,9 @@ into a temporary file (in memory while small), hashing it on the way; a
 checksum that differs from the one recorded at backup time stops the restore
 before anything touches the cluster.
 
-``read_contents(fileobj)`` then reads the whole tar.gz once and keeps each
-item's JSON bytes, keyed by (group-resource, namespace, name). It reads the
-tar records itself instead of through ``tarfile`` (four times faster on an
-archive of small files) and checks what makes an archive trustworthy: every
-header's checksum, and the gzip trailer (CRC and length), which a truncated
-or bit-flipped archive fails. Any such fault raises ``ArchiveDamaged``.
+``read_contents(fileobj)`` then reads the whole tar.gz once (with the one reader,
+``velero/reader.iter_files``, which checks every header and the gzip trailer) and
+keeps each item's JSON bytes, keyed by (group-resource, namespace, name).
 
 Velero writes every item twice: at ``resources/<gr>/namespaces/<ns>/<name>.json``
 (``.../cluster/<name>.json``), which is what a restore reads, and under
@@ -24,34 +21,21 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from backups.engine.storage.base import NotFound, Provider, StorageError
+from backups.engine.velero.reader import CHUNK, ArchiveDamaged, ArchiveError, iter_files
 
-CHUNK = 1024 * 1024
-BLOCK = 512
 # Archives at most this large stay in memory while being restored; larger ones
 # go to a temporary file on disk.
 IN_MEMORY = 64 * 1024 * 1024
-# An entry larger than this is not a Kubernetes object (at most ~1.5 MiB).
-MAX_ENTRY = 64 * 1024 * 1024
 PREFERRED_SUFFIX = "-preferredversion"
-
-
-class ArchiveError(Exception):
-    """The archive cannot be used; ``str()`` is the sentence to show."""
 
 
 class ChecksumMismatch(ArchiveError):
     pass
-
-
-class ArchiveDamaged(ArchiveError):
-    def __init__(self, detail: str):
-        super().__init__(f"The archive is damaged: {detail}.")
 
 
 class ArchiveMissing(ArchiveError):
@@ -89,129 +73,6 @@ def spool(provider: Provider, key: str, expected_sha256: str = "") -> tuple[Bina
         )
     spooled.seek(0)
     return spooled, size, got
-
-
-# --- tar records ------------------------------------------------------------------------
-
-
-class _Gunzip:
-    """Decompresses a gzip stream (several members allowed) chunk by chunk and
-    checks each member's trailer, as ``gzip`` does, with errors as ArchiveDamaged."""
-
-    def __init__(self, fileobj: BinaryIO):
-        self.fileobj = fileobj
-        self.buffer = bytearray()
-        self.pos = 0
-        self.eof = False
-        self._new_member()
-        self.started = False
-
-    def _new_member(self) -> None:
-        self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-    def _fill(self, wanted: int) -> None:
-        while len(self.buffer) - self.pos < wanted and not self.eof:
-            raw = self.fileobj.read(CHUNK)
-            if self.pos > CHUNK:
-                del self.buffer[: self.pos]
-                self.pos = 0
-            if not raw:
-                if not self.inflate.eof:
-                    if not self.started:
-                        raise ArchiveDamaged("it is empty")
-                    raise ArchiveDamaged("it ends before the end of its gzip stream (truncated)")
-                self.eof = True
-                return
-            self.started = True
-            try:
-                self.buffer += self.inflate.decompress(raw)
-                while self.inflate.eof and self.inflate.unused_data:
-                    rest = self.inflate.unused_data
-                    if not rest.strip(b"\x00"):
-                        break  # zero padding after the last member
-                    self._new_member()
-                    self.buffer += self.inflate.decompress(rest)
-            except zlib.error as exc:
-                raise ArchiveDamaged(f"its gzip data is corrupt ({exc})") from None
-
-    def read(self, size: int) -> bytes:
-        self._fill(size)
-        data = bytes(self.buffer[self.pos : self.pos + size])
-        self.pos += len(data)
-        return data
-
-    def drain(self) -> None:
-        """Read to the end, so that the gzip trailer (CRC, length) is checked."""
-        while not self.eof:
-            self.pos = len(self.buffer)
-            self._fill(CHUNK)
-
-
-def _octal(field: bytes) -> int:
-    text = field.split(b"\x00", 1)[0].strip()
-    if not text:
-        return 0
-    if field[0] & 0x80:  # GNU base-256 for large numbers
-        return int.from_bytes(field[1:], "big")
-    return int(text, 8)
-
-
-def _pax_path(data: bytes) -> str | None:
-    path = None
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        length = int(data[pos:space])
-        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
-        if key == b"path":
-            path = value.decode("utf-8", "surrogateescape")
-        pos += length
-    return path
-
-
-def iter_files(fileobj: BinaryIO):
-    """(path, data) of every regular file of a tar.gz, checking headers and the trailer."""
-    stream = _Gunzip(fileobj)
-    long_name: str | None = None
-    while True:
-        header = stream.read(BLOCK)
-        if len(header) < BLOCK:
-            raise ArchiveDamaged("it ends in the middle of the tar data (truncated)")
-        if header == bytes(BLOCK):
-            break
-        try:
-            expected = _octal(header[148:156])
-            size = _octal(header[124:136])
-        except ValueError:
-            raise ArchiveDamaged("a tar header is not valid") from None
-        if expected != sum(header[:148]) + 256 + sum(header[156:]):
-            raise ArchiveDamaged("a tar header's checksum is wrong")
-        kind = header[156:157]
-        padded = (size + BLOCK - 1) // BLOCK * BLOCK
-        if size > MAX_ENTRY:
-            raise ArchiveDamaged(f"an entry claims {size} bytes, more than any Kubernetes object")
-        data = stream.read(padded)[:size] if padded else b""
-        if len(data) < size:
-            raise ArchiveDamaged("it ends in the middle of an entry (truncated)")
-        if kind in (b"x", b"L"):
-            long_name = (
-                _pax_path(data)
-                if kind == b"x"
-                else data.rstrip(b"\x00").decode("utf-8", "surrogateescape")
-            )
-            continue
-        if kind not in (b"0", b"\x00", b"7"):
-            long_name = None
-            continue  # directories, links, global headers
-        if long_name is not None:
-            path = long_name
-            long_name = None
-        else:
-            name = header[:100].split(b"\x00", 1)[0]
-            prefix = header[345:500].split(b"\x00", 1)[0] if header[257:262] == b"ustar" else b""
-            path = ((prefix + b"/" + name) if prefix else name).decode("utf-8", "surrogateescape")
-        yield path, data
-    stream.drain()
 
 
 # --- the index of items -----------------------------------------------------------------
