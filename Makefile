@@ -28,7 +28,8 @@ devenv-stop: venv
 demo: venv
 	@$(PY) -m devenv up || echo "!! The local clusters and stores are not (all) up; the console starts anyway."
 	$(PY) manage.py demo
-	$(PY) manage.py serve
+	PALETTE_ETCD_LOCAL_TARGETS=$${PALETTE_ETCD_LOCAL_TARGETS:-$$(sed -n 's/^ETCD_LOCAL_TARGETS_FILE=//p' .devenv/env 2>/dev/null)} \
+		$(PY) manage.py serve
 
 # The README's second command, and what CI runs: the whole suite on SQLite (the
 # embedded default), then again on PostgreSQL (the production database).

@@ -74,11 +74,11 @@ def start_snapshot(
 
 def start_etcd_restore(snapshot: EtcdSnapshot, *, by=None) -> EtcdRestore:
     """Queue the console's own run of the restore runbook (the caller confirmed it)."""
-    from .engine.etcd import can_restore_locally
+    from .engine_inputs import local_target
     from .tasks import run_etcd_restore
 
     cluster = snapshot.cluster
-    if cluster is None or not can_restore_locally(cluster):
+    if cluster is None or local_target(cluster) is None:
         raise BackupRefused(
             "The console cannot reach this cluster's etcd hosts: follow the runbook on each member."
         )

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from locations.providers.base import StorageError
+from backups.engine.storage.base import StorageError
 
 from .jobs import delete_backup
 from .models import FINAL_STATUSES, Backup

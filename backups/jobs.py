@@ -8,10 +8,10 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from locations.layout import Layout
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
 from locations.models import BackupLocation
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from workspaces import audit
 from workspaces.models import Cluster
 

@@ -14,14 +14,14 @@ from datetime import timedelta
 
 from django.db import DatabaseError, transaction
 
-from locations.layout import Layout
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.format import CLUSTER_LABEL, SHA256_ANNOTATION
 from locations.models import BackupLocation
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from workspaces.models import Cluster
 
 from . import velero_schema
-from .engine.velero import CLUSTER_LABEL, SHA256_ANNOTATION
 from .models import FINAL_STATUSES, Backup, Status
 
 log = logging.getLogger(__name__)

@@ -31,9 +31,10 @@ PHASE_STATUS = {
 @shared_task(acks_late=True)
 def run_backup(backup_id: int) -> str:
     """Run one backup. Safe to deliver twice: only the claim winner works."""
+    from backups.engine.backup.run import run_backup as engine_run_backup
     from workspaces import audit
 
-    from .engine.backup import run_backup as engine_run_backup
+    from .engine_inputs import backup_request
 
     backup = claimed(Backup.objects.select_related("cluster", "location"), backup_id)
     if backup is None:
@@ -42,7 +43,9 @@ def run_backup(backup_id: int) -> str:
         backup.mark_failed("The cluster was removed from the console before the backup ran.")
         return backup.status
     with job_frame(backup, backup.location, "backup") as (provider, reporter):
-        outcome = engine_run_backup(backup, provider, progress=reporter.progress, log=reporter.log)
+        outcome = engine_run_backup(
+            backup_request(backup, provider), progress=reporter.progress, log=reporter.log
+        )
     if backup.is_done:  # crashed
         return backup.status
     backup.finish(
@@ -81,8 +84,8 @@ def expire_backups() -> int:
 @shared_task
 def sync_locations() -> int:
     """Periodically import backups found in every available location with a workspace."""
+    from backups.engine.storage.base import StorageError
     from locations.models import BackupLocation
-    from locations.providers.base import StorageError
 
     from .sync import sync_location
 
@@ -102,9 +105,10 @@ def sync_locations() -> int:
 @shared_task(acks_late=True)
 def run_restore(restore_id: int) -> str:
     """Run one restore (or its dry-run preview). Safe to deliver twice."""
+    from backups.engine.restore.run import run_restore as engine_run_restore
     from workspaces import audit
 
-    from .engine.restore import run_restore as engine_run_restore
+    from .engine_inputs import restore_request
 
     restore = claimed(
         Restore.objects.select_related("backup__location", "target_cluster"), restore_id
@@ -116,8 +120,7 @@ def run_restore(restore_id: int) -> str:
         return restore.status
     with job_frame(restore, restore.backup.location, "restore") as (provider, reporter):
         outcome = engine_run_restore(
-            restore,
-            provider,
+            restore_request(restore, provider),
             progress=reporter.progress,
             log=reporter.log,
             record=ItemRecorder(restore),
@@ -146,8 +149,11 @@ def run_restore(restore_id: int) -> str:
 @shared_task(acks_late=True)
 def run_etcd_snapshot(snapshot_id: int) -> str:
     """Stream one etcd snapshot into its location, then keep the policy's number of copies."""
-    from .engine.etcd import apply_retention, take_snapshot
+    from backups.engine.etcd.snapshot import take_snapshot
+
+    from .engine_inputs import snapshot_request
     from .etcd_jobs import record_completed, record_policy_result
+    from .etcd_retention import apply_retention
 
     snapshot = claimed(
         EtcdSnapshot.objects.select_related("cluster__workspace", "location"), snapshot_id
@@ -159,9 +165,9 @@ def run_etcd_snapshot(snapshot_id: int) -> str:
         return snapshot.status
     with job_frame(snapshot, snapshot.location, "snapshot") as (provider, reporter):
         outcome = take_snapshot(
-            snapshot,
-            provider,
-            progress=lambda done, phase: reporter.progress(done, 0, phase),
+            snapshot_request(snapshot, provider),
+            # The page counts "items": bytes are shown as done, of an unknown total.
+            progress=lambda done, _total, phase: reporter.progress(done, 0, phase),
             log=reporter.log,
         )
         if outcome.ok:
@@ -183,9 +189,10 @@ def run_etcd_snapshot(snapshot_id: int) -> str:
 @shared_task(acks_late=True)
 def run_etcd_restore(restore_id: int) -> str:
     """Run a snapshot's restore runbook on a control plane the console can reach."""
+    from backups.engine.etcd.restore import restore_locally
     from workspaces import audit
 
-    from .engine.etcd import restore_locally
+    from .engine_inputs import etcd_restore_request
 
     restore = claimed(
         EtcdRestore.objects.select_related("snapshot__location", "snapshot__cluster"), restore_id
@@ -196,7 +203,7 @@ def run_etcd_restore(restore_id: int) -> str:
         restore.mark_failed("The snapshot was deleted before the restore ran.")
         return restore.status
     with job_frame(restore, restore.snapshot.location, "etcd restore") as (provider, reporter):
-        result = restore_locally(restore.snapshot, provider, log=reporter.log)
+        result = restore_locally(etcd_restore_request(restore, provider), log=reporter.log)
     if restore.is_done:  # crashed
         return restore.status
     if result.ok:

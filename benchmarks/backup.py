@@ -14,7 +14,7 @@
 3. Prints, per run and as medians: objects, seconds, objects/s, peak RSS of the
    process, archive size, and the ratio of the backup to the floor.
 
-Targets (DESIGN.md): within 1.3x of the floor, peak RSS under 256 MiB. The
+Targets: within 1.3x of the floor, peak RSS under 256 MiB. The
 script only reports; it never fails on a time.
 """
 
@@ -90,7 +90,7 @@ def count_bulk(kube) -> int:
 
 
 def ensure_objects(env: dict, wanted: int, namespaces: int) -> int:
-    from backups.engine.kubeapi import Kube
+    from backups.engine.kube.api import Kube
     from devenv import seed
 
     kube = Kube(kubeconfig_text(env))
@@ -154,14 +154,16 @@ def make_backup(env: dict, store: str, workdir: str):
 
 
 def child_backup(store: str) -> dict:
-    from backups.engine.backup import run_backup
+    from backups.engine.backup.run import run_backup
+    from backups.engine_inputs import backup_request
 
     env = load_env()
     with tempfile.TemporaryDirectory(prefix="palette-bench-") as workdir:
         backup, provider, location = make_backup(env, store, workdir)
         base_rss = rss_mib()
         started = time.perf_counter()
-        outcome = run_backup(backup, provider, progress=lambda *a: None, log=lambda line: None)
+        request = backup_request(backup, provider)
+        outcome = run_backup(request, progress=lambda *a: None, log=lambda line: None)
         seconds = time.perf_counter() - started
         if store == "minio":
             from devenv.testing import boto3_s3, empty_and_delete_bucket
@@ -182,12 +184,12 @@ def child_backup(store: str) -> dict:
 
 def child_floor() -> dict:
     """A plain paged LIST of the types the backup lists, gzip to nowhere."""
-    from backups.engine.archive import new_gzip
-    from backups.engine.collect import PAGE_SIZE, WORKERS
-    from backups.engine.discovery import discover
+    from backups.engine.backup.collect import PAGE_SIZE, WORKERS
     from backups.engine.filters import NamespaceFilter, Scope
-    from backups.engine.kubeapi import Kube
-    from backups.engine.pages import page_token
+    from backups.engine.kube.api import Kube
+    from backups.engine.kube.discovery import discover
+    from backups.engine.kube.pages import page_token
+    from backups.engine.velero.archive import new_gzip
 
     env = load_env()
     kube = Kube(kubeconfig_text(env), pool_size=WORKERS)
@@ -268,11 +270,11 @@ def main(argv=None) -> int:
         print(json.dumps(result))
         return 0
 
-    from backups.engine import pages
+    from backups.engine.kube import pages
 
     env = load_env()
     ensure_objects(env, args.objects, args.namespaces)
-    from backups.engine.archive import GZIP_LEVEL, gzip_implementation
+    from backups.engine.velero.archive import GZIP_LEVEL, gzip_implementation
 
     decoder = "msgspec" if pages.msgspec is not None else "json (standard library)"
     print(

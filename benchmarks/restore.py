@@ -19,7 +19,7 @@
    no run pays for the previous one's clean-up.
 4. Prints objects, seconds, objects/s for both, and the ratio.
 
-Targets (DESIGN.md): at least 200 objects/s, within 1.5x of the floor. The script
+Targets: at least 200 objects/s, within 1.5x of the floor. The script
 only reports; it never fails on a time.
 """
 
@@ -67,7 +67,8 @@ def rows(env: dict, store: str):
 
 
 def make_backup(ws, cluster, location, provider):
-    from backups.engine.backup import run_backup
+    from backups.engine.backup.run import run_backup
+    from backups.engine_inputs import backup_request
     from backups.models import Backup
 
     backup = Backup(
@@ -80,7 +81,8 @@ def make_backup(ws, cluster, location, provider):
         ttl=timedelta(hours=1),
     )
     started = time.perf_counter()
-    outcome = run_backup(backup, provider, progress=lambda *a: None, log=lambda line: None)
+    request = backup_request(backup, provider)
+    outcome = run_backup(request, progress=lambda *a: None, log=lambda line: None)
     if outcome.phase != "Completed":
         sys.exit(f"the backup failed: {outcome.phase} {outcome.error}")
     backup.sha256 = outcome.sha256
@@ -112,12 +114,14 @@ def mapping_for(backup_namespaces: list[str], prefix: str) -> dict:
 
 
 def run_engine(row, provider) -> dict:
-    from backups.engine.restore import run_restore
+    from backups.engine.restore.run import run_restore
+    from backups.engine_inputs import restore_request
 
     results: list = []
+    request = restore_request(row, provider)
     started = time.perf_counter()
     outcome = run_restore(
-        row, provider, progress=lambda *a: None, log=lambda line: None, record=results.extend
+        request, progress=lambda *a: None, log=lambda line: None, record=results.extend
     )
     seconds = time.perf_counter() - started
     counts = Counter(r.outcome for r in results)
@@ -128,24 +132,26 @@ def run_engine(row, provider) -> dict:
 
 def plan_for_floor(row, provider, kube):
     """The engine's sanitized objects for ``row``, planned outside the measurement."""
-    from backups.engine.discovery import discover
-    from backups.engine.restore_archive import read_contents, spool
-    from backups.engine.restore_options import build_options
-    from backups.engine.restore_plan import plan_restore
-    from locations.layout import Layout
+    from backups.engine.kube.discovery import discover
+    from backups.engine.restore.archive import read_contents, spool
+    from backups.engine.restore.options import build_options
+    from backups.engine.restore.plan import plan_restore
+    from backups.engine.storage.layout import Layout
+    from backups.engine_inputs import restore_request
 
     key = Layout(row.backup.location.prefix).backup_file(row.backup.name, "archive")
     spooled, _size, _sha = spool(provider, key, row.backup.sha256)
     with spooled:
         contents = read_contents(spooled)
     discovery = discover(kube)
-    options, _warnings = build_options(row, discovery.types, contents.group_resources())
+    request = restore_request(row, provider)
+    options, _warnings = build_options(request, discovery.types, contents.group_resources())
     return plan_restore(contents, options), discovery
 
 
 def run_floor(plan, discovery, kube, workers: int) -> dict:
     """Plain concurrent POSTs of the planned objects: namespaces first, then the rest."""
-    from backups.engine.restore_target import Target
+    from backups.engine.restore.target import Target
 
     target = Target(kube, discovery)
     paths = {}
@@ -191,7 +197,7 @@ def delete_namespaces(kube, prefix: str, timeout: float = 900) -> float:
             if n["metadata"]["name"].startswith(prefix + "-")
         ]
 
-    from backups.engine.restore_target import Target
+    from backups.engine.restore.target import Target
 
     target = Target(kube, None)
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -221,8 +227,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     setup_django()
 
-    from backups.engine import restore as engine
-    from backups.engine.kubeapi import Kube
+    from backups.engine.kube.api import Kube
+    from backups.engine.restore import run as engine
     from benchmarks.backup import ensure_objects
     from devenv import load_env
     from locations.providers import get_provider
@@ -240,8 +246,8 @@ def main(argv=None) -> int:
         ws, a, b, location = rows(env, store)
         provider = get_provider(location)
         backup = make_backup(ws, a, location, provider)
-        from backups.engine.restore import backup_namespaces
-        from locations.layout import Layout
+        from backups.engine.storage.layout import Layout
+        from backups.engine.velero.reader import namespaces as backup_namespaces
 
         namespaces = backup_namespaces(provider, Layout(location.prefix), backup.name)
         kube = Kube(b.kubeconfig, pool_size=workers + 4)

@@ -9,8 +9,8 @@ Python API:
 - :func:`load_env` -> dict of ``.devenv/env``;
 - :func:`devenv.cli.up`, :func:`devenv.cli.down`, :func:`devenv.cli.status`;
 - :func:`devenv.seed.seed`;
-- :func:`devenv.clusters.restore_etcd_snapshot`, :func:`devenv.clusters.save_etcd_snapshot`,
-  :func:`devenv.clusters.stop_component`, :func:`devenv.clusters.start_component`.
+- :func:`devenv.clusters.stop_component`, :func:`devenv.clusters.start_component`,
+  :func:`devenv.clusters.write_local_targets`.
 """
 
 from __future__ import annotations

@@ -105,6 +105,8 @@ def up(log=print) -> int:
                 for name, state in results.items():
                     report.add(name, state)
                 env.update(clusters.env())
+                targets = clusters.write_local_targets(config.STATE_DIR / "etcd-local-targets.json")
+                env["ETCD_LOCAL_TARGETS_FILE"] = str(targets)
                 up_names += ["cluster-a", "cluster-b"]
             except (procs.ServiceError, RuntimeError, OSError) as err:
                 report.add("clusters", "FAILED", str(err))
@@ -191,6 +193,22 @@ def status(log=print) -> int:
     return 0 if states and all(s == "running" for s in states.values()) else 3
 
 
+def _component(action: str, cluster: str, component: str) -> int:
+    """``start`` prints started/running (exit 1 with the reason if it fails), ``stop``
+    prints stopped/not running, ``ready`` exits 0 when the component answers."""
+    if action == "ready":
+        return 0 if clusters.component_ready(cluster, component) else 1
+    if action == "stop":
+        print("stopped" if clusters.stop_component(cluster, component) else "not running")
+        return 0
+    try:
+        print(clusters.start_component(cluster, component, log=lambda line: None))
+    except (procs.ServiceError, RuntimeError, OSError) as err:
+        print(f"{component} of cluster {cluster} did not start: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devenv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="only build the Go programs")
     build.add_argument("components", nargs="*", help=", ".join(gobuild.COMPONENTS))
     sub.add_parser("gomod", help="regenerate the wrapper go.mod files under devenv/go/")
+    component = sub.add_parser(
+        "component", help="start, stop or check one component of a local cluster"
+    )
+    component.add_argument("action", choices=("start", "stop", "ready"))
+    component.add_argument("cluster", choices=sorted(clusters.CLUSTERS))
+    component.add_argument("component", choices=clusters.COMPONENTS)
     seed = sub.add_parser("seed", help="fill a cluster with a realistic mix of objects")
     target = seed.add_mutually_exclusive_group(required=True)
     target.add_argument("--kubeconfig", help="kubeconfig of the cluster to fill")
@@ -228,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         gobuild.generate_kubernetes_module()
         gobuild.generate_etcd_module()
         return 0
+    if args.command == "component":
+        return _component(args.action, args.cluster, args.component)
     if args.command == "seed":
         from .seed import seed as run_seed
 

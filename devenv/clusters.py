@@ -4,15 +4,18 @@ Cluster A's etcd serves TLS and requires client certificates (as a production et
 cluster B's serves plain http. There is no kubelet: pods are API objects that never run,
 which is all that resource backup and restore need.
 
-For the etcd restore procedure the pieces can be stopped and started one by one
-(:func:`stop_component`, :func:`start_component`), and :func:`restore_etcd_snapshot` does
-the whole documented runbook on a local cluster.
+For the console's own etcd restore (``backups/engine/etcd/restore.py``) the pieces can be
+stopped and started one by one (:func:`stop_component`, :func:`start_component`, also as
+``python -m devenv component``); :func:`write_local_targets` describes both clusters to it.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import os
 import ssl
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -340,22 +343,40 @@ def env(names=("a", "b")) -> dict[str, str]:
     return out
 
 
-def etcdctl_args(cluster: str) -> list[str]:
-    """etcdctl's connection flags for a cluster (endpoint and, for A, the client certs)."""
-    from . import etcd
+def local_targets(names=("a", "b")) -> dict:
+    """The control planes the console may restore etcd for itself, in the shape of
+    ``PALETTE_ETCD_LOCAL_TARGETS`` (``backups/engine/etcd/local.py``): the components are
+    started and stopped with ``python -m devenv component``."""
+    control = [
+        "/usr/bin/env",
+        f"PYTHONPATH={config.REPO_DIR}",
+        f"PALETTE_DEVENV_DIR={config.STATE_DIR}",
+        sys.executable,
+        "-m",
+        "devenv",
+        "component",
+    ]
+    targets = []
+    for n in names:
+        c = CLUSTERS[n]
+        targets.append(
+            {
+                "name": n,
+                "endpoint": c.etcd_endpoint,
+                "data_dir": str(c.etcd_data_dir),
+                "member_name": "default",
+                "initial_cluster": c.initial_cluster,
+                "peer_url": c.etcd_peer_url,
+                "etcdutl": binary("etcdutl"),
+                "control": control,
+            }
+        )
+    return {"targets": targets}
 
-    return etcd.etcdctl_args(cluster)
 
-
-def save_etcd_snapshot(cluster: str, path: str | Path) -> Path:
-    """Save a snapshot of a running cluster's etcd (see :func:`devenv.etcd.save_snapshot`)."""
-    from . import etcd
-
-    return etcd.save_snapshot(cluster, path)
-
-
-def restore_etcd_snapshot(cluster: str, snapshot: str | Path, log=print) -> Path:
-    """Restore a local cluster's etcd from a snapshot (see :func:`devenv.etcd.restore_snapshot`)."""
-    from . import etcd
-
-    return etcd.restore_snapshot(cluster, snapshot, log=log)
+def write_local_targets(path: Path, names=("a", "b")) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(local_targets(names), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

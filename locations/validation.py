@@ -26,15 +26,15 @@ from urllib.parse import urlsplit
 from django.db.models import Q
 from django.utils import timezone
 
-from locations.layout import VELERO_TOP_LEVEL, Layout
-from locations.providers import get_provider
-from locations.providers.base import (
+from backups.engine.storage.base import (
     BadCredentials,
     ClockSkew,
     StorageError,
     TLSFailure,
     Unreachable,
 )
+from backups.engine.storage.layout import VELERO_TOP_LEVEL, Layout
+from locations.providers import get_provider
 from locations.providers.errors import Inconsistent, InvalidBucketName, Misconfigured
 
 logger = logging.getLogger(__name__)

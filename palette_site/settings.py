@@ -319,6 +319,9 @@ PALETTE_AWS_PRINCIPAL_ARN = env_str("PALETTE_AWS_PRINCIPAL_ARN", "")
 MIN_SCHEDULE_INTERVAL = timedelta(minutes=env_int("PALETTE_MIN_SCHEDULE_INTERVAL", 60, minimum=1))
 # Seconds to wait for a cluster's API server in a health check.
 KUBE_TIMEOUT = env_int("PALETTE_KUBE_TIMEOUT", 10, minimum=1)
+# A JSON file listing the control planes whose etcd the console may restore itself
+# (``backups/engine/etcd/local.py`` describes it; devenv writes one). Empty: none.
+PALETTE_ETCD_LOCAL_TARGETS = env_str("PALETTE_ETCD_LOCAL_TARGETS", "")
 
 LOG_LEVEL = env_str("PALETTE_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

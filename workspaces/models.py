@@ -19,7 +19,7 @@ from .access import (
     MembershipQuerySet,
     WorkspaceQuerySet,
 )
-from .kube import Health
+from .kube import HealthReport
 from .roles import ROLE_ACTIONS, Action, Role, codename, object_permissions
 
 dns_label = RegexValidator(
@@ -183,13 +183,13 @@ class Cluster(models.Model):
         except KubeconfigError:
             return ""
 
-    def check_health(self) -> Health:
+    def check_health(self) -> HealthReport:
         """Connect to the cluster now and store what was found (or why it failed)."""
         from .kube import check_health
 
         return self.record_health(check_health(self.kubeconfig))
 
-    def record_health(self, health: Health) -> Health:
+    def record_health(self, health: HealthReport) -> HealthReport:
         self.health = self.Health.HEALTHY if health.reachable else self.Health.UNREACHABLE
         self.health_message = health.message
         self.last_checked_at = timezone.now()

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from . import audit
-from .kube import Health, parse_kubeconfig
+from .kube import HealthReport, parse_kubeconfig
 from .models import Cluster, Workspace
 
 
@@ -14,8 +14,8 @@ def check_etcd_settings(endpoint: str, ca: str, cert: str, key: str) -> None:
     """ValidationError (by field) for an etcd endpoint that is not an http(s) URL with a
     host and a valid port, or PEM text that is not a certificate or a key (or a key of
     another certificate): refused now, not saved to fail at the first snapshot."""
-    from backups.engine.etcd_errors import EtcdError
-    from backups.engine.etcd_tls import check_tls, parse_endpoints
+    from backups.engine.etcd.errors import EtcdError
+    from backups.engine.etcd.tls import check_tls, parse_endpoints
 
     errors: dict[str, str] = {}
     if endpoint:
@@ -44,7 +44,7 @@ def register_cluster(
     etcd_ca: str = "",
     etcd_cert: str = "",
     etcd_key: str = "",
-    health: Health | None = None,
+    health: HealthReport | None = None,
 ) -> Cluster:
     """Store the cluster, turn on etcd backups when it has an etcd endpoint, audit,
     then record its health: ``health`` when the caller already checked, else a

@@ -1,7 +1,7 @@
 """What a backup includes: namespaces, resource types, cluster-wide resources, labels.
 
-Pure logic, no I/O, with Velero's semantics (facts from its source, see
-VELERO-FORMAT.md and the notes below):
+Pure logic, no I/O, with Velero's semantics (facts from its source, in
+the notes below):
 
 * Namespaces: an empty include list (or ``*``) means every namespace; excludes
   win over includes; ``*`` and ``?`` globs are allowed in both.
@@ -14,7 +14,7 @@ VELERO-FORMAT.md and the notes below):
   null) lists them all when the namespace filter selects everything (no
   include and no exclude), and otherwise only the cluster-scoped objects that
   the chosen namespaces need (see ``related``). Namespaces themselves are
-  always handled apart (``backup.py``): written for the chosen namespaces
+  always handled apart (``backup/run.py``): written for the chosen namespaces
   even with ``never``, as Velero does.
 """
 
@@ -24,7 +24,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from .discovery import ResourceType
+from backups.engine.kube.discovery import ResourceType
 
 CORE_EVENTS = {"events", "events.events.k8s.io"}
 

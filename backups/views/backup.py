@@ -7,9 +7,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from locations.layout import Layout
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
+from backups.engine.velero import reader
+from backups.engine.velero.reader import ArchiveError
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from workspaces.access import can
 from workspaces.kube import explain, list_namespaces
 from workspaces.roles import Action
@@ -133,9 +135,9 @@ def backup_contents(request: HttpRequest, pk: int) -> HttpResponse:
     provider = get_provider(backup.location)
     layout = Layout(backup.location.prefix)
     try:
-        context["results"] = browse.results(provider, layout, backup.name)
-        context["contents"] = browse.contents(provider, layout, backup.name)
-    except StorageError as exc:
+        context["results"] = reader.results(provider, layout, backup.name)
+        context["contents"] = reader.contents(provider, layout, backup.name)
+    except (StorageError, ArchiveError) as exc:
         context["storage_error"] = str(exc)
     finally:
         provider.close()
@@ -151,10 +153,10 @@ def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
     item = request.GET.get("name", "")
     provider = get_provider(backup.location)
     try:
-        obj = browse.find_item(
+        obj = reader.find_item(
             provider, Layout(backup.location.prefix), backup.name, type_name, namespace, item
         )
-    except StorageError as exc:
+    except (StorageError, ArchiveError) as exc:
         obj, error, missing = None, f"Cannot read the archive: {exc}", False
     else:
         error, missing = ("", False) if obj else ("This object is not in the archive.", True)

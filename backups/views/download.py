@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils.http import content_disposition_header
 
+from backups.engine.storage.base import StorageError
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from workspaces import audit
 from workspaces.roles import Action
 from workspaces.views.common import require

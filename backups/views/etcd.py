@@ -5,15 +5,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from backups.engine.storage.base import StorageError
 from locations.models import BackupLocation
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from workspaces import audit
 from workspaces.access import can
 from workspaces.roles import Action
@@ -163,7 +164,9 @@ def etcd_snapshot_create(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from ..engine.etcd import can_restore_locally, runbook
+    from backups.engine.etcd.runbook import runbook
+
+    from ..engine_inputs import etcd_endpoint, local_target
 
     snapshot = _snapshot(request, pk)
     may_manage = can(request.user, Action.MANAGE, snapshot)
@@ -175,6 +178,7 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "snapshot": snapshot,
             "steps": runbook(
                 snapshot,
+                etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
                 download_url=request.build_absolute_uri(
                     reverse("etcd_snapshot_download", args=[snapshot.pk])
                 ),
@@ -183,8 +187,9 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else [],
             "can_run_restore": done
             and snapshot.cluster is not None
+            and request.user.is_superuser
             and may_manage
-            and can_restore_locally(snapshot.cluster),
+            and local_target(snapshot.cluster) is not None,
             "can_delete": snapshot.is_done and may_manage,
             "can_download": can(request.user, Action.DOWNLOAD, snapshot),
             "restores": snapshot.restores.restrict(request.user)[:5],
@@ -238,6 +243,8 @@ def etcd_snapshot_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def etcd_restore_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Destructive: needs the Admin role and the cluster's name typed to confirm."""
     snapshot = _snapshot(request, pk, Action.MANAGE, "restore etcd")
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only a superuser may restore etcd on the console's own hosts.")
     if request.POST.get("confirm_name") != snapshot.cluster_name:
         messages.error(request, "Type the cluster's name to confirm the restore.")
         return redirect(snapshot)

@@ -9,15 +9,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from locations.layout import Layout
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
+from backups.engine.velero import reader
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from workspaces.access import can, clusters_for
 from workspaces.models import Cluster
 from workspaces.roles import Action
 from workspaces.views.common import fetch, fragment, page_of, visible_cluster
 
-from .. import browse
 from ..forms import RestoreForm
 from ..jobs import BackupRefused, start_restore
 from ..models import Backup, Restore, RestoreItem
@@ -56,9 +56,9 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Your role does not allow restoring into any cluster.")
     provider = get_provider(backup.location)
     try:
-        found = browse.namespaces(provider, Layout(backup.location.prefix), backup.name)
+        found = reader.namespaces(provider, Layout(backup.location.prefix), backup.name)
         problem = ""
-    except StorageError as exc:
+    except (StorageError, reader.ArchiveError) as exc:
         found, problem = (
             list(backup.include_namespaces),
             f"Cannot read the backup's contents: {exc}",

@@ -7,7 +7,7 @@ for none of them.
 
 from __future__ import annotations
 
-from locations.providers.base import (
+from backups.engine.storage.base import (
     PART_SIZE,
     AccessDenied,
     BadCredentials,

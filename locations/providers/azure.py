@@ -26,7 +26,7 @@ from azure.storage.blob import (
     LinearRetry,
 )
 
-from locations.providers.base import (
+from backups.engine.storage.base import (
     AccessDenied,
     BadCredentials,
     BucketMissing,

@@ -11,7 +11,7 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterator
 
-from locations.providers.base import PART_SIZE, StorageError, Writer
+from backups.engine.storage.base import PART_SIZE, StorageError, Writer
 from locations.providers.errors import Misconfigured
 
 READ_BUFFER = 256 * 1024

@@ -13,7 +13,7 @@ import socket
 import ssl
 from collections.abc import Iterable, Iterator
 
-from locations.providers.base import (
+from backups.engine.storage.base import (
     AccessDenied,
     BadCredentials,
     BucketMissing,

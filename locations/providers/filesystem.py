@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from locations.providers.base import (
+from backups.engine.storage.base import (
     AccessDenied,
     BucketMissing,
     NotFound,

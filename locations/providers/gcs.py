@@ -24,7 +24,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
-from locations.providers.base import (
+from backups.engine.storage.base import (
     AccessDenied,
     BadCredentials,
     BucketMissing,

@@ -20,7 +20,7 @@ from minio.datatypes import Part
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from locations.providers.base import (
+from backups.engine.storage.base import (
     NotFound,
     ObjectInfo,
     Provider,

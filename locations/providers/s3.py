@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.session import get_session
 
-from locations.providers.base import (
+from backups.engine.storage.base import (
     AccessDenied,
     BadCredentials,
     NotFound,

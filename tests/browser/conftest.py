@@ -1,4 +1,4 @@
-"""Playwright driving Debian's Chromium (no browser download: see TESTENV.md)."""
+"""Playwright driving Debian's Chromium (no browser download: see README.md)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def devenv(request) -> dict[str, str]:
+def devenv(request, tmp_path_factory) -> dict[str, str]:
     if os.environ.get("PALETTE_SKIP_DEVENV") == "1":
         pytest.skip("PALETTE_SKIP_DEVENV=1: the real local services of `make devenv` are off")
     from devenv import load_env
@@ -57,7 +57,24 @@ def devenv(request) -> dict[str, str]:
         )
     env = load_env()
     _seed_both_clusters(env)
+    _point_at_local_targets(env, tmp_path_factory)
     return env
+
+
+def _point_at_local_targets(env: dict[str, str], tmp_path_factory) -> None:
+    """Let the console restore etcd on the local clusters (``PALETTE_ETCD_LOCAL_TARGETS``),
+    from the file `up` wrote, or (an environment an older `up` started) one written here."""
+    from django.conf import settings
+
+    from devenv import clusters
+
+    path = env.get("ETCD_LOCAL_TARGETS_FILE", "")
+    if not path or not Path(path).is_file():
+        if not env.get("CLUSTER_A_ETCD_ENDPOINT"):
+            return
+        path = str(clusters.write_local_targets(tmp_path_factory.mktemp("etcd") / "targets.json"))
+        env["ETCD_LOCAL_TARGETS_FILE"] = path
+    settings.PALETTE_ETCD_LOCAL_TARGETS = path
 
 
 def _seed_both_clusters(env: dict[str, str]) -> None:

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from backups.engine.archive_reader import iter_archive
-from backups.engine.backup import run_backup
-from backups.engine.discovery import discover
-from backups.engine.kubeapi import ApiError, Kube
+from backups.engine.backup.run import run_backup
+from backups.engine.kube.api import ApiError, Kube
+from backups.engine.kube.discovery import discover
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.reader import iter_files
+from backups.engine_inputs import backup_request
 from backups.models import Status
 from devenv.demo_objects import STORAGE_CLASS
 from devenv.seed import create
-from locations.layout import Layout
 from locations.providers import get_provider
 from tests import factories
 from workspaces.kube import flatten_kubeconfig
@@ -121,19 +122,27 @@ class Recorder:
     def on_log(self, line):
         self.lines.append(line)
 
+    def should_stop(self) -> bool:
+        return False
+
 
 def backup_with(cluster, location, provider=None, recorder=None, **options):
     backup = factories.backup(cluster, location, status=Status.RUNNING, **options)
     provider = provider or get_provider(location)
     recorder = recorder or Recorder()
-    outcome = run_backup(backup, provider, progress=recorder.on_progress, log=recorder.on_log)
+    outcome = run_backup(
+        backup_request(backup, provider),
+        progress=recorder.on_progress,
+        log=recorder.on_log,
+        should_stop=recorder.should_stop,
+    )
     return backup, provider, outcome, recorder
 
 
 def read_archive(provider, layout: Layout, name: str) -> dict[tuple[str, str, str], dict]:
     """(group-resource, namespace, name) -> object, checking the layout on the way."""
     with provider.open_read(layout.backup_file(name, "archive")) as stream:
-        entries = list(iter_archive(io.BytesIO(stream.read())))
+        entries = list(iter_files(io.BytesIO(stream.read())))
     assert entries[0] == ("metadata/version", b"1.1.0\n")
     files = dict(entries[1:])
     items, twins = {}, {}

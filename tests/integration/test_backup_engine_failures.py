@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from backups.engine.backup.run import run_backup
+from backups.engine.storage.layout import Layout
+from backups.engine_inputs import backup_request
 from backups.models import Status
 from devenv.seed import create
-from locations.layout import Layout
 from locations.providers import get_provider
 from tests import factories
 from tests.integration.test_backup_engine import Recorder, backup_with, kubeconfig_a, world  # noqa: F401
@@ -268,9 +270,9 @@ def test_an_unreachable_cluster_fails_at_once_and_says_so(db, tmp_path):
     location = factories.location(ws, path=str(tmp_path))
     backup = factories.backup(cluster, location, status=Status.RUNNING)
     provider = get_provider(location)
-    from backups.engine.backup import run_backup
-
-    outcome = run_backup(backup, provider, progress=lambda *a: None, log=lambda line: None)
+    outcome = run_backup(
+        backup_request(backup, provider), progress=lambda *a: None, log=lambda line: None
+    )
     assert outcome.phase == "Failed" and outcome.items == 0
     assert "connection refused" in outcome.error and "127.0.0.1:9" in outcome.error
     layout = Layout(location.prefix)
@@ -285,8 +287,38 @@ def test_an_invalid_selector_fails_before_touching_anything(db, tmp_path):
     backup = factories.backup(
         factories.cluster(ws), location, status=Status.RUNNING, label_selector="a in (b"
     )
-    from backups.engine.backup import run_backup
-
-    outcome = run_backup(backup, get_provider(location), progress=lambda *a: None, log=print)
+    outcome = run_backup(backup_request(backup), progress=lambda *a: None, log=print)
     assert outcome.phase == "Failed" and "label selector 'a in (b' is not valid" in outcome.error
     assert not list(Path(tmp_path).iterdir())
+
+
+class StopWhenStreaming(Recorder):
+    """Says stop at the first safe point after the archive started streaming."""
+
+    def __init__(self):
+        super().__init__()
+        self.streaming = False
+        self.asked_after = 0
+
+    def on_progress(self, done, total, phase):
+        super().on_progress(done, total, phase)
+        self.streaming = self.streaming or phase == STREAMING
+
+    def should_stop(self) -> bool:
+        if self.streaming:
+            self.asked_after += 1
+        return self.streaming
+
+
+def test_a_cancelled_backup_removes_everything_it_wrote(world, tmp_path):  # noqa: F811 (the fixture)
+    cluster, location = world
+    recorder = StopWhenStreaming()
+    backup, provider, outcome, _ = backup_with(cluster, location, recorder=recorder)
+    assert outcome.phase == "Cancelled" and outcome.error == "", (outcome, recorder.lines)
+    assert recorder.asked_after == 1  # stopped at the first safe point once streaming
+    assert outcome.size_bytes == 0 and outcome.sha256 == ""
+    layout = Layout(location.prefix)
+    # velero-backup.json (InProgress) and the log were written before: both are gone too.
+    assert list(provider.list(layout.backup_dir(backup.name))) == []
+    assert recorder.progress[-1][2] == "Cancelled"
+    assert any("Backup cancelled" in line for line in recorder.lines)

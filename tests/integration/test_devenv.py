@@ -394,20 +394,37 @@ def test_second_up_is_fast_and_status_reports_everything_running(devenv):
 
 
 def test_etcd_snapshot_restore_on_cluster_b(devenv, kube_b, tmp_path):
-    """The restore runbook works: objects made after the snapshot are gone afterwards."""
+    """The restore runbook works on the local targets devenv lists (the engine's one
+    procedure, through ``python -m devenv component``): objects made after the snapshot
+    are gone afterwards."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    from devenv import clusters
+    from backups.engine.etcd.local import find_local_target, load_local_targets
+    from backups.engine.etcd.restore import restore_locally
+    from backups.engine.etcd.snapshot import take_snapshot
+    from backups.engine.inputs import EtcdEndpoint, EtcdRestoreRequest, SnapshotRequest, Store
+    from locations.providers.filesystem import FilesystemProvider
 
     core = client.CoreV1Api(kube_b)
     before, after = unique("t-before"), unique("t-after")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=before)))
-    snapshot = clusters.save_etcd_snapshot("b", tmp_path / "b.db")
+    etcd = EtcdEndpoint("b", devenv["CLUSTER_B_ETCD_ENDPOINT"])
+    store = Store(FilesystemProvider(str(tmp_path)), "disk", "p")
+    taken = take_snapshot(
+        SnapshotRequest("b-snap", etcd, store), progress=lambda *_: None, log=lambda _: None
+    )
+    assert taken.ok, taken.error
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=after)))
 
-    clusters.restore_etcd_snapshot("b", snapshot, log=lambda *_: None)
+    targets = load_local_targets(devenv["ETCD_LOCAL_TARGETS_FILE"])
+    target = find_local_target(targets, etcd.endpoint)
+    assert target is not None and target.name == "b"
+    request = EtcdRestoreRequest("b-snap", taken.key, taken.sha256, etcd, store, target)
+    result = restore_locally(request, log=lambda _: None)
+    assert result.ok, result.error
 
+    core = client.CoreV1Api(kube_b)
     assert core.read_namespace(before).metadata.name == before
     with pytest.raises(ApiException) as excinfo:
         core.read_namespace(after)

@@ -9,19 +9,22 @@ cluster is started again and must answer /readyz at the end.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from backups.engine.etcd import can_restore_locally, restore_locally, take_snapshot
+from backups.engine.etcd.restore import restore_locally
+from backups.engine.etcd.snapshot import take_snapshot
+from backups.engine_inputs import local_target, snapshot_request, snapshot_restore_request
 from backups.etcd_jobs import record_completed
 from backups.models import EtcdSnapshot, Status
 from devenv import clusters as devenv_clusters
 from devenv.testing import kube_api_client, unique
-from locations.providers import get_provider
 from tests import factories
 from workspaces.kube import flatten_kubeconfig
 from workspaces.models import Cluster
@@ -79,7 +82,7 @@ def _snapshot(cluster, location) -> EtcdSnapshot:
         location=location,
         status=Status.RUNNING,
     )
-    outcome = take_snapshot(row, get_provider(location), progress=lambda *_: None, log=print)
+    outcome = take_snapshot(snapshot_request(row), progress=lambda *_: None, log=print)
     assert outcome.ok, outcome.error
     record_completed(row, outcome)
     return row
@@ -122,11 +125,41 @@ def _delete_namespace(core, name: str) -> None:
             raise
 
 
-def test_only_the_local_clusters_are_restored_by_the_console(cluster_a, db):
-    assert can_restore_locally(cluster_a)
+def test_only_the_local_clusters_are_restored_by_the_console(cluster_a, db, devenv):
+    target = local_target(cluster_a)
+    assert target is not None and target.name == "a"
+    assert str(target.data_dir) == devenv["CLUSTER_A_ETCD_DATA_DIR"]
     other = factories.cluster(cluster_a.workspace, etcd_endpoint="https://10.0.0.5:2379")
-    assert not can_restore_locally(other)
-    assert not can_restore_locally(factories.cluster(cluster_a.workspace))
+    assert local_target(other) is None
+    assert local_target(factories.cluster(cluster_a.workspace)) is None
+
+
+def test_a_cancelled_restore_stops_nothing(cluster_a, disk, core):
+    row = _snapshot(cluster_a, disk)
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 2  # after the download and the verification
+
+    lines = []
+    request = snapshot_restore_request(row)
+    result = restore_locally(request, log=lines.append, should_stop=should_stop)
+    assert result.cancelled and result.phase == "Cancelled" and not result.ok
+    assert [s.key for s in result.steps] == ["download", "verify"]
+    assert "nothing changed" in result.error
+    assert devenv_clusters.component_ready("a", "kube-apiserver")
+    assert not list(Path(result.data_dir).parent.glob("etcd-restore-*"))  # work dir removed
+
+
+def test_an_etcd_of_another_cluster_id_is_not_restored(cluster_a, disk):
+    row = _snapshot(cluster_a, disk)
+    request = snapshot_restore_request(row)
+    wrong = replace(request, etcd=replace(request.etcd, expected_cluster_id=1))
+    result = restore_locally(wrong, log=lambda line: None)
+    assert not result.ok and "not 1 recorded" in result.error
+    assert [s.key for s in result.steps] == ["download", "verify"]
+    assert devenv_clusters.component_ready("a", "kube-apiserver")
 
 
 def test_a_damaged_snapshot_is_refused_before_anything_stops(cluster_a, disk, tmp_path, core):
@@ -134,7 +167,7 @@ def test_a_damaged_snapshot_is_refused_before_anything_stops(cluster_a, disk, tm
     stored = tmp_path / row.object_key
     stored.write_bytes(stored.read_bytes()[:-1] + b"!")
     lines = []
-    result = restore_locally(row, get_provider(disk), log=lines.append)
+    result = restore_locally(snapshot_restore_request(row), log=lines.append)
     assert not result.ok and "not the recorded" in result.error
     assert [s.key for s in result.steps] == ["download", "verify"]
     assert devenv_clusters.component_ready("a", "kube-apiserver")
@@ -147,7 +180,7 @@ def test_a_damaged_snapshot_is_refused_before_anything_stops(cluster_a, disk, tm
         cluster_name=cluster_a.name,
         location=disk,
     )
-    result = restore_locally(pending, get_provider(disk), log=lines.append)
+    result = restore_locally(snapshot_restore_request(pending), log=lines.append)
     assert not result.ok and "did not complete" in result.error and not result.steps
 
 
@@ -164,7 +197,7 @@ def test_disaster_drill_restores_deleted_objects(cluster_a, disk, core, cluster_
 
         lines = []
         started = time.monotonic()
-        result = restore_locally(row, get_provider(disk), log=lines.append)
+        result = restore_locally(snapshot_restore_request(row), log=lines.append)
         print("\n".join(["", *lines]))
         assert result.ok, result.error
         print(
@@ -198,25 +231,31 @@ def test_disaster_drill_restores_deleted_objects(cluster_a, disk, core, cluster_
         _delete_namespace(core, name)
 
 
+# The target's control command, except that the first start of etcd fails.
+FAIL_FIRST_ETCD_START = """
+import os, subprocess, sys
+marker, *command = sys.argv[1:]
+if command[-3] == "start" and command[-1] == "etcd" and not os.path.exists(marker):
+    open(marker, "w").close()
+    sys.exit("etcd-a exited while starting (simulated)")
+sys.exit(subprocess.call(command))
+"""
+
+
 def test_a_restore_that_fails_after_the_swap_puts_the_old_data_back(
-    cluster_a, disk, core, monkeypatch, cluster_left_running
+    cluster_a, disk, core, tmp_path, cluster_left_running
 ):
     row = _snapshot(cluster_a, disk)
     later = unique("after-snapshot")  # exists only in the current data, not in the snapshot
     _namespace_with_config_maps(core, later, count=1)
-    real_start = devenv_clusters.start_component
-    failures = []
-
-    def start_component(cluster, component, log=print):
-        if component == "etcd" and not failures:
-            failures.append(component)
-            raise devenv_clusters.procs.ServiceError("etcd-a exited while starting (simulated)")
-        return real_start(cluster, component, log=log)
-
-    monkeypatch.setattr(devenv_clusters, "start_component", start_component)
+    script = tmp_path / "control.py"
+    script.write_text(FAIL_FIRST_ETCD_START)
+    request = snapshot_restore_request(row)
+    control = (sys.executable, str(script), str(tmp_path / "failed-once"), *request.target.control)
+    request = replace(request, target=replace(request.target, control=control))
     try:
         lines = []
-        result = restore_locally(row, get_provider(disk), log=lines.append)
+        result = restore_locally(request, log=lines.append)
         print("\n".join(["", *lines]))
         assert not result.ok and result.rolled_back and result.cluster_running
         assert "etcd did not start on the restored data" in result.error

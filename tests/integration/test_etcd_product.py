@@ -112,6 +112,10 @@ def test_the_page_shows_the_runbook_of_a_snapshot(place, client, capsys):
     page = client.get(reverse("etcd_snapshot_detail", args=[snapshot.pk])).content.decode()
     assert "etcdutl snapshot restore" in page and "--bump-revision" in page
     assert "--mark-compacted" in page and snapshot.sha256 in page
-    assert "Let the console do it" in page  # devenv's control plane can be restored in place
+    # devenv's control plane can be restored in place: offered to superusers only.
+    assert "Let the console do it" not in page
+    client.force_login(factories.user("root", is_superuser=True))
+    page = client.get(reverse("etcd_snapshot_detail", args=[snapshot.pk])).content.decode()
+    assert "Let the console do it" in page
     download = client.get(reverse("etcd_snapshot_download", args=[snapshot.pk]))
     assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == snapshot.sha256

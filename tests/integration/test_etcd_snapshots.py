@@ -13,18 +13,23 @@ import math
 import os
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from backups.engine.etcd import apply_retention, runbook, take_snapshot, verify_snapshot
+from backups.engine.etcd.runbook import runbook
+from backups.engine.etcd.snapshot import take_snapshot
+from backups.engine.etcd.verify import verify_snapshot
+from backups.engine.storage.base import StorageError
+from backups.engine_inputs import etcd_endpoint, snapshot_request
 from backups.etcd_jobs import record_completed
+from backups.etcd_retention import apply_retention
 from backups.models import EtcdSnapshot, Status
 from devenv import certs
 from devenv.seed import create
 from devenv.testing import unique
 from locations.providers import get_provider
-from locations.providers.base import StorageError
 from tests import factories
 from tests.integration.provider_support import location as store_location
 from workspaces.kube import flatten_kubeconfig
@@ -92,10 +97,13 @@ def _row(cluster, location, name=None) -> EtcdSnapshot:
     )
 
 
-def _take(row, provider, **kwargs):
+def _take(row, provider, request=None, **kwargs):
     calls, lines = [], []
     outcome = take_snapshot(
-        row, provider, progress=lambda b, p: calls.append((b, p)), log=lines.append, **kwargs
+        request or snapshot_request(row, provider),
+        progress=lambda done, total, phase: calls.append((done, phase)),
+        log=lines.append,
+        **kwargs,
     )
     return outcome, calls, lines
 
@@ -176,11 +184,41 @@ def test_the_runbook_names_the_real_members(cluster_a, disk, devenv):
     row = record_completed(
         _row(cluster_a, disk), _take(_row(cluster_a, disk), get_provider(disk))[0]
     )
-    steps = {step.key: step for step in runbook(row)}
+    steps = {step.key: step for step in runbook(row, etcd=etcd_endpoint(cluster_a))}
     (restore,) = steps["restore"].commands
     assert f"--name {devenv['CLUSTER_A_ETCD_NAME']} " in restore
     assert f"--initial-cluster {devenv['CLUSTER_A_ETCD_INITIAL_CLUSTER']} " in restore
     assert f"--initial-advertise-peer-urls {devenv['CLUSTER_A_ETCD_PEER_URL']} " in restore
+
+
+def test_an_etcd_of_another_cluster_id_is_refused(cluster_a, minio, minio_s3, minio_bucket):
+    row = _row(cluster_a, minio)
+    request = snapshot_request(row)
+    first, _, _ = _take(row, None, request)
+    assert first.ok, first.error
+    recorded = int(first.cluster_id, 16)
+    same = replace(request, etcd=replace(request.etcd, expected_cluster_id=recorded))
+    assert _take(row, None, same)[0].ok
+    other = replace(request, etcd=replace(request.etcd, expected_cluster_id=recorded ^ 1))
+    minio_s3.delete_object(Bucket=minio_bucket, Key=first.key)
+    outcome, _, _ = _take(row, None, other)
+    assert not outcome.ok and outcome.reason == "cluster_id"
+    assert f"belongs to cluster ID {first.cluster_id}, not {recorded ^ 1:x}" in outcome.error
+    assert minio_s3.list_objects_v2(Bucket=minio_bucket).get("KeyCount", 0) == 0
+
+
+def test_a_cancelled_snapshot_leaves_nothing(cluster_a, minio, minio_s3, minio_bucket):
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 3  # a few chunks in
+
+    outcome, _, lines = _take(_row(cluster_a, minio), get_provider(minio), should_stop=should_stop)
+    assert outcome.cancelled and outcome.phase == "Cancelled" and not outcome.ok
+    assert len(asked) == 4 and "nothing is kept" in lines[-1]
+    assert minio_s3.list_objects_v2(Bucket=minio_bucket).get("KeyCount", 0) == 0
+    assert minio_s3.list_multipart_uploads(Bucket=minio_bucket).get("Uploads", []) == []
 
 
 class FailingProvider:

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from locations.layout import Layout
+from backups.engine.storage.layout import Layout
 from locations.providers import NotFound, get_provider
 from locations.validation import validate, validate_and_record
 from tests.integration.provider_support import STORES, Peek, location

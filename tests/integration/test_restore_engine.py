@@ -14,25 +14,25 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from backups.engine.archive_reader import iter_archive
-from backups.engine.backup import run_backup
-from backups.engine.discovery import discover
-from backups.engine.kubeapi import ApiError, Kube
-from backups.engine.restore import run_restore
-from backups.engine.restore_archive import parse_path
-from backups.engine.restore_sanitize import SanitizeOptions, differences, sanitize
-from backups.engine.restore_target import Target
+from backups.engine.backup.run import run_backup
+from backups.engine.kube.api import ApiError, Kube
+from backups.engine.kube.discovery import discover
+from backups.engine.restore.archive import parse_path
+from backups.engine.restore.run import run_restore
+from backups.engine.restore.sanitize import SanitizeOptions, differences, sanitize
+from backups.engine.restore.target import Target
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.reader import iter_files
+from backups.engine_inputs import backup_request, restore_request
 from backups.models import RestoreItem, Status
 from devenv.demo_objects import APPS
 from devenv.seed import create
 from devenv.testing import unique
-from locations.layout import Layout
 from locations.providers import get_provider
 from tests import factories
 from workspaces.kube import flatten_kubeconfig
@@ -81,6 +81,19 @@ class Recorder:
         )
 
 
+@dataclass
+class World:
+    ws: object
+    a: Cluster
+    b: Cluster
+    location: object
+    provider: object
+    layout: Layout
+    kube_a: Kube
+    kube_b: Kube
+    made: list[tuple[Kube, str]]  # (cluster, path) to delete afterwards
+
+
 @pytest.fixture
 def world(db, devenv, tmp_path):
     ws = factories.workspace()
@@ -90,10 +103,7 @@ def world(db, devenv, tmp_path):
     location = factories.location(ws, path=str(tmp_path / "store"), prefix="velero")
     kube_a, kube_b = Kube(a.kubeconfig, 8), Kube(b.kubeconfig, 8)
     made: list[tuple[Kube, str]] = []  # (cluster, path) to delete afterwards
-    yield SimpleNamespace(
-        ws=ws, a=a, b=b, location=location, provider=get_provider(location),
-        layout=Layout("velero"), kube_a=kube_a, kube_b=kube_b, made=made,
-    )  # fmt: skip
+    yield World(ws, a, b, location, get_provider(location), Layout("velero"), kube_a, kube_b, made)
     for kube, path in reversed(made):
         with contextlib.suppress(Exception):
             remove(kube, path)
@@ -120,7 +130,9 @@ def remove(kube: Kube, path: str) -> None:
 
 def backup_of(world, **options):
     backup = factories.backup(world.a, world.location, status=Status.RUNNING, **options)
-    outcome = run_backup(backup, world.provider, progress=lambda *a: None, log=lambda line: None)
+    outcome = run_backup(
+        backup_request(backup, world.provider), progress=lambda *a: None, log=lambda line: None
+    )
     assert outcome.phase == "Completed", outcome.error
     backup.sha256, backup.status = outcome.sha256, Status.COMPLETED
     backup.save()
@@ -132,8 +144,7 @@ def restore_of(world, backup, target=None, **options):
     restore = factories.restore(backup, target, status=Status.RUNNING, **options)
     recorder = Recorder(restore)
     outcome = run_restore(
-        restore,
-        world.provider,
+        restore_request(restore, world.provider),
         progress=recorder.on_progress,
         log=recorder.on_log,
         record=recorder.on_record,
@@ -152,7 +163,7 @@ def mapped(world, sources, kube=None) -> dict[str, str]:
 def archive_items(world, backup) -> dict[tuple[str, str, str], dict]:
     with world.provider.open_read(world.layout.backup_file(backup.name, "archive")) as stream:
         found = {}
-        for path, data in iter_archive(stream):
+        for path, data in iter_files(stream):
             parsed = parse_path(path)
             if parsed and not parsed[1]:
                 found[parsed[0]] = json.loads(data)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from backups.engine.restore_target import Target
+from backups.engine.restore.target import Target
 from devenv.demo_objects import STORAGE_CLASS
 from devenv.seed import create
 from devenv.testing import unique

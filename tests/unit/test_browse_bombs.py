@@ -12,8 +12,8 @@ import zlib
 import pytest
 from django.urls import reverse
 
-from backups import browse
-from locations.layout import Layout
+from backups.engine.storage.layout import Layout
+from backups.engine.velero import reader as browse
 from locations.models import BackupLocation
 
 ITEM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "shop"}}
@@ -108,11 +108,25 @@ def test_a_huge_object_in_the_archive_is_refused(world, login, files):
 
 
 def test_a_tar_bomb_is_refused_before_it_is_read_through(world, login, files):
-    # One 64 MiB member of zeros packed into ~64 KiB: the browser reads through it
-    # looking for the item, and past 16 MiB the ratio gives it away.
+    # One 64 MiB member of zeros packed into ~64 KiB: refused from its header (larger
+    # than any object a page shows), before its bytes are inflated.
     info = tarfile.TarInfo("resources/filler/cluster/big.json")
     info.size = 64 * 1024 * 1024
     files("archive", zeros_gz(info.size, info.tobuf()))
+    response = _item(world, login)
+    assert response.status_code == 200
+    assert b"larger than 16 MiB; not shown" in response.content
+
+
+def test_many_small_zero_members_are_refused_by_their_ratio(world, login, files):
+    # 8 MiB members, each under the object cap, packed ~1000:1: the ratio gives them away.
+    compressor = zlib.compressobj(9, wbits=31)
+    parts = []
+    for n in range(4):
+        info = tarfile.TarInfo(f"resources/filler/cluster/big-{n}.json")
+        info.size = 8 * 1024 * 1024
+        parts.append(compressor.compress(info.tobuf() + bytes(info.size)))
+    files("archive", b"".join(parts) + compressor.flush())
     response = _item(world, login)
     assert response.status_code == 200
     assert b"times its size (a gzip bomb?)" in response.content

@@ -8,8 +8,8 @@ from django.apps import apps
 from django.urls import reverse
 from guardian.shortcuts import remove_perm
 
+from backups.engine.storage.layout import Layout
 from backups.models import Backup, EtcdSnapshot
-from locations.layout import Layout
 from locations.models import BackupLocation
 from workspaces.access import can
 from workspaces.models import AuditEvent

@@ -9,11 +9,12 @@ import json
 import tarfile
 
 import pytest
+from django.urls import reverse
 
-from backups.engine.archive import ArchiveWriter, ItemRecords, item_path, tar_entry
-from backups.engine.archive_reader import ItemNotFound, iter_archive, list_contents, read_item
-from backups.engine.pages import decode_page, type_prefix, with_type
-from locations.layout import Layout
+from backups.engine.kube.pages import decode_page, type_prefix, with_type
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.archive import ArchiveWriter, ItemRecords, item_path, tar_entry
+from backups.engine.velero.reader import find_item, iter_files, resource_list
 from locations.providers.filesystem import FilesystemProvider
 
 
@@ -91,7 +92,7 @@ def test_archive_writer_makes_gzip_over_tar_with_the_version_first():
     blob = sink.buffer.getvalue()
     assert size == len(blob) and sha == hashlib.sha256(blob).hexdigest()
     assert blob[:2] == b"\x1f\x8b"
-    entries = list(iter_archive(io.BytesIO(blob)))
+    entries = list(iter_files(io.BytesIO(blob)))
     assert entries[0] == ("metadata/version", b"1.1.0\n")
     assert entries[1] == ("resources/pods/namespaces/a/p.json", b"{}")
     # Standard tools read it too.
@@ -140,17 +141,38 @@ def test_reader_finds_items_and_the_resource_list(tmp_path):
     with provider.open_write(layout.backup_file(name, "archive")) as sink:
         archive = ArchiveWriter(sink)
         archive.add_version_file()
-        archive.add_file(item_path("configmaps", "shop", "cfg"), b'{"kind":"ConfigMap"}')
-        archive.add_file(item_path("configmaps", "shop", "cfg", "v1"), b'{"kind":"ConfigMap"}')
+        cm = b'{"kind":"ConfigMap","apiVersion":"v1","data":{"a":"1"}}'
+        archive.add_file(
+            item_path("configmaps", "shop", "cfg", "v1"), b'{"kind":"ConfigMap","apiVersion":"v1"}'
+        )
+        archive.add_file(item_path("configmaps", "shop", "cfg"), cm)
         # An archive with only the preferred-version copy is read from there.
-        archive.add_file(item_path("widgets.demo.io", None, "w", "v2"), b'{"kind":"Widget"}')
+        widget = b'{"kind":"Widget","apiVersion":"demo.io/v2"}'
+        archive.add_file(item_path("widgets.demo.io", None, "w", "v2"), widget)
         archive.finish()
     provider.put_bytes(
         layout.backup_file(name, "resource-list"),
         gzip.compress(json.dumps({"v1/ConfigMap": ["shop/cfg"]}).encode()),
     )
-    assert read_item(provider, layout, name, "configmaps", "shop", "cfg") == {"kind": "ConfigMap"}
-    assert read_item(provider, layout, name, "widgets.demo.io", None, "w") == {"kind": "Widget"}
-    with pytest.raises(ItemNotFound, match="no configmaps 'nope' in namespace shop"):
-        read_item(provider, layout, name, "configmaps", "shop", "nope")
-    assert list_contents(provider, layout, name) == {"v1/ConfigMap": ["shop/cfg"]}
+    # The unversioned copy wins over the preferred-version one met first.
+    found = find_item(provider, layout, name, "v1/ConfigMap", "shop", "cfg")
+    assert found == json.loads(cm)
+    found = find_item(provider, layout, name, "demo.io/v2/Widget", "", "w")
+    assert found == json.loads(widget)
+    assert find_item(provider, layout, name, "v1/ConfigMap", "shop", "nope") is None
+    assert find_item(provider, layout, name, "v1/Secret", "shop", "cfg") is None
+    assert resource_list(provider, layout, name) == {"v1/ConfigMap": ["shop/cfg"]}
+
+
+def test_a_damaged_archive_is_a_sentence_on_the_item_page(world, login, tmp_path):
+    world.location.path = str(tmp_path)
+    world.location.save()
+    layout = Layout(world.location.prefix)
+    target = tmp_path / layout.backup_file(world.backup.name, "archive")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(gzip.compress(b"not a tar archive, but long enough" * 20)[:-9])  # truncated
+    client = login(world.users["admin"])
+    url = reverse("backup_item", args=[world.backup.pk]) + "?type=v1/ConfigMap&namespace=a&name=b"
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "Cannot read the archive: The archive is damaged" in response.content.decode()

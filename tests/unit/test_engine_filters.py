@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from backups.engine.discovery import ResourceType
 from backups.engine.filters import (
     FilterError,
     NamespaceFilter,
@@ -16,6 +13,8 @@ from backups.engine.filters import (
     resolve_resources,
     validate_selector,
 )
+from backups.engine.inputs import BackupSpec
+from backups.engine.kube.discovery import ResourceType
 
 TYPES = [
     ResourceType("", "v1", "pods", "Pod", True, "pod", ("po",)),
@@ -133,11 +132,9 @@ def test_resource_include_and_exclude():
 
 
 def test_build_scope_reads_a_backups_options_and_warns_about_unknown_names():
-    options = SimpleNamespace(
-        include_namespaces=["shop", " "],
-        exclude_namespaces=[],
-        include_resources=["configmaps", "gadgets"],
-        exclude_resources=[],
+    options = BackupSpec(
+        include_namespaces=("shop", " "),
+        include_resources=("configmaps", "gadgets"),
         cluster_resources="never",
         label_selector="tier=backend",
     )

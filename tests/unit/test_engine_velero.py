@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
-from backups.engine.velero import ResourceList, Results, backup_document, go_duration, rfc3339
+from backups.engine.inputs import BackupSpec
+from backups.engine.velero.format import (
+    ResourceList,
+    Results,
+    backup_document,
+    go_duration,
+    rfc3339,
+)
 
 
-def options(**extra):
-    base = dict(
-        include_namespaces=[],
-        exclude_namespaces=[],
-        include_resources=[],
-        exclude_resources=[],
-        cluster_resources="auto",
-        label_selector="",
-        include_disks=False,
-        ttl=timedelta(hours=720),
-    )
-    base.update(extra)
-    return SimpleNamespace(**base)
+def options(**extra) -> BackupSpec:
+    return BackupSpec(**extra)
 
 
 START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from backups.engine.etcd import apply_retention
+from backups.engine.storage.base import AccessDenied
+from backups.etcd_retention import apply_retention
 from backups.models import EtcdSnapshot, Status
-from locations.providers.base import AccessDenied
 from tests import factories
 
 pytestmark = pytest.mark.django_db

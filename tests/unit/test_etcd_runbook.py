@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backups.engine.etcd_runbook import runbook
+from backups.engine.etcd.runbook import runbook
+from backups.engine_inputs import etcd_endpoint
 from backups.models import EtcdSnapshot, Status
 from tests import factories
 
@@ -60,7 +61,7 @@ def _by_key(steps):
 
 
 def test_the_steps_come_in_the_order_of_the_procedure(snapshot):
-    steps = runbook(snapshot, members=MEMBERS)
+    steps = runbook(snapshot, etcd=etcd_endpoint(snapshot.cluster), members=MEMBERS)
     assert [s.key for s in steps] == [
         "download",
         "verify",
@@ -76,7 +77,14 @@ def test_the_steps_come_in_the_order_of_the_procedure(snapshot):
 
 
 def test_download_and_verify_use_the_stored_object_and_its_sha256(snapshot):
-    steps = _by_key(runbook(snapshot, members=MEMBERS, download_url="https://console/etcd/7/dl"))
+    steps = _by_key(
+        runbook(
+            snapshot,
+            etcd=etcd_endpoint(snapshot.cluster),
+            members=MEMBERS,
+            download_url="https://console/etcd/7/dl",
+        )
+    )
     download = steps["download"]
     assert download.commands == [
         "aws s3 cp s3://backups/velero-etcd/prod/prod-etcd-20250101000000.db "
@@ -95,7 +103,7 @@ def test_download_and_verify_use_the_stored_object_and_its_sha256(snapshot):
 
 
 def test_each_voting_member_restores_with_its_own_name_and_peer_url(snapshot):
-    steps = _by_key(runbook(snapshot, members=MEMBERS))
+    steps = _by_key(runbook(snapshot, etcd=etcd_endpoint(snapshot.cluster), members=MEMBERS))
     restore = steps["restore"].commands
     assert len(restore) == 3  # the learner is left out (added back afterwards)
     initial = "cp-1=https://10.0.0.1:2380,cp-2=https://10.0.0.2:2380,cp-3=https://10.0.0.3:2380"
@@ -123,7 +131,7 @@ def test_each_voting_member_restores_with_its_own_name_and_peer_url(snapshot):
 
 
 def test_apiservers_stop_before_etcd_and_start_after(snapshot):
-    steps = _by_key(runbook(snapshot, members=MEMBERS))
+    steps = _by_key(runbook(snapshot, etcd=etcd_endpoint(snapshot.cluster), members=MEMBERS))
     assert "kube-apiserver.yaml" in steps["stop-apiservers"].commands[0]
     assert "kube-controller-manager.yaml" in steps["stop-apiservers"].commands[0]
     assert "etcd.yaml" in steps["stop-etcd"].commands[0]
@@ -135,7 +143,9 @@ def test_apiservers_stop_before_etcd_and_start_after(snapshot):
 def test_unknown_values_are_clear_placeholders(snapshot):
     snapshot.member = "ddd67b312462fd7b"  # only the id was known
     snapshot.cluster.etcd_endpoint = ""
-    steps = _by_key(runbook(snapshot, members=None, data_dir="/data/etcd"))
+    steps = _by_key(
+        runbook(snapshot, etcd=etcd_endpoint(snapshot.cluster), members=None, data_dir="/data/etcd")
+    )
     (restore,) = steps["restore"].commands
     assert "--name <member-name>" in restore
     assert "--initial-cluster '<member-name>=https://<member-ip>:2380'" in restore
@@ -148,7 +158,7 @@ def test_unknown_values_are_clear_placeholders(snapshot):
 
 def test_an_endpoint_that_does_not_answer_gives_placeholders_and_says_why(snapshot):
     snapshot.cluster.etcd_endpoint = "https://127.0.0.1:9"  # connection refused at once
-    steps = _by_key(runbook(snapshot))
+    steps = _by_key(runbook(snapshot, etcd=etcd_endpoint(snapshot.cluster)))
     assert "could not ask etcd for its members" in steps["download"].explanation
     assert "connection refused" in steps["download"].explanation
     assert "--name cp-1" in steps["restore"].commands[0]  # the recorded member's name
@@ -196,24 +206,13 @@ def test_an_endpoint_that_does_not_answer_gives_placeholders_and_says_why(snapsh
 def test_the_download_command_fits_the_store(snapshot, fields, expected):
     location = factories.location(snapshot.workspace, prefix="p", **fields)
     snap = _snapshot(snapshot.cluster, location, name="s1", sha256=SHA)
-    steps = _by_key(runbook(snap, members=[]))
+    steps = _by_key(runbook(snap, etcd=etcd_endpoint(snap.cluster), members=[]))
     assert steps["download"].commands == expected
     assert "AccountKey" not in " ".join(steps["download"].commands)
 
 
 def test_a_snapshot_without_sha256_is_flagged(snapshot):
     snapshot.sha256 = ""
-    steps = _by_key(runbook(snapshot, members=MEMBERS))
+    steps = _by_key(runbook(snapshot, etcd=etcd_endpoint(snapshot.cluster), members=MEMBERS))
     assert "do not restore it" in steps["verify"].explanation
     assert not any("sha256sum" in c for c in steps["verify"].commands)
-
-
-def test_the_console_download_link_is_offered(snapshot):
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        path = reverse("etcd_snapshot_download", args=[snapshot.pk])
-    except NoReverseMatch:
-        pytest.skip("the console has no etcd download page yet")
-    steps = _by_key(runbook(snapshot, members=MEMBERS))
-    assert f"download it from the console: {path}" in steps["download"].explanation

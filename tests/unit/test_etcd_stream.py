@@ -9,8 +9,8 @@ import grpc
 import pytest
 from aetcd import rpc
 
-from backups.engine.etcd_client import EtcdError, SnapshotStream
-from backups.engine.etcd_tls import TLSConfig, parse_endpoints
+from backups.engine.etcd.client import EtcdError, SnapshotStream
+from backups.engine.etcd.tls import TLSConfig, parse_endpoints
 
 DATABASE = bytes(range(256)) * 400  # 100 KiB
 CHECKSUM = hashlib.sha256(DATABASE).digest()

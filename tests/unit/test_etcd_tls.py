@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from backups.engine.etcd_errors import EtcdError, translate
-from backups.engine.etcd_tls import TLSConfig, check_tls, parse_endpoints
+from backups.engine.etcd.errors import EtcdError, translate
+from backups.engine.etcd.tls import TLSConfig, check_tls, parse_endpoints
 
 NOW = dt.datetime.now(dt.UTC)
 

@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from backups.engine.etcd_verify import verify_snapshot
-from locations.providers.base import NotFound
+from backups.engine.etcd.verify import verify_snapshot
+from backups.engine.storage.base import NotFound
 
 DATABASE = bytes(range(256)) * 16  # 4096 bytes: whole 512-byte pages, like a bbolt file
 SNAPSHOT = DATABASE + hashlib.sha256(DATABASE).digest()

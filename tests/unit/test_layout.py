@@ -1,4 +1,4 @@
-from locations.layout import Layout
+from backups.engine.storage.layout import Layout
 
 
 def test_backup_files_follow_velero():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import threading
 
-from backups.engine.discovery import ResourceType
-from backups.engine.restore_apply import FAILED, Applier
-from backups.engine.restore_plan import PlannedItem
-from backups.engine.restore_sanitize import SanitizeOptions
-from backups.engine.restore_target import Response
+from backups.engine.kube.discovery import ResourceType
+from backups.engine.restore.apply import FAILED, Applier
+from backups.engine.restore.plan import PlannedItem
+from backups.engine.restore.sanitize import SanitizeOptions
+from backups.engine.restore.target import Response
 
 OPTIONS = SanitizeOptions(backup_name="b", restore_name="r")
 V2 = ResourceType("demo.io", "v2", "widgets", "Widget", True)

@@ -10,9 +10,7 @@ import tarfile
 
 import pytest
 
-from backups.engine.archive import ArchiveWriter, item_path, tar_entry
-from backups.engine.restore import backup_namespaces
-from backups.engine.restore_archive import (
+from backups.engine.restore.archive import (
     ArchiveDamaged,
     ArchiveMissing,
     ChecksumMismatch,
@@ -20,7 +18,9 @@ from backups.engine.restore_archive import (
     read_contents,
     spool,
 )
-from locations.layout import Layout
+from backups.engine.storage.layout import Layout
+from backups.engine.velero.archive import ArchiveWriter, item_path, tar_entry
+from backups.engine.velero.reader import namespaces as backup_namespaces
 from locations.providers.filesystem import FilesystemProvider
 
 

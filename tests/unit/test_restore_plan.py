@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+from dataclasses import replace
 
 import pytest
 
-from backups.engine.discovery import ResourceType
 from backups.engine.filters import FilterError
-from backups.engine.restore_archive import Contents
-from backups.engine.restore_options import build_options, resolve_names, selector_matches
-from backups.engine.restore_plan import CRD, PRIORITIES, order_key, plan_restore
+from backups.engine.inputs import ClusterConnection, RestoreRequest, RestoreSpec, Store
+from backups.engine.kube.discovery import ResourceType
+from backups.engine.restore.archive import Contents
+from backups.engine.restore.options import build_options, resolve_names, selector_matches
+from backups.engine.restore.plan import CRD, PRIORITIES, order_key, plan_restore
 
 GR = {
     "Namespace": "namespaces", "ConfigMap": "configmaps", "Secret": "secrets", "Pod": "pods",
@@ -46,13 +47,14 @@ def contents(*objects) -> Contents:
     return found
 
 
-def restore(**fields):
-    defaults = dict(name="r1", backup_name="b1", include_namespaces=[], exclude_namespaces=[],
-                    namespace_mapping={}, include_resources=[], exclude_resources=[],
-                    label_selector="", cluster_resources="auto", restore_pvs=False,
-                    preserve_node_ports=False)  # fmt: skip
-    defaults.update(fields)
-    return SimpleNamespace(**defaults)
+def restore(**spec) -> RestoreRequest:
+    return RestoreRequest(
+        name="r1",
+        backup_name="b1",
+        cluster=ClusterConnection("target", kubeconfig=""),
+        store=Store(provider=None, name="loc"),
+        spec=replace(RestoreSpec(), **spec),
+    )
 
 
 def plan(archive: Contents, **fields):

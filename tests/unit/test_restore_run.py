@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import replace
 
-from backups.engine.restore import run_restore
+from backups.engine.inputs import ClusterConnection, RestoreRequest, RestoreSpec, Store
+from backups.engine.restore.run import run_restore
 
 
 class NoStore:
@@ -20,25 +21,26 @@ class NoStore:
         raise AssertionError(f"the archive was downloaded: {key}")
 
 
-def restore(**fields):
-    backup = SimpleNamespace(name="b1", sha256="", location=SimpleNamespace(prefix="velero"))
-    defaults = dict(
-        name="r1", backup=backup, backup_name="b1", target_cluster=SimpleNamespace(kubeconfig=""),
-        target_cluster_name="c", is_preview=False, namespace_mapping={}, label_selector="",
-        include_namespaces=[], exclude_namespaces=[], include_resources=[], exclude_resources=[],
-        cluster_resources="auto", restore_pvs=False, preserve_node_ports=False,
-        existing_policy="none",
-    )  # fmt: skip
-    defaults.update(fields)
-    return SimpleNamespace(**defaults)
-
-
-def run(row):
-    store, lines, records = NoStore(), [], []
-    outcome = run_restore(
-        row, store, progress=lambda *a: None, log=lines.append, record=records.extend
+def restore(**spec) -> RestoreRequest:
+    return RestoreRequest(
+        name="r1",
+        backup_name="b1",
+        cluster=ClusterConnection("c", kubeconfig=""),
+        store=Store(NoStore(), "loc", "velero"),
+        spec=replace(RestoreSpec(), **spec),
     )
-    return outcome, store, lines, records
+
+
+def run(request: RestoreRequest, should_stop=lambda: False):
+    lines, records = [], []
+    outcome = run_restore(
+        request,
+        progress=lambda *a: None,
+        log=lines.append,
+        record=records.extend,
+        should_stop=should_stop,
+    )
+    return outcome, request.store.provider, lines, records
 
 
 def test_bad_options_fail_before_the_archive_is_downloaded():
@@ -50,11 +52,25 @@ def test_bad_options_fail_before_the_archive_is_downloaded():
     assert outcome.phase == "Failed" and "label selector" in outcome.error
 
 
-def test_a_missing_backup_or_cluster_is_a_clear_failure():
-    outcome, *_ = run(restore(backup=None, is_preview=True))
-    assert (outcome.phase, outcome.error) == (
-        "Failed",
-        "The backup of this restore no longer exists.",
-    )
-    outcome, *_ = run(restore(target_cluster=None, is_preview=True))
-    assert outcome.error == "The target cluster of this restore no longer exists."
+def test_a_missing_archive_is_a_clear_failure(tmp_path):
+    from locations.providers.filesystem import FilesystemProvider
+
+    request = replace(restore(), store=Store(FilesystemProvider(str(tmp_path)), "loc", "velero"))
+    outcome, *_ = run(request)
+    assert outcome.phase == "Failed" and "is not in the location" in outcome.error
+    # The restore's own log and results were still written, in Velero's layout.
+    assert (tmp_path / "velero/restores/r1/restore-r1-results.gz").is_file()
+
+
+def test_a_cancelled_restore_stops_before_the_cluster_and_writes_nothing(tmp_path):
+    from locations.providers.filesystem import FilesystemProvider
+    from tests.unit.test_restore_archive import our_archive
+
+    provider = FilesystemProvider(str(tmp_path))
+    provider.put_bytes("velero/backups/b1/b1.tar.gz", our_archive())
+    request = replace(restore(), store=Store(provider, "loc", "velero"))
+    # The kubeconfig is empty: reaching for the cluster would fail the restore instead.
+    outcome, _, lines, records = run(request, should_stop=lambda: True)
+    assert outcome.phase == "Cancelled" and outcome.error == ""
+    assert records == [] and any("Restore cancelled" in line for line in lines)
+    assert not (tmp_path / "velero/restores").exists()  # no results for a cancelled restore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from backups.engine.restore_sanitize import (
+from backups.engine.restore.sanitize import (
     BACKUP_LABEL,
     RESTORE_LABEL,
     SanitizeOptions,

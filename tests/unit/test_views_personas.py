@@ -292,7 +292,7 @@ CASES = [
     Case(
         "etcd_restore_create",
         lambda w: reverse("etcd_restore_create", args=[w.snapshot.pk]),
-        admin_only(FOUND),
+        admin_only(FORBIDDEN),  # superusers only (test_etcd_local_targets.py)
         method="post",
         data=lambda w: {"confirm_name": w.cluster.name},
     ),

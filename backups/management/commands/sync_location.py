@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from backups.engine.storage.base import StorageError
 from backups.sync import SyncRefused, sync_location
 from locations.models import BackupLocation
-from locations.providers.base import StorageError
 from palette_site.command_support import named
 
 

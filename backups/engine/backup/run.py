@@ -1,0 +1,417 @@
+"""One backup of a cluster's resources into a location, in Velero's format.
+
+``run_backup(request, progress=..., log=..., should_stop=...)`` takes a
+``BackupRequest`` (the cluster's connection, the store, the options) and never
+raises for a cluster or store failure: it returns a ``BackupOutcome``.
+
+The flow:
+
+1. Connect, read the version, discover the resource types, list namespaces.
+2. Upload the log so far and ``velero-backup.json`` (phase InProgress).
+3. Stream the archive into the store: paged concurrent LISTs
+   (``collect.py``) -> tar records -> gzip -> the provider's multipart writer.
+   Then the cluster-scoped objects the chosen namespaces need (``auto``), then
+   the namespaces themselves.
+4. Upload the resource list, results, empty volume lists, log, and
+   ``velero-backup.json`` again with the final phase.
+
+A failed LIST of one resource type makes the backup PartiallyFailed with the
+reason in results; an unreachable cluster or store makes it Failed. When the
+archive upload fails, the writer aborts (no partial object is left) and the
+engine still tries, for a few seconds, to record the Failed phase. When
+``should_stop()`` says yes (asked between pages and batches), the upload is
+aborted, every object of the backup is deleted, and the phase is Cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from backups.engine.backup.collect import (
+    Batch,
+    Collector,
+    Fatal,
+    Unit,
+    UnitDone,
+    binds_service_account,
+)
+from backups.engine.backup.namespaces import NamespacePlan, plan_namespaces
+from backups.engine.filters import FilterError, Scope, build_scope, validate_selector
+from backups.engine.inputs import BackupRequest
+from backups.engine.job import CANCELLED, Cancelled, Executor, ShouldStop, never
+from backups.engine.kube.api import ClusterUnreachable, Kube, KubeError
+from backups.engine.kube.client import KubeconfigError
+from backups.engine.kube.discovery import Discovery, discover, server_version
+from backups.engine.storage.base import StorageError, Unreachable
+from backups.engine.velero.archive import ArchiveWriter
+from backups.engine.velero.format import (
+    EMPTY_LIST_FILES,
+    ResourceList,
+    Results,
+    backup_document,
+    backup_json,
+    gz_json,
+)
+
+logger = logging.getLogger(__name__)
+
+COMPLETED, PARTIALLY_FAILED, FAILED = "Completed", "PartiallyFailed", "Failed"
+# After a store failure, how long to keep trying to record the Failed phase.
+FAILED_METADATA_RETRIES = (1, 2, 4, 8)
+
+DISKS_WARNING = (
+    "Volume data was not backed up: it needs a node agent (file-system backup or "
+    "volume snapshots), which this console does not run. The backup holds the "
+    "PersistentVolume and PersistentVolumeClaim objects only."
+)
+
+
+@dataclass
+class BackupOutcome:
+    phase: str  # Completed | PartiallyFailed | Failed | Cancelled
+    error: str
+    items: int
+    errors: int
+    warnings: int
+    size_bytes: int
+    sha256: str
+    kubernetes_version: str
+    started: datetime
+    finished: datetime
+    expires: datetime
+
+
+class BackupFailed(Exception):
+    """Stops the backup; the message is the reason shown to people."""
+
+
+def run_backup(
+    request: BackupRequest,
+    *,
+    progress: Callable[[int, int, str], None],
+    log: Callable[[str], None],
+    should_stop: ShouldStop = never,
+) -> BackupOutcome:
+    return BackupExecutor(request, progress, log, should_stop).execute()
+
+
+class BackupExecutor(Executor):
+    def __init__(self, request: BackupRequest, progress, log, should_stop: ShouldStop = never):
+        super().__init__(progress, log, should_stop)
+        self.request = request
+        self.spec = request.spec
+        self.name = request.name
+        self.provider = request.store.provider
+        self.layout = request.store.layout
+        self.location_name = request.store.name
+        self.started = datetime.now(UTC)
+        self.expires = self.started + self.spec.ttl
+        self.results = Results()
+        self.resources = ResourceList()
+        self.version: dict = {}
+        self.per_type: Counter = Counter()
+        self.size = 0
+        self.sha256 = ""
+        self.kube: Kube | None = None
+        self.item_namespaces: set[str] = set()
+        self.finished: datetime | None = None
+
+    # The run --------------------------------------------------------------------------
+
+    def execute(self) -> BackupOutcome:
+        try:
+            validate_selector(self.spec.label_selector)
+        except FilterError as exc:
+            return self._outcome(FAILED, str(exc))
+        try:
+            self._run()
+        except BackupFailed as exc:
+            return self._failed(str(exc))
+        except Cancelled:
+            return self._cancelled()
+        except Exception as exc:  # a bug: still end the backup Failed, with a reason
+            logger.exception("backup %s stopped on an unexpected error", self.name)
+            return self._failed(
+                f"The backup stopped on an unexpected error ({exc.__class__.__name__}: {exc})."
+            )
+        finally:
+            if self.kube is not None:
+                self.kube.close()
+        phase = PARTIALLY_FAILED if self.results.errors else COMPLETED
+        return self._outcome(phase, "")
+
+    def _run(self) -> None:
+        self.log(f"Backup {self.name} of cluster {self.request.cluster.name} started.")
+        self.progress("Connecting to the cluster")
+        discovery, scope, namespaces = self._prepare()
+        self.stop_here()
+        self.progress("Writing backup metadata")
+        self._put_metadata("InProgress")
+        self.progress("Backing up resources")
+        self._write_archive(discovery, scope, namespaces)
+        self.stop_here()
+        self.progress("Uploading results")
+        self._put_final_files()
+
+    def _prepare(self) -> tuple[Discovery, Scope, NamespacePlan]:
+        try:
+            self.kube = Kube.connect(self.request.cluster)
+            self.version = server_version(self.kube)
+            self.log(f"Kubernetes {self.version.get('gitVersion', '?')} at {self.kube.server}.")
+            self.progress("Discovering resource types")
+            discovery = discover(self.kube)
+        except (KubeconfigError, ClusterUnreachable) as exc:
+            raise BackupFailed(str(exc)) from None
+        except KubeError as exc:
+            raise BackupFailed(f"{self.kube.server} refused discovery: {exc}.") from None
+        for group_version, reason in discovery.failures:
+            self.results.error(
+                f"The API group {group_version} could not be read ({reason}); "
+                "its objects are not in the backup."
+            )
+        scope, warnings = build_scope(self.spec, discovery.types)
+        for warning in warnings:
+            self.results.warning(warning)
+        if self.spec.include_disks:
+            self.results.warning(DISKS_WARNING)
+        try:
+            namespaces = plan_namespaces(self.kube, discovery, scope, self.results)
+        except ClusterUnreachable as exc:
+            raise BackupFailed(str(exc)) from None
+        except KubeError as exc:
+            raise BackupFailed(f"Listing namespaces failed: {exc}.") from None
+        listed = sum(1 for t in discovery.types if scope.wants_type(t))
+        self.log(
+            f"{len(discovery.types)} resource types served; {listed} to list "
+            f"(namespaces: {namespaces.describe()}; cluster-wide resources: "
+            f"{scope.cluster_resources}"
+            + (f"; label selector {scope.selector!r}" if scope.selector else "")
+            + ")."
+        )
+        return discovery, scope, namespaces
+
+    # Archive --------------------------------------------------------------------------
+
+    def _write_archive(self, discovery: Discovery, scope: Scope, ns: NamespacePlan) -> None:
+        key = self.layout.backup_file(self.name, "archive")
+        mtime = int(self.started.timestamp())
+        collector = None
+        try:
+            with self.provider.open_write(key, "application/gzip") as sink:
+                archive = ArchiveWriter(sink, mtime=mtime)
+                archive.add_version_file()
+                collector = Collector(self.kube, mtime=mtime)
+                units = ns.units(discovery, scope)
+                collector.submit(units)
+                related = self._drain(collector, archive)
+                if scope.related_cluster_items:
+                    self.progress("Backing up cluster resources the namespaces need")
+                    self._related(collector, archive, discovery, scope, related)
+                self.progress("Backing up namespaces")
+                self._namespaces(archive, ns, scope)
+                self.size, self.sha256 = archive.finish()
+        except StorageError as exc:
+            if collector:
+                collector.cancel()
+            self.log(f"Uploading the archive failed: {exc}", "error")
+            raise BackupFailed(f"Uploading the archive failed: {exc}") from None
+        except BaseException:
+            if collector:
+                collector.cancel()
+            raise
+        collector.close()
+        self.total = self.done
+        self.progress(force=True)
+        for gr, count in sorted(self.per_type.items()):
+            if count:
+                self.log(f"{gr}: {count} items")
+        self.log(f"Archive written: {self.done} items, {self.size} bytes, sha256 {self.sha256}.")
+
+    def _drain(self, collector: Collector, archive: ArchiveWriter) -> dict[str, set[str]]:
+        """Write every batch; returns what related cluster objects were asked for."""
+        related: dict[str, set[str]] = {}
+        for event in collector.events():
+            if isinstance(event, Batch):
+                archive.write_records(event.records)
+                rt = event.unit.rtype
+                self.resources.add(rt.gvk_key, event.names)
+                self.done += event.count
+                self.total += event.estimate
+                self.per_type[rt.group_resource] += event.count
+                self.item_namespaces |= event.namespaces
+                if event.extras:
+                    related.setdefault(rt.group_resource, set()).update(event.extras)
+            elif isinstance(event, UnitDone) and event.error is not None:
+                self._list_failed(event)
+            elif isinstance(event, Fatal):
+                collector.cancel()
+                if isinstance(event.exc, ClusterUnreachable):
+                    self.log(str(event.exc), "error")
+                    raise BackupFailed(str(event.exc))
+                raise event.exc
+            self.progress()
+            self.stop_here()
+        return related
+
+    def _list_failed(self, event: UnitDone) -> None:
+        unit, exc = event.unit, event.error
+        gr = unit.rtype.group_resource
+        if exc.status == 404:
+            # The type went away during the backup (a CRD deleted): nothing to lose.
+            message = f"{gr} is no longer served by the cluster ({exc}); skipped."
+            self.results.warning(message, namespace=unit.namespace, cluster=not unit.namespace)
+            self.log(message, "warning")
+            return
+        if exc.status == 410:
+            detail = "the list expired before all its pages were read (410 Gone); retry the backup"
+        else:
+            detail = str(exc)
+        where = f" in namespace {unit.namespace}" if unit.namespace else ""
+        message = f"Listing {gr}{where} failed: {detail}. Its objects are not in the backup."
+        self.results.error(message, namespace=unit.namespace, cluster=not unit.namespace)
+        self.log(message, "error")
+
+    def _related(self, collector, archive, discovery: Discovery, scope: Scope, asked) -> None:
+        """Cluster-scoped objects the chosen namespaces need, as Velero's null
+        includeClusterResources backs them up: bound PVs, the CRDs of custom
+        resources, cluster role bindings naming a service account and their roles."""
+        units = []
+        pvs = asked.get("persistentvolumeclaims", set())
+        crds = {gr for gr, n in self.per_type.items() if n and "." in gr}
+        accounts = asked.get("serviceaccounts", set())
+        wanted = [
+            ("persistentvolumes", pvs, None),
+            ("customresourcedefinitions.apiextensions.k8s.io", crds, None),
+            ("clusterrolebindings.rbac.authorization.k8s.io", None, accounts),
+        ]
+        for gr, names, subjects in wanted:
+            rt = discovery.find(gr)
+            if rt is None or not scope.wants_related(gr) or not (names or subjects):
+                continue
+            if subjects:
+                units.append(Unit(rt, keep=binds_service_account(subjects), track=True))
+            else:
+                units.append(Unit(rt, keep_names=frozenset(names)))
+        collector.submit(units)
+        roles = self._drain(collector, archive).get(
+            "clusterrolebindings.rbac.authorization.k8s.io", set()
+        )
+        rt = discovery.find("clusterroles.rbac.authorization.k8s.io")
+        if roles and rt is not None and scope.wants_related(rt.group_resource):
+            collector.submit([Unit(rt, keep_names=frozenset(roles))])
+            self._drain(collector, archive)
+
+    def _namespaces(self, archive: ArchiveWriter, ns: NamespacePlan, scope: Scope) -> None:
+        if not scope.wants_namespace_objects():
+            return
+        names = ns.to_write(self.item_namespaces)
+        records, written = ns.records(names, archive.mtime)
+        if records:
+            archive.write_records(records)
+        self.resources.add("v1/Namespace", written)
+        self.done += len(written)
+        self.per_type["namespaces"] += len(written)
+
+    # Store ----------------------------------------------------------------------------
+
+    def _document(self, phase: str, finished: datetime | None = None, reason: str = "") -> dict:
+        return backup_document(
+            name=self.name,
+            location_name=self.location_name,
+            options=self.spec,
+            phase=phase,
+            started=self.started,
+            expires=self.expires,
+            finished=finished,
+            version=self.version,
+            items_total=max(self.total, self.done),
+            items_done=self.done,
+            errors=self.results.errors,
+            warnings=self.results.warnings,
+            failure_reason=reason,
+            schedule_name=self.request.schedule_name,
+            cluster_name=self.request.cluster.name,
+            archive_sha256=self.sha256,
+        )
+
+    def _put(self, kind: str, data: bytes, content_type: str = "application/gzip") -> None:
+        self.provider.put_bytes(self.layout.backup_file(self.name, kind), data, content_type)
+
+    def _put_metadata(self, phase: str, finished=None, reason: str = "") -> None:
+        try:
+            self._put("logs", self.logbuf.gz())
+            self._put(
+                "metadata", backup_json(self._document(phase, finished, reason)), "application/json"
+            )
+        except StorageError as exc:
+            raise BackupFailed(f"Writing to the location failed: {exc}") from None
+
+    def _put_final_files(self) -> None:
+        try:
+            self._put("resource-list", gz_json(self.resources.as_dict()))
+            self._put("results", gz_json(self.results.as_dict()))
+            for kind in EMPTY_LIST_FILES:
+                self._put(kind, gz_json([]))
+        except StorageError as exc:
+            raise BackupFailed(f"Writing to the location failed: {exc}") from None
+        phase = PARTIALLY_FAILED if self.results.errors else COMPLETED
+        self.finished = datetime.now(UTC)
+        self.log(
+            f"Backup {phase}: {self.done} items, {self.results.errors} errors, "
+            f"{self.results.warnings} warnings."
+        )
+        self._put_metadata(phase, self.finished)
+
+    def _failed(self, reason: str) -> BackupOutcome:
+        """Record the failure in the location (best effort), and the outcome."""
+        self.results.error(reason)
+        self.log(f"Backup Failed: {reason}", "error")
+        self.progress("Failed", force=True)
+        finished = datetime.now(UTC)
+        document = backup_json(self._document(FAILED, finished, reason))
+        for delay in (0, *FAILED_METADATA_RETRIES):
+            time.sleep(delay)
+            try:
+                self._put("logs", self.logbuf.gz())
+                self._put("results", gz_json(self.results.as_dict()))
+                self._put("metadata", document, "application/json")
+                break
+            except StorageError as exc:
+                logger.info("recording the failure of %s: %s", self.name, exc)
+                if not isinstance(exc, Unreachable) and type(exc) is not StorageError:
+                    break  # missing bucket, access denied...: waiting will not help
+        return self._outcome(FAILED, reason, finished)
+
+    def _cancelled(self) -> BackupOutcome:
+        """Remove every object of this backup from the store (best effort), and say so."""
+        self.log("Backup cancelled: removing what was written.", "warning")
+        self.progress(CANCELLED, force=True)
+        try:
+            removed = self.provider.delete_prefix(self.layout.backup_dir(self.name))
+        except StorageError as exc:
+            logger.warning("cancelled backup %s: cleaning up failed: %s", self.name, exc)
+            return self._outcome(CANCELLED, f"Cancelled; removing its objects failed: {exc}")
+        logger.info("cancelled backup %s: removed %d objects", self.name, removed)
+        return self._outcome(CANCELLED, "")
+
+    def _outcome(self, phase: str, error: str, finished: datetime | None = None) -> BackupOutcome:
+        finished = finished or self.finished or datetime.now(UTC)
+        version = self.version.get("gitVersion", "") if self.version else ""
+        return BackupOutcome(
+            phase=phase,
+            error=error,
+            items=self.done,
+            errors=self.results.errors,
+            warnings=self.results.warnings,
+            size_bytes=self.size if phase not in (FAILED, CANCELLED) else 0,
+            sha256=self.sha256 if phase not in (FAILED, CANCELLED) else "",
+            kubernetes_version=version,
+            started=self.started,
+            finished=finished,
+            expires=self.expires,
+        )

@@ -1,0 +1,147 @@
+"""What the engine is given: plain dataclasses, built by the caller (the console builds
+them from its rows in ``backups/engine_inputs.py``; a script builds them by hand).
+
+Nothing here is a database row: the engine reads these and returns outcomes; it
+never saves anything but objects in the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from backups.engine.kube.api import READ_TIMEOUT
+from backups.engine.kube.client import CONNECT_TIMEOUT
+from backups.engine.storage.base import Provider
+from backups.engine.storage.layout import Layout
+
+DEFAULT_TTL = timedelta(hours=720)  # Velero's default: 30 days
+
+
+@dataclass(frozen=True)
+class ClusterConnection:
+    """How to reach one cluster's API server."""
+
+    name: str
+    kubeconfig: str = field(repr=False)  # self-contained (inline certificates, no exec)
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Store:
+    """A location: the provider that reads and writes its objects, and where in it."""
+
+    provider: Provider
+    name: str  # the location's name (Velero's storage location)
+    prefix: str = ""
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.prefix)
+
+
+@dataclass(frozen=True)
+class BackupSpec:
+    """What to back up (the options a person chose; Velero's Backup spec)."""
+
+    include_namespaces: tuple[str, ...] = ()  # empty: every namespace
+    exclude_namespaces: tuple[str, ...] = ()
+    include_resources: tuple[str, ...] = ()  # empty: every type
+    exclude_resources: tuple[str, ...] = ()
+    cluster_resources: str = "auto"  # auto | always | never
+    label_selector: str = ""
+    ttl: timedelta = DEFAULT_TTL
+    include_disks: bool = False
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    name: str
+    cluster: ClusterConnection
+    store: Store
+    spec: BackupSpec = BackupSpec()
+    schedule_name: str = ""  # the schedule that fired it (a label in velero-backup.json)
+
+
+@dataclass(frozen=True)
+class RestoreSpec:
+    """What to restore, and how (Velero's Restore spec, plus the console's choices)."""
+
+    include_namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
+    include_resources: tuple[str, ...] = ()
+    exclude_resources: tuple[str, ...] = ()
+    namespace_mapping: dict[str, str] = field(default_factory=dict)
+    label_selector: str = ""
+    cluster_resources: str = "auto"
+    restore_pvs: bool = False
+    preserve_node_ports: bool = False
+    existing_policy: str = "none"  # none | update
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    name: str
+    backup_name: str
+    cluster: ClusterConnection  # the target
+    store: Store  # the backup's location
+    spec: RestoreSpec = RestoreSpec()
+    backup_sha256: str = ""  # recorded at backup time; checked before anything is restored
+    preview: bool = False  # a server-side dry run: nothing changes
+
+
+@dataclass(frozen=True)
+class EtcdEndpoint:
+    """How to reach a cluster's etcd: endpoints and TLS material (PEM text)."""
+
+    cluster_name: str
+    endpoint: str  # one URL, or several separated by commas
+    ca: str = ""
+    cert: str = ""
+    key: str = field(default="", repr=False)
+    # The etcd cluster ID recorded at registration: every snapshot and restore refuses
+    # a member that answers with another one (None: not recorded, not checked).
+    expected_cluster_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    name: str
+    etcd: EtcdEndpoint
+    store: Store
+
+    @property
+    def key(self) -> str:
+        return self.store.layout.etcd_file(self.etcd.cluster_name, self.name)
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """A control plane the console runs itself (given by the server's settings, never by
+    a user): where its etcd keeps its data, and how to stop and start its components.
+
+    ``control`` is a command; the engine appends ``start|stop|ready <name> <component>``
+    (components: etcd, kube-apiserver, kube-controller-manager). ``ready`` exits 0 when
+    the component answers.
+    """
+
+    name: str
+    endpoint: str
+    data_dir: Path
+    member_name: str
+    initial_cluster: str
+    peer_url: str
+    etcdutl: str
+    control: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EtcdRestoreRequest:
+    snapshot_name: str
+    object_key: str
+    sha256: str  # empty: the snapshot did not complete, and is refused
+    etcd: EtcdEndpoint
+    store: Store
+    target: LocalTarget | None  # None: the console cannot act on this cluster's etcd hosts

@@ -1,0 +1,136 @@
+"""The one place that turns the console's rows into the engine's inputs.
+
+``backup_request(backup)``, ``restore_request(restore)``, ``snapshot_request(snapshot)``
+and ``etcd_restore_request(etcd_restore)`` build the dataclasses of
+``backups.engine.inputs`` from model rows (the related rows must exist: the caller
+checks that first). Each builds the location's provider unless one is passed; the
+caller closes it (``request.store.provider.close()``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from backups.engine.etcd.local import find_local_target, load_local_targets
+from backups.engine.inputs import (
+    BackupRequest,
+    BackupSpec,
+    ClusterConnection,
+    EtcdEndpoint,
+    EtcdRestoreRequest,
+    LocalTarget,
+    RestoreRequest,
+    RestoreSpec,
+    SnapshotRequest,
+    Store,
+)
+from backups.engine.storage.base import Provider
+from backups.engine.storage.layout import Layout
+from backups.models import Status
+from locations.providers import get_provider
+
+
+def cluster_connection(cluster) -> ClusterConnection:
+    return ClusterConnection(
+        name=cluster.name, kubeconfig=cluster.kubeconfig, connect_timeout=settings.KUBE_TIMEOUT
+    )
+
+
+def store(location, provider: Provider | None = None) -> Store:
+    return Store(
+        provider=provider or get_provider(location), name=location.name, prefix=location.prefix
+    )
+
+
+def etcd_endpoint(cluster, name: str = "") -> EtcdEndpoint:
+    """The cluster's etcd; none (an empty endpoint) when the cluster row is gone."""
+    if cluster is None:
+        return EtcdEndpoint(cluster_name=name, endpoint="")
+    return EtcdEndpoint(
+        cluster_name=cluster.name,
+        endpoint=cluster.etcd_endpoint,
+        ca=cluster.etcd_ca,
+        cert=cluster.etcd_cert,
+        key=cluster.etcd_key,
+        # Recorded at registration once the cluster keeps it (issue 14); until then unchecked.
+        expected_cluster_id=getattr(cluster, "etcd_cluster_id", None),
+    )
+
+
+def local_target(cluster) -> LocalTarget | None:
+    """The control plane of the server's list (``PALETTE_ETCD_LOCAL_TARGETS``) whose etcd
+    is ``cluster``'s, or None: only those are restored by the console itself."""
+    if cluster is None or not cluster.etcd_endpoint:
+        return None
+    targets = load_local_targets(settings.PALETTE_ETCD_LOCAL_TARGETS)
+    return find_local_target(targets, cluster.etcd_endpoint)
+
+
+FILTERS = ("include_namespaces", "exclude_namespaces", "include_resources", "exclude_resources")
+
+
+def _filters(row) -> dict[str, tuple[str, ...]]:
+    return {name: tuple(getattr(row, name) or ()) for name in FILTERS}
+
+
+def backup_request(backup, provider: Provider | None = None) -> BackupRequest:
+    return BackupRequest(
+        name=backup.name,
+        cluster=cluster_connection(backup.cluster),
+        store=store(backup.location, provider),
+        spec=BackupSpec(
+            **_filters(backup),
+            cluster_resources=backup.cluster_resources or "auto",
+            label_selector=backup.label_selector or "",
+            ttl=backup.ttl or BackupSpec.ttl,
+            include_disks=bool(backup.include_disks),
+        ),
+        schedule_name=backup.schedule.prefix if backup.schedule_id else "",
+    )
+
+
+def restore_request(restore, provider: Provider | None = None) -> RestoreRequest:
+    backup = restore.backup
+    return RestoreRequest(
+        name=restore.name,
+        backup_name=backup.name,
+        backup_sha256=backup.sha256,
+        cluster=cluster_connection(restore.target_cluster),
+        store=store(backup.location, provider),
+        spec=RestoreSpec(
+            **_filters(restore),
+            namespace_mapping=dict(restore.namespace_mapping or {}),
+            label_selector=restore.label_selector or "",
+            cluster_resources=restore.cluster_resources or "auto",
+            restore_pvs=bool(restore.restore_pvs),
+            preserve_node_ports=bool(restore.preserve_node_ports),
+            existing_policy=restore.existing_policy,
+        ),
+        preview=bool(restore.is_preview),
+    )
+
+
+def snapshot_request(snapshot, provider: Provider | None = None) -> SnapshotRequest:
+    return SnapshotRequest(
+        name=snapshot.name,
+        etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
+        store=store(snapshot.location, provider),
+    )
+
+
+def etcd_restore_request(etcd_restore, provider: Provider | None = None) -> EtcdRestoreRequest:
+    return snapshot_restore_request(etcd_restore.snapshot, provider)
+
+
+def snapshot_restore_request(snapshot, provider: Provider | None = None) -> EtcdRestoreRequest:
+    """The restore of ``snapshot`` (an EtcdSnapshot row) on its cluster's local target."""
+    completed = snapshot.status == Status.COMPLETED
+    key = Layout(snapshot.location.prefix).etcd_file(snapshot.cluster_name, snapshot.name)
+    return EtcdRestoreRequest(
+        snapshot_name=snapshot.name,
+        object_key=snapshot.object_key or key,
+        sha256=snapshot.sha256 if completed else "",
+        etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
+        store=store(snapshot.location, provider),
+        target=local_target(snapshot.cluster),
+    )
