@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from backups.engine.etcd import can_restore_locally, restore_locally, take_snapshot
-from backups.etcd_jobs import record_completed
+from backups.jobs.etcd import record_completed
 from backups.models import EtcdSnapshot, Status
 from devenv import clusters as devenv_clusters
 from devenv.testing import kube_api_client, unique

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from backups.engine.etcd import apply_retention, runbook, take_snapshot, verify_snapshot
-from backups.etcd_jobs import record_completed
+from backups.jobs.etcd import record_completed
 from backups.models import EtcdSnapshot, Status
 from devenv import certs
 from devenv.seed import create
