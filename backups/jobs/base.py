@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the row
 LOG_EVERY = 2.0  # seconds between log writes to the row
-STOP_CHECK_EVERY = 1.0  # seconds between reads of the row's cancel request
 
 
 class JobRefused(ValueError):
@@ -143,6 +142,7 @@ class Job:
     cluster_field: str = "cluster"  # the cluster whose rules apply
     start_action: str  # who may start it (and so cancel it)
     stops_while_running: bool = True  # False: a running one cannot be cancelled
+    stop_check_every: float = 1.0  # seconds between reads of the row's cancel request
     template: str  # the job's page; its "progress" partial is the polled status
     context_name: str  # the row's name in that template
 
@@ -237,7 +237,7 @@ class Job:
         stale check): the work should stop at its next safe point. Reads the
         row at most once a second."""
         now = time.monotonic()
-        if not self._stop and now - self._checked >= STOP_CHECK_EVERY:
+        if not self._stop and now - self._checked >= self.stop_check_every:
             self._checked = now
             row = self.model.objects.filter(pk=self.row.pk)
             self._stop = row.exclude(status=Status.RUNNING, cancel_requested=False).exists()
