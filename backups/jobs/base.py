@@ -20,6 +20,7 @@ work. ``Job`` does the rest, the same way for every kind:
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -27,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from celery import current_app
+from celery import current_app, current_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -108,6 +109,12 @@ class RowReporter:
             self.row.append_log("\n".join(lines))
 
 
+def worker_name() -> str:
+    """Who runs the job: the Celery worker's node name (w1@host) and the process."""
+    node = getattr(current_task.request, "hostname", None) if current_task else None
+    return f"{node or socket.gethostname()} pid {os.getpid()}"
+
+
 def heartbeat_seconds() -> float:
     """A quarter of the timeout: three beats may be lost before the row is failed."""
     return min(15.0, settings.OPERATION_HEARTBEAT_TIMEOUT / 4)
@@ -181,7 +188,7 @@ class Job:
     def run(cls, pk: int) -> str:
         """Claim and run one row. Safe to deliver twice: only the claim winner works."""
         row = cls.model.objects.select_related(*cls.related).filter(pk=pk).first()
-        if row is None or not row.claim(worker=socket.gethostname()):
+        if row is None or not row.claim(worker=worker_name()):
             return "skipped"
         return cls(row).execute()
 
