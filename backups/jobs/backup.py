@@ -14,7 +14,7 @@ from workspaces.models import Cluster
 from workspaces.roles import Action
 
 from ..engine.backup import run_backup as engine_run_backup
-from ..models import ACTIVE_STATUSES, Backup, ClusterResources, Status
+from ..models import ACTIVE_STATUSES, Backup, Status
 from ..naming import backup_name, check_name
 from .base import Job, JobFailed, JobRefused, Outcome
 
@@ -50,21 +50,13 @@ class BackupJob(Job):
 
     def work(self) -> Outcome:
         outcome = self.engine()
-        return Outcome(
-            PHASE_STATUS[outcome.phase],
-            outcome.error,
-            {
-                "items_done": outcome.items,
-                "items_total": max(outcome.items, self.row.items_total),
-                "errors_count": outcome.errors,
-                "warnings_count": outcome.warnings,
-                "size_bytes": outcome.size_bytes,
-                "sha256": outcome.sha256,
-                "kubernetes_version": outcome.kubernetes_version,
-                "expires_at": outcome.expires,
-                "phase": outcome.phase,
-            },
-        )
+        return Outcome(PHASE_STATUS[outcome.phase], outcome.error, dict(
+            items_done=outcome.items, items_total=max(outcome.items, self.row.items_total),
+            errors_count=outcome.errors, warnings_count=outcome.warnings,
+            size_bytes=outcome.size_bytes, sha256=outcome.sha256,
+            kubernetes_version=outcome.kubernetes_version, expires_at=outcome.expires,
+            phase=outcome.phase,
+        ))  # fmt: skip
 
     def clean_up(self) -> None:
         """No partial backup stays in the store: the archive upload was aborted by
@@ -87,16 +79,14 @@ def start_backup(
     name: str = "",
     prefix: str = "manual",
     ttl: timedelta | None = None,
-    include_namespaces: list[str] | None = None,
-    exclude_namespaces: list[str] | None = None,
-    include_resources: list[str] | None = None,
-    exclude_resources: list[str] | None = None,
-    cluster_resources: str = ClusterResources.AUTO,
-    label_selector: str = "",
-    include_disks: bool = False,
     schedule=None,
+    **options,
 ) -> Backup:
-    """Create the Backup row (pending) and queue its task once the row is committed."""
+    """Create the Backup row (pending) and queue its task once the row is committed.
+
+    ``options`` are BackupOptions fields: include_namespaces, exclude_namespaces,
+    include_resources, exclude_resources, cluster_resources, label_selector,
+    include_disks (the model's defaults for those not given)."""
     name = name or backup_name(prefix, cluster.name)
     problem = check_name(name)
     if problem:
@@ -118,13 +108,7 @@ def start_backup(
         cluster_name=cluster.name,
         location=location,
         schedule=schedule,
-        include_namespaces=include_namespaces or [],
-        exclude_namespaces=exclude_namespaces or [],
-        include_resources=include_resources or [],
-        exclude_resources=exclude_resources or [],
-        cluster_resources=cluster_resources,
-        label_selector=label_selector,
-        include_disks=include_disks,
+        **options,
         **({"ttl": ttl} if ttl is not None else {}),
     )
 

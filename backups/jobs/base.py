@@ -1,20 +1,10 @@
 """The lifecycle every job shares: backups, restores, etcd snapshots and etcd restores.
 
-A job kind is a subclass of ``Job`` naming its model, its Celery task and its
-work. ``Job`` does the rest, the same way for every kind:
-
-- ``create()``: the row (pending) and its audit event in one transaction, and the
-  task queued once that transaction commits (a rolled-back request queues nothing);
-- ``run(pk)``: the claim (a conditional UPDATE: a second delivery is skipped),
-  a heartbeat thread, progress and log written to the row at a bounded rate, and
-  ONE ``try`` around everything after the claim, so a row never stays ``running``
-  because something failed outside the engine (a location whose provider cannot
-  be built, a removed cluster, a bug);
-- one outcome shape (``Outcome``) written by ``finish``, then the kind's follow-up;
-- ``cancel()``: a pending job ends at once; a running one sees the request at its
-  next safe point (``should_stop``), removes what it wrote and ends ``cancelled``;
-- ``reap()``: running rows whose heartbeat stopped are failed; pending rows no
-  worker claimed are queued again once, then failed (see ``reap_unclaimed``).
+A kind subclasses ``Job`` (its model, task, engine call); ``Job`` does the rest:
+``create`` (row, audit, task queued on commit), ``run`` (claim, heartbeat,
+progress, ONE ``try`` around everything after the claim, one ``Outcome``,
+follow-up), ``cancel`` (a pending job ends at once, a running one at its next
+safe point, after removing what it wrote) and the reaping of lost rows.
 """
 
 from __future__ import annotations
@@ -72,10 +62,6 @@ class Outcome:
     error: str = ""
     fields: dict = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        return self.status == Status.COMPLETED
-
 
 class RowReporter:
     """Progress and log lines from the engine, written to the row at a bounded rate
@@ -115,18 +101,14 @@ def worker_name() -> str:
     return f"{node or socket.gethostname()} pid {os.getpid()}"
 
 
-def heartbeat_seconds() -> float:
-    """A quarter of the timeout: three beats may be lost before the row is failed."""
-    return min(15.0, settings.OPERATION_HEARTBEAT_TIMEOUT / 4)
-
-
 @contextmanager
 def heartbeat(row: Operation):
-    """Beat every few seconds from a thread, even while the engine waits on I/O."""
+    """Beat from a thread, even while the engine waits on I/O: every quarter of the
+    timeout (three beats may be lost before the row is failed), at most every 15 s."""
     stop = threading.Event()
 
     def loop():
-        while not stop.wait(heartbeat_seconds()):
+        while not stop.wait(min(15.0, settings.OPERATION_HEARTBEAT_TIMEOUT / 4)):
             row.beat()
 
     thread = threading.Thread(target=loop, name=f"heartbeat-{row.pk}", daemon=True)
@@ -175,11 +157,8 @@ class Job:
 
     @classmethod
     def queue(cls, pk: int) -> None:
-        """Send the task once the current transaction commits (at once outside one).
-
-        The task is found by name in Celery's registry, which imports every app's
-        tasks module: the job modules never import the tasks that import them.
-        """
+        """Send the task once the current transaction commits (at once outside one),
+        by name: the job modules never import the tasks that import them."""
         transaction.on_commit(lambda: current_app.tasks[cls.task_name].delay(pk))
 
     # Running -------------------------------------------------------------------------

@@ -19,17 +19,12 @@ from .base import Job, JobFailed, JobRefused, Outcome
 
 def completed_fields(outcome) -> dict:
     """The row fields a good ``take_snapshot`` outcome measured."""
-    return {
-        "object_key": outcome.key,
-        "size_bytes": outcome.size_bytes,
-        "sha256": outcome.sha256,
-        "revision": outcome.revision,
-        "etcd_version": outcome.etcd_version,
-        "member": outcome.member[:200],
-        "items_done": outcome.size_bytes,
-        "items_total": outcome.size_bytes,
-        "phase": "Completed",
-    }
+    return dict(
+        object_key=outcome.key, size_bytes=outcome.size_bytes, sha256=outcome.sha256,
+        revision=outcome.revision, etcd_version=outcome.etcd_version,
+        member=outcome.member[:200], items_done=outcome.size_bytes,
+        items_total=outcome.size_bytes, phase="Completed",
+    )  # fmt: skip
 
 
 def record_completed(snapshot: EtcdSnapshot, outcome) -> EtcdSnapshot:
@@ -125,7 +120,8 @@ class EtcdRestoreJob(Job):
 
     def after(self, outcome: Outcome) -> None:
         if outcome.fields:
-            audit.record(self.row.created_by, "restored etcd", self.row, ok=outcome.ok)
+            ok = outcome.status == Status.COMPLETED
+            audit.record(self.row.created_by, "restored etcd", self.row, ok=ok)
 
 
 def snapshot_name(cluster: str, at: datetime | None = None) -> str:

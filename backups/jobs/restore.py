@@ -59,20 +59,11 @@ class RestoreJob(Job):
 
     def work(self) -> Outcome:
         outcome = self.engine()
-        return Outcome(
-            PHASE_STATUS[outcome.phase],
-            outcome.error,
-            {
-                "items_done": outcome.total,
-                "items_total": outcome.total,
-                "created_count": outcome.created,
-                "updated_count": outcome.updated,
-                "skipped_count": outcome.skipped,
-                "failed_count": outcome.failed,
-                "warnings_count": outcome.warnings,
-                "phase": outcome.phase,
-            },
-        )
+        return Outcome(PHASE_STATUS[outcome.phase], outcome.error, dict(
+            items_done=outcome.total, items_total=outcome.total, created_count=outcome.created,
+            updated_count=outcome.updated, skipped_count=outcome.skipped,
+            failed_count=outcome.failed, warnings_count=outcome.warnings, phase=outcome.phase,
+        ))  # fmt: skip
 
     def after(self, outcome: Outcome) -> None:
         if outcome.fields and not self.row.is_preview:

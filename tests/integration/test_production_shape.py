@@ -97,7 +97,7 @@ class Shape:
             from workspaces.models import Cluster
             cluster, location = Cluster.objects.get(), BackupLocation.objects.get()
             for name in {names!r}:
-                start_backup(cluster, location, name=name, include_namespaces={namespaces!r})
+                start_backup(cluster, location, name=name, include_namespaces={namespaces or []!r})
         """)  # fmt: skip
 
     def wait_final(self, like: str, count: int, timeout: float) -> list[tuple]:
