@@ -90,8 +90,9 @@ class Shape:
                 (like,),
             ).fetchall()
 
-    def queue(self, names: list[str], namespaces: list[str] | None) -> None:
-        self.manage("shell", script=f"""
+    def queue(self, names: list[str], namespaces: list[str] | None, wait: bool = True):
+        """Start backups from a console process (it exits once they are queued)."""
+        script = textwrap.dedent(f"""
             from backups.jobs import start_backup
             from locations.models import BackupLocation
             from workspaces.models import Cluster
@@ -99,6 +100,13 @@ class Shape:
             for name in {names!r}:
                 start_backup(cluster, location, name=name, include_namespaces={namespaces or []!r})
         """)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "-c", script],
+            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        if wait:
+            assert process.wait(timeout=180) == 0
+        return process
 
     def wait_final(self, like: str, count: int, timeout: float) -> list[tuple]:
         deadline = time.monotonic() + timeout
@@ -191,7 +199,7 @@ def test_two_workers_and_a_beat_share_the_work_and_survive_a_killed_worker(shape
     victim = killed_at = None
     for attempt in range(5):
         name = f"kill-{attempt}"
-        shape.queue([name], None)
+        queueing = shape.queue([name], None, wait=False)  # watch while it is queued
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             (row,) = shape.rows(name) or [(name, "pending", "", "", None)]
@@ -202,7 +210,8 @@ def test_two_workers_and_a_beat_share_the_work_and_survive_a_killed_worker(shape
                 break
             if row[1] not in ("pending", "running"):
                 break  # it finished before we could kill it: try again
-            time.sleep(0.05)
+            time.sleep(0.02)
+        assert queueing.wait(timeout=60) == 0
         if victim:
             break
     assert victim, "no backup was caught running"
