@@ -12,12 +12,12 @@ from django import forms
 from django.urls import reverse
 
 from locations.models import BackupLocation
-from workspaces.access import locations_q
+from workspaces.access import clusters_for, locations_q
 from workspaces.roles import Action
 
 from . import cron
 from .models import ClusterResources, Schedule
-from .naming import check_name, split_list
+from .naming import check_name, parse_mapping, split_list
 
 TTL_CHOICES = [
     ("24h", "1 day"),
@@ -256,8 +256,6 @@ class RestoreForm(forms.Form):
     exclude_resources = forms.CharField(required=False, help_text="Comma-separated.")
 
     def __init__(self, *args, user, backup, namespaces: list[str], **kwargs):
-        from workspaces.access import clusters_for
-
         super().__init__(*args, **kwargs)
         self.fields["target_cluster"].queryset = clusters_for(user, Action.RESTORE).select_related(
             "workspace"
@@ -269,8 +267,6 @@ class RestoreForm(forms.Form):
         self.fields["include_namespaces"].widget.attrs["size"] = min(10, max(3, len(choices)))
 
     def clean_namespace_mapping(self) -> dict:
-        from .naming import parse_mapping
-
         try:
             return parse_mapping(self.cleaned_data["namespace_mapping"])
         except ValueError as exc:

@@ -22,6 +22,7 @@ from workspaces.models import Cluster
 
 from .engine.velero import CLUSTER_LABEL, SHA256_ANNOTATION
 from .models import FINAL_STATUSES, Backup, Status
+from .naming import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,6 @@ def backup_from_document(
 
 
 def _ttl(text: str | None) -> timedelta:
-    from .naming import parse_duration
-
     try:
         return parse_duration(text or "720h0m0s")
     except ValueError:

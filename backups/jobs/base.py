@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from celery import current_app, current_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from locations.providers import get_provider
@@ -108,8 +108,11 @@ def heartbeat(row: Operation):
     stop = threading.Event()
 
     def loop():
-        while not stop.wait(min(15.0, settings.OPERATION_HEARTBEAT_TIMEOUT / 4)):
-            row.beat()
+        try:
+            while not stop.wait(min(15.0, settings.OPERATION_HEARTBEAT_TIMEOUT / 4)):
+                row.beat()
+        finally:
+            connection.close()  # this thread's own connection
 
     thread = threading.Thread(target=loop, name=f"heartbeat-{row.pk}", daemon=True)
     thread.start()

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from ..cron import next_runs
 from .operation import Operation
 from .options import BackupOptions
 
@@ -123,8 +124,6 @@ class Schedule(BackupOptions):
         return self.cron if self.preset == self.Preset.CUSTOM else self.preset
 
     def upcoming(self, after, count: int = 5) -> list:
-        from ..cron import next_runs
-
         if not self.expression or self.paused:
             return []
         return next_runs(self.expression, after, count)
