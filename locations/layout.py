@@ -61,9 +61,6 @@ class Layout:
     def etcd_root(self) -> str:
         return f"{self.prefix}-etcd" if self.prefix else "etcd-snapshots"
 
-    def etcd_dir(self, cluster: str) -> str:
-        return f"{self.etcd_root}/{cluster}/"
-
     def etcd_file(self, cluster: str, name: str) -> str:
         return f"{self.etcd_root}/{cluster}/{name}.db"
 

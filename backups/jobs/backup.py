@@ -25,6 +25,7 @@ PHASE_STATUS = {
     "Completed": Status.COMPLETED,
     "PartiallyFailed": Status.PARTIALLY_FAILED,
     "Failed": Status.FAILED,
+    "Cancelled": Status.CANCELLED,
 }
 
 
@@ -43,7 +44,8 @@ class BackupJob(Job):
         return self.row.location
 
     def engine(self):
-        """The one engine call (its inputs and callbacks)."""
+        """The one engine call. ``self.progress`` stops it at a cancel (an engine that
+        takes ``should_stop=self.should_stop`` does it itself)."""
         return engine_run_backup(
             self.row, self.provider, progress=self.progress, log=self.reporter.log
         )

@@ -194,7 +194,10 @@ class Job:
             with heartbeat(self.row):
                 self.check_stop()
                 self.provider = get_provider(self.location())
-                return self.work()
+                outcome = self.work()
+            if outcome.status == Status.CANCELLED:  # an engine that stopped on should_stop
+                raise JobCancelled
+            return outcome
         except JobCancelled:
             return self._cancelled()
         except JobFailed as exc:

@@ -58,7 +58,8 @@ class SnapshotJob(Job):
         return self.row.location
 
     def engine(self):
-        """The one engine call (its inputs and callbacks)."""
+        """The one engine call. ``self.progress`` stops it at a cancel (an engine that
+        takes ``should_stop=self.should_stop`` does it itself)."""
         return take_snapshot(
             self.row,
             self.provider,

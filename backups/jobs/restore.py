@@ -31,7 +31,8 @@ class RestoreJob(Job):
         return self.row.backup.location
 
     def engine(self):
-        """The one engine call (its inputs and callbacks)."""
+        """The one engine call. ``self.progress`` stops it at a cancel (an engine that
+        takes ``should_stop=self.should_stop`` does it itself)."""
         return engine_run_restore(
             self.row,
             self.provider,

@@ -257,12 +257,3 @@ def workspace_backup(request: HttpRequest, slug: str) -> HttpResponse:
         )
         return redirect(run)
     return render(request, "backups/workspace_backup.html", {"workspace": workspace, "form": form})
-
-
-def workspace_runs(workspace: Workspace):
-    """For the workspace page: its latest runs, with their backups (two queries)."""
-    return (
-        BackupRun.objects.filter(workspace=workspace)
-        .select_related("schedule")
-        .prefetch_related("backups")[:10]
-    )
