@@ -1,4 +1,4 @@
-"""Cancelling running jobs for real: a backup, a restore and an etcd snapshot of
+"""Jobs run for real. Cancelling running jobs: a backup, a restore and an etcd snapshot of
 cluster A into MinIO, each cancelled at a safe point in the middle of its work
 (as a person pressing Cancel then), end ``cancelled`` with nothing they wrote
 left behind: no partial archive, no half-finished multipart upload."""
@@ -9,13 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from backups.jobs import BackupJob, RestoreJob, SnapshotJob, start_backup, start_restore
-from backups.jobs.etcd import start_snapshot
+from backups.jobs import (
+    BackupJob,
+    EtcdRestoreJob,
+    RestoreJob,
+    SnapshotJob,
+    start_backup,
+    start_etcd_restore,
+    start_restore,
+    start_snapshot,
+)
 from backups.models import EtcdPolicy, Status
 from locations.layout import Layout
 from tests import factories
 from tests.integration.provider_support import location as store_location
 from workspaces.kube import flatten_kubeconfig
+from workspaces.models import AuditEvent
 from workspaces.registration import register_cluster
 from workspaces.roles import Role
 
@@ -110,3 +119,19 @@ def test_a_cancelled_etcd_snapshot_leaves_no_object(place, minio_s3, minio_bucke
     key = Layout(location.prefix).etcd_file(cluster.name, snapshot.name)
     assert left_in(minio_s3, minio_bucket, key) == ([], [])
     assert EtcdPolicy.objects.get(cluster=cluster).last_status == "failed"
+
+
+def test_an_etcd_restore_job_runs_the_runbook_and_fails_with_the_reason(place, tmp_path):
+    """The local runbook for real, on a snapshot whose object is gone: its first
+    step (the download) fails, before anything on the cluster is stopped."""
+    admin, cluster, _ = place
+    disk = factories.location(cluster.workspace, "disk", path=str(tmp_path))
+    snapshot = factories.snapshot(
+        cluster, disk, status=Status.COMPLETED, sha256="0" * 64, object_key="etcd/gone.db"
+    )
+    restore = start_etcd_restore(snapshot, by=admin)
+    assert EtcdRestoreJob.run(restore.pk) == Status.FAILED
+    restore.refresh_from_db()
+    assert "gone.db" in restore.error or "Another restore" in restore.error
+    assert restore.phase == "Failed" and "The cluster is running" in restore.log
+    assert AuditEvent.objects.filter(action="restored etcd", object_id=str(restore.pk)).exists()
