@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from locations.layout import Layout
 from locations.models import BackupLocation
 from locations.providers import get_provider
+from locations.providers.base import StorageError
 from workspaces.models import Cluster
 
 from .engine.velero import CLUSTER_LABEL, SHA256_ANNOTATION
@@ -157,3 +158,17 @@ def sync_location(location: BackupLocation) -> SyncResult:
         location, len(result.imported), len(result.removed), len(result.skipped),
     )  # fmt: skip
     return result
+
+
+def sync_all() -> int:
+    """Sync every available location that has a workspace; returns how many backups
+    were imported. A location that fails is logged and retried next time."""
+    imported = 0
+    for location in BackupLocation.objects.filter(
+        workspace__isnull=False, status=BackupLocation.Status.AVAILABLE
+    ):
+        try:
+            imported += len(sync_location(location).imported)
+        except StorageError as exc:
+            log.warning("sync of %s failed: %s", location, exc)
+    return imported

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
-
-from locations.models import BackupLocation
-from locations.providers.base import StorageError
 
 from .etcd_policy import tick_etcd
 from .expiry import gc_backups
 from .jobs import BackupJob, EtcdRestoreJob, RestoreJob, SnapshotJob, reap
 from .scheduling import tick
-from .sync import sync_location
-
-log = logging.getLogger(__name__)
+from .sync import sync_all
 
 
 @shared_task
@@ -65,12 +58,4 @@ def expire_backups() -> int:
 @shared_task
 def sync_locations() -> int:
     """Periodically import backups found in every available location with a workspace."""
-    imported = 0
-    for location in BackupLocation.objects.filter(
-        workspace__isnull=False, status=BackupLocation.Status.AVAILABLE
-    ):
-        try:
-            imported += len(sync_location(location).imported)
-        except StorageError as exc:
-            log.warning("sync of %s failed: %s", location, exc)
-    return imported
+    return sync_all()
