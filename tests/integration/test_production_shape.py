@@ -29,6 +29,8 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
+from devenv.testing import need
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,12 +133,12 @@ def _empty_redis_db(url: str) -> tuple[str, redis.Redis]:
 
 @pytest.fixture
 def shape(devenv, tmp_path):
-    server = devenv["POSTGRES_URL"]
+    server, redis_url = need(devenv, "POSTGRES_URL", "REDIS_URL")
     database = f"palette_shape_{secrets.token_hex(5)}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
     dsn = urlunsplit(urlsplit(server)._replace(path=f"/{database}"))
-    broker, broker_db = _empty_redis_db(devenv["REDIS_URL"])
+    broker, broker_db = _empty_redis_db(redis_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="palette_site.settings",
@@ -165,7 +167,7 @@ def shape(devenv, tmp_path):
 
 
 def test_two_workers_and_a_beat_share_the_work_and_survive_a_killed_worker(shape, devenv):
-    kubeconfig = devenv["CLUSTER_A_KUBECONFIG"]
+    (kubeconfig,) = need(devenv, "CLUSTER_A_KUBECONFIG")
     shape.manage("migrate", "--noinput")
     shape.manage("shell", script=f"""
         from pathlib import Path
