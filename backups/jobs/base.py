@@ -325,7 +325,7 @@ class Job:
         the row committed). Each is queued again once (a duplicate is harmless:
         the claim skips it); still unclaimed one timeout later, it is failed, so
         it never blocks its schedule, etcd policy or etcd restore. While workers
-        are busy a long queue is expected, so then nothing is failed yet."""
+        move through the queue (``busy``) a long wait is expected: nothing is failed."""
         now = now or timezone.now()
         timeout = settings.OPERATION_PENDING_TIMEOUT
         cutoff = now - timedelta(seconds=timeout)
@@ -352,7 +352,12 @@ class Job:
 
     @classmethod
     def busy(cls, now=None) -> bool:
-        """Is a worker working on one of these rows right now (a fresh heartbeat)?"""
+        """Are workers moving through the queue: one of these rows running (a fresh
+        heartbeat) or claimed within the pending timeout?"""
         now = now or timezone.now()
-        cutoff = now - timedelta(seconds=settings.OPERATION_HEARTBEAT_TIMEOUT)
-        return cls.model.objects.filter(status=Status.RUNNING, heartbeat_at__gte=cutoff).exists()
+        alive = now - timedelta(seconds=settings.OPERATION_HEARTBEAT_TIMEOUT)
+        recent = now - timedelta(seconds=settings.OPERATION_PENDING_TIMEOUT)
+        rows = cls.model.objects
+        return rows.filter(status=Status.RUNNING, heartbeat_at__gte=alive).exists() or (
+            rows.filter(started_at__gte=recent).exists()
+        )

@@ -3,6 +3,7 @@ PostgreSQL (a database of this test's own on devenv's server), the Redis broker,
 two Celery workers and one beat, each its own process group.
 
 - 20 backups queued at once are spread over both workers and all complete;
+- a pending row whose broker message was lost is queued again and completes;
 - a worker killed with SIGKILL in the middle of a backup leaves that row failed
   within one reaper period after its heartbeat timeout, every Completed backup
   has its archive, and the other worker goes on working.
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 HEARTBEAT_TIMEOUT = 10
 REAPER_SECONDS = 2
+PENDING_TIMEOUT = 5
 BATCH = 20
 
 
@@ -148,7 +150,7 @@ def shape(devenv, tmp_path):
         PALETTE_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         PALETTE_DATA_DIR=str(tmp_path / "data"),
         PALETTE_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
-        PALETTE_PENDING_TIMEOUT="60",
+        PALETTE_PENDING_TIMEOUT=str(PENDING_TIMEOUT),
         PALETTE_REAPER_SECONDS=str(REAPER_SECONDS),
         PYTHONUNBUFFERED="1",
     )
@@ -196,6 +198,27 @@ def test_two_workers_and_a_beat_share_the_work_and_survive_a_killed_worker(shape
     nodes = {r[2].split("@")[0] for r in rows}
     assert nodes == {"w1", "w2"}, f"not spread over both workers: {nodes}"
     print(f"{BATCH} backups on 2 workers in {took:.1f} s")
+
+    # A lost broker message: a pending row whose task never reached the broker is
+    # queued again by the check once the pending timeout passed, and completes.
+    shape.manage("shell", script="""
+        from backups.models import Backup
+        from workspaces.models import Cluster
+        cluster = Cluster.objects.select_related("workspace").get()
+        Backup.objects.create(
+            name="lost-message", workspace=cluster.workspace, cluster=cluster,
+            cluster_name=cluster.name, location=cluster.workspace.locations.get(),
+            include_namespaces=["shop"],
+        )
+    """)  # fmt: skip
+    lost_at = time.monotonic()
+    (lost,) = shape.wait_final("lost-message", 1, timeout=PENDING_TIMEOUT + 60)
+    with psycopg.connect(shape.dsn) as db:
+        (requeued,) = db.execute(
+            "SELECT requeued_at FROM backups_backup WHERE name = 'lost-message'"
+        ).fetchone()
+    assert lost[1] == "completed" and requeued is not None, lost
+    print(f"a lost message was queued again and completed in {time.monotonic() - lost_at:.1f} s")
 
     # SIGKILL the worker that runs a (whole-cluster) backup, mid-backup.
     victim = killed_at = None

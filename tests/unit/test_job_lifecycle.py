@@ -123,15 +123,29 @@ def test_a_lost_message_is_queued_again_once_then_failed(
     assert row.status == Status.FAILED and "queued twice" in row.error
 
 
-def test_a_long_queue_behind_busy_workers_is_not_failed(world):
-    """A busy worker explains an unclaimed row: it waits instead of failing."""
+@pytest.mark.parametrize(
+    "busy",
+    [
+        {"status": Status.RUNNING, "heartbeat_at": 0},  # working on one now
+        {"status": Status.COMPLETED, "started_at": 0},  # took one a moment ago
+    ],
+)
+def test_a_long_queue_behind_busy_workers_is_not_failed(world, busy):
+    """Workers moving through the queue explain an unclaimed row: it waits."""
     pending = row_of(world, "backup")
     type(pending).objects.filter(pk=pending.pk).update(created_at=ago(900), requeued_at=ago(600))
-    busy = row_of(world, "etcd_snapshot")
-    type(busy).objects.filter(pk=busy.pk).update(status=Status.RUNNING, heartbeat_at=timezone.now())
+    other = row_of(world, "etcd_snapshot")
+    when = {k: ago(v) for k, v in busy.items() if k != "status"}
+    type(other).objects.filter(pk=other.pk).update(status=busy["status"], **when)
     reap()
     pending.refresh_from_db()
     assert pending.status == Status.PENDING
+    type(other).objects.filter(pk=other.pk).update(
+        status=Status.FAILED, started_at=ago(900), heartbeat_at=ago(900)
+    )
+    reap()  # the workers have been idle for long: now it fails
+    pending.refresh_from_db()
+    assert pending.status == Status.FAILED
 
 
 @pytest.mark.parametrize("kind", KINDS)
