@@ -1,8 +1,42 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from palette_site.admin_tools import OperationAdmin
+from workspaces import audit
 
 from . import models
+from .jobs import JobRefused, job_of
+
+
+class OperationAdmin(admin.ModelAdmin):
+    """Backups, restores, snapshots, etcd restores: read-mostly; staff can fail a
+    stuck one or cancel one, through its job kind."""
+
+    list_filter = ("status", "created_at")
+    readonly_fields = ("started_at", "finished_at", "heartbeat_at", "worker", "created_at")
+    date_hierarchy = "created_at"
+    actions = ["mark_failed", "cancel"]
+    list_select_related = True
+
+    @admin.action(
+        description="Mark the selected jobs failed (a running one stops at its next check)"
+    )
+    def mark_failed(self, request, queryset):
+        failed = 0
+        for job in queryset:
+            if job.mark_failed(f"Marked failed by support ({request.user.get_username()})."):
+                audit.record(request.user, "marked failed", job)
+                failed += 1
+        self.message_user(request, f"{failed} job(s) marked failed.", messages.SUCCESS)
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel(self, request, queryset):
+        cancelled = 0
+        for row in queryset:
+            try:
+                job_of(row).cancel(row, by=request.user)
+                cancelled += 1
+            except JobRefused as exc:
+                self.message_user(request, f"{row}: {exc}", messages.WARNING)
+        self.message_user(request, f"{cancelled} job(s) cancelled.", messages.SUCCESS)
 
 
 @admin.register(models.Backup)
@@ -46,6 +80,12 @@ class EtcdSnapshotAdmin(OperationAdmin):
         "location",
     )
     search_fields = ("name", "cluster_name")
+
+
+@admin.register(models.EtcdRestore)
+class EtcdRestoreAdmin(OperationAdmin):
+    list_display = ("snapshot_name", "cluster_name", "status", "created_at", "worker")
+    search_fields = ("snapshot_name", "cluster_name")
 
 
 @admin.register(models.Schedule)

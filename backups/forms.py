@@ -17,7 +17,7 @@ from workspaces.roles import Action
 
 from . import cron
 from .models import ClusterResources, Schedule
-from .naming import check_name, split_list
+from .naming import check_name, parse_mapping, split_list
 
 TTL_CHOICES = [
     ("24h", "1 day"),
@@ -287,8 +287,6 @@ class RestoreForm(forms.Form):
         self.fields["include_namespaces"].widget.attrs["size"] = min(10, max(3, len(choices)))
 
     def clean_namespace_mapping(self) -> dict:
-        from .naming import parse_mapping
-
         try:
             return parse_mapping(self.cleaned_data["namespace_mapping"])
         except ValueError as exc:

@@ -15,10 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from workspaces import audit
+from workspaces.access import can
 from workspaces.kube import check_health
 from workspaces.models import Cluster, Workspace
+from workspaces.roles import Action
 
-from .jobs import BackupRefused, start_backup
+from .jobs import JobRefused, start_backup, start_restore
 from .models import ACTIVE_STATUSES, Backup, BackupRun, Schedule
 from .naming import backup_name
 
@@ -141,7 +143,7 @@ def backup_workspace(
                 schedule=schedule,
                 **options,
             )
-        except BackupRefused as exc:
+        except JobRefused as exc:
             skipped.append({"cluster": cluster.name, "reason": str(exc)})
             continue
         Backup.objects.filter(pk=backup.pk).update(run=run)
@@ -158,11 +160,6 @@ def backup_workspace(
 def restore_run(run: BackupRun, *, by=None, **options) -> tuple[list, list[dict]]:
     """Restore the chosen namespaces into every cluster now in the workspace, each
     from that cluster's backup in the run. Returns (restores, skipped)."""
-    from workspaces.access import can
-    from workspaces.roles import Action
-
-    from .jobs import start_restore
-
     backups = {b.cluster_name: b for b in run.backups.select_related("location")}
     restores, skipped = [], []
     for cluster in run.workspace.clusters.all():
@@ -174,7 +171,7 @@ def restore_run(run: BackupRun, *, by=None, **options) -> tuple[list, list[dict]
         else:
             try:
                 restores.append(start_restore(backup, cluster, by=by, run=run, **options))
-            except BackupRefused as exc:
+            except JobRefused as exc:
                 skipped.append({"cluster": cluster.name, "reason": str(exc)})
     audit.record(by, "restored workspace", run.workspace, run=run.pk, restores=len(restores))
     return restores, skipped

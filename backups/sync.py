@@ -23,6 +23,7 @@ from workspaces.models import Cluster
 
 from . import velero_schema
 from .models import FINAL_STATUSES, Backup, Status
+from .naming import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,6 @@ def backup_from_document(
 
 
 def _ttl(text: str | None) -> timedelta:
-    from .naming import parse_duration
-
     try:
         return parse_duration(text or "720h0m0s")
     except ValueError:
@@ -168,3 +167,17 @@ def sync_location(location: BackupLocation) -> SyncResult:
         location, len(result.imported), len(result.removed), len(result.skipped),
     )  # fmt: skip
     return result
+
+
+def sync_all() -> int:
+    """Sync every available location that has a workspace; returns how many backups
+    were imported. A location that fails is logged and retried next time."""
+    imported = 0
+    for location in BackupLocation.objects.filter(
+        workspace__isnull=False, status=BackupLocation.Status.AVAILABLE
+    ):
+        try:
+            imported += len(sync_location(location).imported)
+        except StorageError as exc:
+            log.warning("sync of %s failed: %s", location, exc)
+    return imported

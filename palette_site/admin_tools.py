@@ -1,9 +1,9 @@
-"""Pieces the admin pages of every app share: write-only secrets, failing jobs."""
+"""Pieces the admin pages of every app share: write-only secrets."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from .encryption import mask
 
@@ -51,24 +51,3 @@ class SecretsAdminMixin:
             if value:
                 setattr(obj, name, value)
         super().save_model(request, obj, form, change)
-
-
-class OperationAdmin(admin.ModelAdmin):
-    """Backups, restores and snapshots: read-mostly, and staff can fail a stuck one."""
-
-    list_filter = ("status", "created_at")
-    readonly_fields = ("started_at", "finished_at", "heartbeat_at", "worker", "created_at")
-    date_hierarchy = "created_at"
-    actions = ["mark_failed"]
-    list_select_related = True
-
-    @admin.action(description="Mark the selected jobs failed (stops nothing that still runs)")
-    def mark_failed(self, request, queryset):
-        from workspaces import audit
-
-        failed = 0
-        for job in queryset:
-            if job.mark_failed(f"Marked failed by support ({request.user.get_username()})."):
-                audit.record(request.user, "marked failed", job)
-                failed += 1
-        self.message_user(request, f"{failed} job(s) marked failed.", messages.SUCCESS)

@@ -301,7 +301,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE: dict = {
-    "fail-stale-operations": {"task": "backups.tasks.fail_stale_operations", "schedule": 60.0},
+    "fail-stale-operations": {
+        "task": "backups.tasks.fail_stale_operations",
+        "schedule": float(env_int("PALETTE_REAPER_SECONDS", 60, minimum=1)),
+    },
     "revalidate-locations": {"task": "locations.tasks.revalidate_locations", "schedule": 3600.0},
     "tick-schedules": {"task": "backups.tasks.tick_schedules", "schedule": 60.0},
     "tick-etcd-policies": {"task": "backups.tasks.tick_etcd_policies", "schedule": 60.0},
@@ -312,6 +315,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 # How long a running operation may go without a heartbeat before the periodic
 # check declares its worker dead and marks it failed.
 OPERATION_HEARTBEAT_TIMEOUT = env_int("PALETTE_HEARTBEAT_TIMEOUT", 120, minimum=10)
+# How long a pending operation may wait for a worker to claim it before the same
+# check queues it again (its broker message may be lost); after a second wait
+# with no worker busy, it is marked failed.
+OPERATION_PENDING_TIMEOUT = env_int("PALETTE_PENDING_TIMEOUT", 120, minimum=5)
 # The AWS identity the console (its workers) runs as, shown in the trust policy
 # that STS locations need, e.g. arn:aws:iam::111122223333:role/backup-console.
 PALETTE_AWS_PRINCIPAL_ARN = env_str("PALETTE_AWS_PRINCIPAL_ARN", "")

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from backups.views import backup as backup_views
-from backups.views import etcd, restores, schedules
+from backups.views import etcd, jobs, restores, schedules
 from backups.views import lists as backups
 from locations import views as locations
 from workspaces.views import clusters, dashboard, workspaces
@@ -76,20 +76,25 @@ urlpatterns = [
     path("runs/<int:pk>/", schedules.backup_run_detail, name="backup_run_detail"),
     path("runs/<int:pk>/restore/", schedules.backup_run_restore, name="backup_run_restore"),
     path("backups/<int:pk>/", backup_views.backup_detail, name="backup_detail"),
-    path("backups/<int:pk>/status/", backup_views.backup_status, name="backup_status"),
+    path("backups/<int:pk>/status/", jobs.job_status, {"kind": "backup"}, name="backup_status"),
     path("backups/<int:pk>/contents/", backup_views.backup_contents, name="backup_contents"),
     path("backups/<int:pk>/item/", backup_views.backup_item, name="backup_item"),
     path("backups/<int:pk>/download/", backup_views.backup_download, name="backup_download"),
     path("backups/<int:pk>/delete/", backup_views.backup_delete, name="backup_delete"),
     path("restores/", backups.restore_list, name="restore_list"),
     path("restores/<int:pk>/", restores.restore_detail, name="restore_detail"),
-    path("restores/<int:pk>/status/", restores.restore_status, name="restore_status"),
+    path("restores/<int:pk>/status/", jobs.job_status, {"kind": "restore"}, name="restore_status"),
     path("restores/<int:pk>/confirm/", restores.restore_confirm, name="restore_confirm"),
     path("backups/<int:pk>/restore/", restores.restore_wizard, name="restore_wizard"),
     path("clusters/<str:name>/restores/", restores.cluster_restores, name="cluster_restores"),
     path("etcd/", backups.etcd_snapshot_list, name="etcd_snapshot_list"),
     path("etcd/<int:pk>/", etcd.etcd_snapshot_detail, name="etcd_snapshot_detail"),
-    path("etcd/<int:pk>/status/", etcd.etcd_snapshot_status, name="etcd_snapshot_status"),
+    path(
+        "etcd/<int:pk>/status/",
+        jobs.job_status,
+        {"kind": "etcd_snapshot"},
+        name="etcd_snapshot_status",
+    ),
     path("etcd/<int:pk>/download/", etcd.etcd_snapshot_download, name="etcd_snapshot_download"),
     path("etcd/<int:pk>/delete/", etcd.etcd_snapshot_delete, name="etcd_snapshot_delete"),
     path("etcd/<int:pk>/restore/", etcd.etcd_restore_create, name="etcd_restore_create"),
@@ -99,5 +104,6 @@ urlpatterns = [
     path(
         "clusters/<str:name>/etcd/snapshot/", etcd.etcd_snapshot_create, name="etcd_snapshot_create"
     ),
+    path("jobs/<str:kind>/<int:pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("admin/", admin.site.urls),
 ]

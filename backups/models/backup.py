@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from workspaces.access import OperationQuerySet, ScheduleQuerySet
 
+from ..cron import next_runs
 from .operation import Operation
 from .options import BackupOptions
 
@@ -129,8 +130,6 @@ class Schedule(BackupOptions):
         return self.cron if self.preset == self.Preset.CUSTOM else self.preset
 
     def upcoming(self, after, count: int = 5) -> list:
-        from ..cron import next_runs
-
         if not self.expression or self.paused:
             return []
         return next_runs(self.expression, after, count)

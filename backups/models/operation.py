@@ -2,8 +2,8 @@
 
 A job is a row. The page reads the row; Celery's result backend is never read.
 The worker claims the row with a conditional UPDATE, moves counters and a
-heartbeat while it works, and writes the final status. A periodic check fails
-rows whose heartbeat stopped, so nothing stays "running" after a worker dies.
+heartbeat while it works, and writes the final status. ``backups/jobs/`` owns
+the lifecycle around these primitives (including reaping lost rows).
 """
 
 from __future__ import annotations
@@ -32,9 +32,12 @@ class Status(models.TextChoices):
     # Stopped: the cluster or store was unreachable, the worker died, or staff
     # marked it failed. ``error`` says which.
     FAILED = "failed", "Failed"
+    # Someone cancelled it: a pending job ends at once, a running one at its next
+    # safe point, after removing what it had written.
+    CANCELLED = "cancelled", "Cancelled"
 
 
-FINAL_STATUSES = (Status.COMPLETED, Status.PARTIALLY_FAILED, Status.FAILED)
+FINAL_STATUSES = (Status.COMPLETED, Status.PARTIALLY_FAILED, Status.FAILED, Status.CANCELLED)
 ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING)
 
 
@@ -55,6 +58,10 @@ class Operation(models.Model):
     items_done = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     log = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    requeued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the stale check queued it again, unclaimed"
+    )
 
     class Meta:
         abstract = True
@@ -139,21 +146,3 @@ class Operation(models.Model):
     def mark_failed(self, reason: str) -> bool:
         """Fail a job that has not finished; used by staff and by the stale check."""
         return self.finish(Status.FAILED, error=reason)
-
-    @classmethod
-    def fail_stale(cls, timeout_seconds: int | None = None) -> int:
-        """Fail running jobs whose worker stopped sending heartbeats.
-
-        Returns how many rows it failed. One UPDATE, safe to run from any
-        number of schedulers at once.
-        """
-        timeout = timeout_seconds or settings.OPERATION_HEARTBEAT_TIMEOUT
-        cutoff = timezone.now() - timedelta(seconds=timeout)
-        return cls._default_manager.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=Status.FAILED,
-            finished_at=timezone.now(),
-            error=(
-                f"The worker stopped reporting progress for more than {timeout} seconds "
-                "(it was probably stopped or killed). Start the job again."
-            ),
-        )

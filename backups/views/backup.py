@@ -19,12 +19,9 @@ from workspaces.views.common import fetch, page_of, require, visible_cluster
 
 from .. import browse
 from ..forms import BackupForm
-from ..jobs import BackupRefused, delete_backup, start_backup
+from ..jobs import BackupJob, JobRefused, delete_backup, start_backup
 from ..models import Backup
 from .download import stream_object
-
-# htmx stops polling when a response has this status.
-STOP_POLLING = 286
 
 
 def _backup(request: HttpRequest, pk: int) -> Backup:
@@ -64,22 +61,12 @@ def backup_create(request: HttpRequest, name: str) -> HttpResponse:
             backup = start_backup(
                 cluster, form.cleaned_data["location"], by=request.user, **form.options()
             )
-        except BackupRefused as exc:
+        except JobRefused as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Backup {backup.name} started.")
             return redirect(backup)
     return render(request, "backups/create.html", {"cluster": cluster, "form": form, "note": note})
-
-
-@login_required
-def backup_status(request: HttpRequest, pk: int) -> HttpResponse:
-    """The progress fragment, polled every second until the backup ends."""
-    backup = _backup(request, pk)
-    response = render(request, "backups/detail.html#progress", {"backup": backup})
-    if backup.is_done and request.htmx:
-        response.status_code = STOP_POLLING
-    return response
 
 
 @login_required
@@ -100,7 +87,7 @@ def backup_delete(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("backup_delete", pk=backup.pk)
         try:
             delete_backup(backup, by=request.user)
-        except (StorageError, BackupRefused) as exc:
+        except (StorageError, JobRefused) as exc:
             messages.error(request, f"Backup {backup.name} was not deleted: {exc}")
             return redirect(backup)
         messages.success(
@@ -119,7 +106,7 @@ def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "backups/detail.html",
         {
-            "backup": backup,
+            **BackupJob.page_context(request.user, backup),
             "can_delete": can(request.user, Action.MANAGE, backup),
             "can_restore": can(request.user, Action.RESTORE, backup),
             "can_download": can(request.user, Action.DOWNLOAD, backup),

@@ -21,11 +21,11 @@ from workspaces.roles import Action
 from workspaces.views.common import fetch, visible_cluster
 
 from .. import cron
-from ..etcd_jobs import policy_location, start_etcd_restore, start_snapshot
-from ..jobs import BackupRefused
+from ..etcd_policy import policy_location
+from ..jobs import EtcdRestoreJob, JobRefused, SnapshotJob, start_etcd_restore, start_snapshot
 from ..models import EtcdPolicy, EtcdRestore, EtcdSnapshot, Status
-from .backup import STOP_POLLING
 from .download import stream_object
+from .jobs import job_status
 
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
@@ -152,11 +152,11 @@ def etcd_snapshot_create(request: HttpRequest, name: str) -> HttpResponse:
     location = policy_location(cluster)
     try:
         if location is None:
-            raise BackupRefused(
+            raise JobRefused(
                 "Set a location on the etcd policy, or a default location for the workspace."
             )
         snapshot = start_snapshot(cluster, location, by=request.user)
-    except BackupRefused as exc:
+    except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect("cluster_etcd", name=cluster.name)
     return redirect(snapshot)
@@ -175,7 +175,7 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "backups/etcd_detail.html",
         {
-            "snapshot": snapshot,
+            **SnapshotJob.page_context(request.user, snapshot),
             "steps": runbook(
                 snapshot,
                 etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
@@ -195,15 +195,6 @@ def etcd_snapshot_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "restores": snapshot.restores.restrict(request.user)[:5],
         },
     )
-
-
-@login_required
-def etcd_snapshot_status(request: HttpRequest, pk: int) -> HttpResponse:
-    snapshot = _snapshot(request, pk)
-    response = render(request, "backups/etcd_detail.html#progress", {"snapshot": snapshot})
-    if snapshot.is_done and request.htmx:
-        response.status_code = STOP_POLLING
-    return response
 
 
 @login_required
@@ -250,7 +241,7 @@ def etcd_restore_create(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(snapshot)
     try:
         restore = start_etcd_restore(snapshot, by=request.user)
-    except BackupRefused as exc:
+    except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect(snapshot)
     return redirect(restore)
@@ -258,12 +249,11 @@ def etcd_restore_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def etcd_restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.htmx:
+        return job_status(request, pk, kind=EtcdRestoreJob.kind)
     restore = fetch(request, EtcdRestore.objects.select_related("snapshot", "created_by"), pk=pk)
-    response = render(
+    return render(
         request,
-        "backups/etcd_restore.html#progress" if request.htmx else "backups/etcd_restore.html",
-        {"restore": restore},
+        "backups/etcd_restore.html",
+        EtcdRestoreJob.page_context(request.user, restore),
     )
-    if restore.is_done and request.htmx:
-        response.status_code = STOP_POLLING
-    return response

@@ -19,9 +19,8 @@ from workspaces.roles import Action
 from workspaces.views.common import fetch, fragment, page_of, visible_cluster
 
 from ..forms import RestoreForm
-from ..jobs import BackupRefused, start_restore
+from ..jobs import JobRefused, RestoreJob, start_restore
 from ..models import Backup, Restore, RestoreItem
-from .backup import STOP_POLLING
 
 OPTION_FIELDS = (
     "include_namespaces",
@@ -74,7 +73,7 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
             restore = start_restore(
                 backup, target, by=request.user, preview=preview, **form.options()
             )
-        except BackupRefused as exc:
+        except JobRefused as exc:
             form.add_error(None, str(exc))
         else:
             return redirect(restore)
@@ -101,22 +100,11 @@ def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
             by=request.user,
             **{name: getattr(preview, name) for name in OPTION_FIELDS},
         )
-    except BackupRefused as exc:
+    except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect(preview)
     messages.success(request, f"Restore {restore.name} started.")
     return redirect(restore)
-
-
-def _can_confirm(user, restore: Restore) -> bool:
-    """A finished preview may be confirmed by whoever may restore into its target."""
-    return (
-        restore.is_preview
-        and restore.is_done
-        and restore.status != "failed"
-        and restore.target_cluster is not None
-        and can(user, Action.RESTORE, restore.target_cluster)
-    )
 
 
 def _items(request: HttpRequest, restore: Restore):
@@ -135,27 +123,14 @@ def _items(request: HttpRequest, restore: Restore):
 def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
     restore = _restore(request, pk)
     context = {
-        "restore": restore,
+        **RestoreJob.page_context(request.user, restore),
         "page": _items(request, restore),
         "outcomes": RestoreItem.Outcome.choices,
-        "can_confirm": _can_confirm(request.user, restore),
     }
     return render(request, fragment(request, "backups/restore_detail.html", "items"), context)
 
 
 @login_required
-def restore_status(request: HttpRequest, pk: int) -> HttpResponse:
-    restore = _restore(request, pk)
-    response = render(
-        request,
-        "backups/restore_detail.html#progress",
-        {"restore": restore, "can_confirm": _can_confirm(request.user, restore)},
-    )
-    if restore.is_done and request.htmx:
-        response.status_code = STOP_POLLING
-    return response
-
-
 @login_required
 def cluster_restores(request: HttpRequest, name: str) -> HttpResponse:
     cluster = visible_cluster(request, name)

@@ -21,7 +21,7 @@ from kubernetes.client.rest import ApiException
 from backups.engine.etcd.restore import restore_locally
 from backups.engine.etcd.snapshot import take_snapshot
 from backups.engine_inputs import local_target, snapshot_request, snapshot_restore_request
-from backups.etcd_jobs import record_completed
+from backups.jobs.etcd import record_completed
 from backups.models import EtcdSnapshot, Status
 from devenv import clusters as devenv_clusters
 from devenv.testing import kube_api_client, unique

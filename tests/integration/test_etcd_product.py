@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from backups.etcd_jobs import tick_etcd
+from backups.etcd_policy import tick_etcd
 from backups.models import EtcdPolicy, EtcdSnapshot
 from tests import factories
 from workspaces.kube import flatten_kubeconfig

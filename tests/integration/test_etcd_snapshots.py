@@ -23,8 +23,8 @@ from backups.engine.etcd.snapshot import take_snapshot
 from backups.engine.etcd.verify import verify_snapshot
 from backups.engine.storage.base import StorageError
 from backups.engine_inputs import etcd_endpoint, snapshot_request
-from backups.etcd_jobs import record_completed
 from backups.etcd_retention import apply_retention
+from backups.jobs.etcd import record_completed
 from backups.models import EtcdSnapshot, Status
 from devenv import certs
 from devenv.seed import create

@@ -122,13 +122,13 @@ def test_sync_removes_entries_whose_files_vanished(cluster, devenv, minio_bucket
 
 
 def test_imported_backups_are_read_only(cluster, devenv, minio_bucket):
-    from backups.jobs import BackupRefused, delete_backup
+    from backups.jobs import JobRefused, delete_backup
 
     location = minio_location(devenv, cluster.workspace, minio_bucket)
     real_backup(cluster, location, "theirs")
     Backup.objects.all().delete()
     call_command("sync_location", "minio")
-    with pytest.raises(BackupRefused, match="read-only"):
+    with pytest.raises(JobRefused, match="read-only"):
         delete_backup(Backup.objects.get(name="theirs"))
 
 

@@ -171,7 +171,7 @@ def test_one_bad_stored_schedule_does_not_stop_the_others(world, settings):
 
 
 def test_a_bad_stored_etcd_policy_does_not_stop_the_others(world):
-    from backups.etcd_jobs import tick_etcd
+    from backups.etcd_policy import tick_etcd
 
     EtcdPolicy.objects.filter(cluster=world.cluster).update(cron="0 0 31 2 *", next_run_at=None)
     assert tick_etcd() == []
@@ -295,13 +295,13 @@ def test_a_cluster_registered_twice_at_once_is_a_form_error(world, login, raced)
 
 
 def test_a_backup_started_twice_at_once_is_refused(world, raced):
-    from backups.jobs import BackupRefused, start_backup
+    from backups.jobs import JobRefused, start_backup
     from backups.models import Backup
 
     twin = {"name": "twin", "workspace": world.workspace, "cluster": world.cluster,
             "cluster_name": world.cluster.name, "location": world.location}  # fmt: skip
     raced(Backup, **twin)
-    with pytest.raises(BackupRefused, match="already exists"):
+    with pytest.raises(JobRefused, match="already exists"):
         start_backup(world.cluster, world.location, name="twin")
     from workspaces.models import AuditEvent
 

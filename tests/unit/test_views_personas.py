@@ -392,6 +392,24 @@ CASES = [
         lambda w: reverse("etcd_snapshot_detail", args=[w.snapshot.pk]),
         seers(OK),
     ),
+    Case(
+        "job_cancel_restore",  # pending: whoever may restore into the target cancels it
+        lambda w: reverse("job_cancel", args=["restore", w.restore.pk]),
+        operators(FOUND),
+        method="post",
+    ),
+    Case(
+        "job_cancel_etcd_snapshot",
+        lambda w: reverse("job_cancel", args=["etcd_snapshot", w.snapshot.pk]),
+        operators(FOUND),
+        method="post",
+    ),
+    Case(
+        "job_cancel_etcd_restore",
+        lambda w: reverse("job_cancel", args=["etcd_restore", w.etcd_restore.pk]),
+        admin_only(FOUND),
+        method="post",
+    ),
 ]
 
 

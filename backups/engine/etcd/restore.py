@@ -152,6 +152,8 @@ class _LocalRestore:
                 finally:
                     if self.stopped and not result.ok:
                         self._ensure_running()
+                    elif not self.stopped:
+                        result.cluster_running = True  # nothing was stopped
                     if self.workdir:
                         shutil.rmtree(self.workdir, ignore_errors=True)
         except StepFailed as err:  # the lock

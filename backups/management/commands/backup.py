@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.forms import SelectorField
-from backups.jobs import BackupRefused, start_backup
-from backups.models import Backup, ClusterResources
+from backups.jobs import JobRefused, run_and_wait, start_backup
+from backups.models import ClusterResources
 from backups.naming import parse_duration, split_list
 from locations.models import BackupLocation
 from palette_site.command_support import named
@@ -19,17 +17,8 @@ PHASES = {
     "completed": "Completed",
     "partially_failed": "PartiallyFailed",
     "failed": "Failed",
+    "cancelled": "Cancelled",
 }
-
-
-def wait_for(model, pk: int, run, poll: float = 1.0):
-    """Run the job here (a worker may win the claim instead), then wait for its end."""
-    run(pk)
-    while True:
-        row = model.objects.get(pk=pk)
-        if row.is_done:
-            return row
-        time.sleep(poll)
 
 
 class Command(BaseCommand):
@@ -76,17 +65,15 @@ class Command(BaseCommand):
                 cluster_resources=o["cluster_resources"],
                 label_selector=selector,
             )
-        except BackupRefused as exc:
+        except JobRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(backup.name)
         if not o["wait"]:
             return
-        from backups.tasks import run_backup
-
-        backup = wait_for(Backup, backup.pk, run_backup)
+        backup = run_and_wait(backup)
         phase = PHASES[backup.status]
         self.stdout.write(phase)
-        if backup.status == "failed":
+        if backup.status in ("failed", "cancelled"):
             raise CommandError(backup.error or "The backup failed.")
         if backup.status != "completed":
             raise CommandError(

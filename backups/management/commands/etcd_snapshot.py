@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backups.etcd_jobs import start_snapshot
-from backups.jobs import BackupRefused
-from backups.management.commands.backup import wait_for
-from backups.models import EtcdSnapshot
+from backups.jobs import JobRefused, run_and_wait, start_snapshot
 from locations.models import BackupLocation
 from palette_site.command_support import named
 from workspaces.models import Cluster
@@ -26,14 +23,12 @@ class Command(BaseCommand):
         location = named(BackupLocation, o["location"], "location")
         try:
             snapshot = start_snapshot(cluster, location)
-        except BackupRefused as exc:
+        except JobRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(snapshot.name)
         if not o["wait"]:
             return
-        from backups.tasks import run_etcd_snapshot
-
-        snapshot = wait_for(EtcdSnapshot, snapshot.pk, run_etcd_snapshot)
+        snapshot = run_and_wait(snapshot)
         if snapshot.status != "completed":
             self.stdout.write("Failed")
             raise CommandError(snapshot.error or "The snapshot failed.")

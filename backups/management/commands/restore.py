@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from backups.jobs import BackupRefused, start_restore
-from backups.management.commands.backup import PHASES, wait_for
-from backups.models import Backup, Restore
+from backups.jobs import JobRefused, run_and_wait, start_restore
+from backups.management.commands.backup import PHASES
+from backups.models import Backup
 from backups.naming import parse_mapping, split_list
 from palette_site.command_support import named
 from workspaces.access import can, operation_q
@@ -79,20 +79,18 @@ class Command(BaseCommand):
                 restore_pvs=o["restore_pvs"],
                 preserve_node_ports=o["preserve_node_ports"],
             )
-        except BackupRefused as exc:
+        except JobRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(restore.name)
         if not o["wait"]:
             return
-        from backups.tasks import run_restore
-
-        restore = wait_for(Restore, restore.pk, run_restore)
+        restore = run_and_wait(restore)
         self.stdout.write(PHASES[restore.status])
         self.stdout.write(
             f"{restore.created_count} created, {restore.updated_count} updated, "
             f"{restore.skipped_count} skipped, {restore.failed_count} failed"
         )
-        if restore.status == "failed":
+        if restore.status in ("failed", "cancelled"):
             raise CommandError(restore.error or "The restore failed.")
         if restore.status != "completed":
             raise CommandError(f"{restore.failed_count} item(s) failed; see the restore's page.")

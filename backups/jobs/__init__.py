@@ -1,0 +1,30 @@
+"""Every job the console runs, with the one lifecycle they share (``base.py``).
+
+Pages, commands and schedules start jobs through the ``start_*`` functions;
+Celery tasks call ``<Kind>Job.run(pk)``; ``registry.JOBS`` lists the kinds.
+"""
+
+from .backup import BackupJob, delete_backup, start_backup
+from .base import Job, JobRefused, Outcome
+from .etcd import EtcdRestoreJob, SnapshotJob, start_etcd_restore, start_snapshot
+from .registry import JOBS, job_of, reap, run_and_wait
+from .restore import RestoreJob, start_restore
+
+__all__ = [
+    "JOBS",
+    "BackupJob",
+    "EtcdRestoreJob",
+    "Job",
+    "JobRefused",
+    "Outcome",
+    "RestoreJob",
+    "SnapshotJob",
+    "delete_backup",
+    "job_of",
+    "reap",
+    "run_and_wait",
+    "start_backup",
+    "start_etcd_restore",
+    "start_restore",
+    "start_snapshot",
+]

@@ -1,0 +1,150 @@
+"""Backups as jobs: starting one, running it, and deleting a finished one."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError
+
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
+from locations.models import BackupLocation
+from locations.providers import get_provider
+from workspaces import audit
+from workspaces.models import Cluster
+from workspaces.roles import Action
+
+from ..engine.backup.run import run_backup as engine_run_backup
+from ..engine_inputs import backup_request
+from ..models import ACTIVE_STATUSES, Backup, Status
+from ..naming import backup_name, check_name
+from .base import Job, JobFailed, JobRefused, Outcome
+
+log = logging.getLogger(__name__)
+
+# The engine's phase names, as the row's final status.
+PHASE_STATUS = {
+    "Completed": Status.COMPLETED,
+    "PartiallyFailed": Status.PARTIALLY_FAILED,
+    "Failed": Status.FAILED,
+    "Cancelled": Status.CANCELLED,
+}
+
+
+class BackupJob(Job):
+    model = Backup
+    kind = "backup"
+    noun = "backup"
+    task_name = "backups.tasks.run_backup"
+    related = ("cluster", "location")
+    start_action = Action.BACKUP
+    template, context_name = "backups/detail.html", "backup"
+
+    def location(self):
+        if self.row.cluster is None:
+            raise JobFailed("The cluster was removed from the console before the backup ran.")
+        return self.row.location
+
+    def engine(self):
+        """The one engine call; it stops at its next safe point once ``should_stop``."""
+        return engine_run_backup(
+            backup_request(self.row, self.provider),
+            progress=self.progress,
+            log=self.reporter.log,
+            should_stop=self.should_stop,
+        )
+
+    def work(self) -> Outcome:
+        outcome = self.engine()
+        return Outcome(PHASE_STATUS[outcome.phase], outcome.error, dict(
+            items_done=outcome.items, items_total=max(outcome.items, self.row.items_total),
+            errors_count=outcome.errors, warnings_count=outcome.warnings,
+            size_bytes=outcome.size_bytes, sha256=outcome.sha256,
+            kubernetes_version=outcome.kubernetes_version, expires_at=outcome.expires,
+            phase=outcome.phase,
+        ))  # fmt: skip
+
+    def clean_up(self) -> None:
+        """No partial backup stays in the store: the archive upload was aborted by
+        the engine's writer; the files written before it are removed here."""
+        self.provider.delete_prefix(Layout(self.row.location.prefix).backup_dir(self.row.name))
+
+    def after(self, outcome: Outcome) -> None:
+        if outcome.fields:  # the engine ran to its own end (not a crash or a cancel)
+            audit.record(
+                self.row.created_by, "backed up", self.row, result=outcome.fields["phase"],
+                items=outcome.fields["items_done"],
+            )  # fmt: skip
+
+
+def start_backup(
+    cluster: Cluster,
+    location: BackupLocation,
+    *,
+    by=None,
+    name: str = "",
+    prefix: str = "manual",
+    ttl: timedelta | None = None,
+    schedule=None,
+    **options,
+) -> Backup:
+    """Create the Backup row (pending) and queue its task once the row is committed.
+
+    ``options`` are BackupOptions fields: include_namespaces, exclude_namespaces,
+    include_resources, exclude_resources, cluster_resources, label_selector,
+    include_disks (the model's defaults for those not given)."""
+    name = name or backup_name(prefix, cluster.name)
+    problem = check_name(name)
+    if problem:
+        raise JobRefused(f"Backup name {name!r}: {problem}")
+    if Backup.objects.filter(location=location, name=name).exists():
+        raise JobRefused(f"A backup named {name} already exists in {location}.")
+    if location.status == BackupLocation.Status.UNAVAILABLE:
+        raise JobRefused(
+            f"Location {location} is unavailable ({location.status_message}). Fix it and "
+            "validate it again first."
+        )
+    try:
+        return BackupJob.create(
+            by,
+            "started backup",
+            {"cluster": cluster.name, "location": location.name},
+            name=name,
+            workspace=cluster.workspace,
+            cluster=cluster,
+            cluster_name=cluster.name,
+            location=location,
+            schedule=schedule,
+            **options,
+            **({"ttl": ttl} if ttl is not None else {}),
+        )
+    except IntegrityError:  # the same name, started at the same moment
+        raise JobRefused(f"A backup named {name} already exists in {location}.") from None
+
+
+def delete_backup(backup: Backup, by=None) -> None:
+    """Delete the backup's objects from storage first, then the row.
+
+    If storage fails, the row stays (with the reason in ``error``) so nothing is
+    forgotten while its data still sits in the bucket; deleting again retries.
+    Raises StorageError in that case.
+    """
+    if backup.status in ACTIVE_STATUSES:
+        raise JobRefused("The backup is still running; wait for it to finish.")
+    if backup.source == Backup.Source.IMPORTED:
+        raise JobRefused(
+            "This backup was imported from the location and is read-only here: delete it "
+            "with the tool that made it (the console then forgets it at the next sync)."
+        )
+    provider = get_provider(backup.location)
+    try:
+        removed = provider.delete_prefix(Layout(backup.location.prefix).backup_dir(backup.name))
+    except StorageError as exc:
+        Backup.objects.filter(pk=backup.pk).update(error=f"Deleting from storage failed: {exc}")
+        raise
+    finally:
+        provider.close()
+    audit.record(by, "deleted backup", backup, objects=removed, location=backup.location.name)
+    backup.delete()
+    log.info("deleted backup %s (%d objects)", backup.name, removed)
