@@ -192,8 +192,13 @@ func (d *Driver) DeleteVolume(_ context.Context, req *csi.DeleteVolumeRequest) (
 	s := d.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.Volumes[id]; !ok {
+	v, ok := s.Volumes[id]
+	if !ok {
 		return &csi.DeleteVolumeResponse{}, nil // already gone: deletion is idempotent
+	}
+	// A pod that still has it mounted would see its files vanish: the caller retries later.
+	if busy := mountedTargets(v); len(busy) > 0 {
+		return nil, status.Errorf(codes.FailedPrecondition, "volume %s is still published on %v", id, busy)
 	}
 	if err := os.RemoveAll(s.volumePath(id)); err != nil {
 		return nil, status.Errorf(codes.Internal, "remove volume: %v", err)

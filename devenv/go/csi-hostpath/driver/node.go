@@ -63,6 +63,10 @@ func (d *Driver) NodePublishVolume(_ context.Context, req *csi.NodePublishVolume
 			return nil, status.Errorf(codes.Internal, "remount read-only: %v", err)
 		}
 	}
+	if err := d.setPublished(id, target, true); err != nil {
+		_ = unix.Unmount(target, 0)
+		return nil, err
+	}
 	log.Printf("published volume %s on %s (read-only %v)", id, target, req.GetReadonly())
 	return &csi.NodePublishVolumeResponse{}, nil
 }
@@ -87,8 +91,47 @@ func (d *Driver) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVo
 	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, status.Errorf(codes.Internal, "remove target: %v", err)
 	}
+	if err := d.setPublished(id, target, false); err != nil {
+		return nil, err
+	}
 	log.Printf("unpublished volume %s from %s", id, target)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// setPublished records that volume id is (or no longer is) published on target.
+func (d *Driver) setPublished(id, target string, published bool) error {
+	s := d.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.Volumes[id]
+	if !ok {
+		return nil // unpublishing a deleted volume's leftover target
+	}
+	targets := []string{}
+	for _, t := range v.Targets {
+		if t != target {
+			targets = append(targets, t)
+		}
+	}
+	if published {
+		targets = append(targets, target)
+	}
+	v.Targets = targets
+	if err := s.save(); err != nil {
+		return status.Errorf(codes.Internal, "save state: %v", err)
+	}
+	return nil
+}
+
+// mountedTargets are the recorded targets of v that are still mount points.
+func mountedTargets(v *Volume) []string {
+	var out []string
+	for _, t := range v.Targets {
+		if mounted, err := isMountPoint(t); err != nil || mounted {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // isMountPoint tells whether path is the mount point of an entry of this mount namespace.

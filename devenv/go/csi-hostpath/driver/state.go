@@ -20,6 +20,8 @@ type Volume struct {
 	// Where its content came from ("" for an empty volume), to answer repeated requests.
 	SourceSnapshot string `json:"sourceSnapshot,omitempty"`
 	SourceVolume   string `json:"sourceVolume,omitempty"`
+	// Target paths where the volume is published (bind-mounted) now.
+	Targets []string `json:"targets,omitempty"`
 }
 
 // Snapshot is a tar.gz archive under <data dir>/snapshots.

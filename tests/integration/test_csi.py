@@ -1,0 +1,234 @@
+"""The CSI driver of devenv holds real bytes: a VolumeSnapshot of a CSI-class claim becomes
+readyToUse, and a claim restored from it holds the same files (sha256 of each), proven through
+the real external-provisioner, csi-snapshotter, snapshot-controller and kubelet.
+
+``test_csi_sanity`` runs the CSI conformance suite (csi-test's csi-sanity) against a driver
+process of its own, on temporary directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from devenv.testing import need
+
+pytestmark = pytest.mark.integration
+
+SNAPSHOT_API = ("snapshot.storage.k8s.io", "v1")
+
+
+def _kubectl(env: dict, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+    # Cluster B: the etcd restore drill stops and rewinds cluster A while other tests run.
+    kubectl, kubeconfig = need(env, "KUBECTL", "CLUSTER_B_KUBECONFIG")
+    proc = subprocess.run(
+        [kubectl, f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+    return proc.stdout
+
+
+def _wait(what: str, predicate, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def _claim(name: str, storage_class: str, source: str | None = None) -> dict:
+    spec = {
+        "accessModes": ["ReadWriteOnce"],
+        "storageClassName": storage_class,
+        "resources": {"requests": {"storage": "64Mi"}},
+    }
+    if source:
+        spec["dataSource"] = {
+            "apiGroup": SNAPSHOT_API[0],
+            "kind": "VolumeSnapshot",
+            "name": source,
+        }
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def _pod(name: str, claim: str, image: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "app",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+        },
+    }
+
+
+def _bound(core, ns: str, name: str):
+    pvc = core.read_namespaced_persistent_volume_claim(name, ns)
+    return pvc if pvc.status.phase == "Bound" else None
+
+
+def _running(core, ns: str, name: str) -> bool:
+    return core.read_namespaced_pod(name, ns).status.phase == "Running"
+
+
+def _checksums(env: dict, ns: str, pod: str) -> dict[str, str]:
+    out = _kubectl(env, "exec", "-n", ns, pod, "--", "app", "checksum", "--dir", "/data")
+    sums = {}
+    for line in out.splitlines():
+        digest, path = line.split("  ", 1)
+        sums[path] = digest
+    return sums
+
+
+def test_snapshot_of_a_csi_claim_restores_the_same_bytes(devenv, kube_b, fresh_namespace_b):
+    from kubernetes import client
+
+    storage_class, snapshot_class, image = need(
+        devenv, "STORAGE_CLASS_CSI", "VOLUME_SNAPSHOT_CLASS", "DEMO_APP_IMAGE"
+    )
+    ns = fresh_namespace_b
+    core = client.CoreV1Api(kube_b)
+    custom = client.CustomObjectsApi(kube_b)
+
+    core.create_namespaced_persistent_volume_claim(ns, _claim("data", storage_class))
+    pvc = _wait("the CSI claim to bind", lambda: _bound(core, ns, "data"))
+    pv = core.read_persistent_volume(pvc.spec.volume_name)
+    assert pv.spec.csi.driver == devenv["CSI_DRIVER_NAME"]
+
+    core.create_namespaced_pod(ns, _pod("writer", "data", image))
+    _wait("the writer pod to run", lambda: _running(core, ns, "writer"))
+    _kubectl(
+        devenv, "exec", "-n", ns, "writer", "--",
+        "app", "write", "--dir", "/data/set", "--files", "7", "--bytes", "300000",
+    )  # fmt: skip
+    written = _checksums(devenv, ns, "writer")
+    assert len(written) == 7, written
+
+    group, version = SNAPSHOT_API
+    snapshot = {
+        "apiVersion": f"{group}/{version}",
+        "kind": "VolumeSnapshot",
+        "metadata": {"name": "snap"},
+        "spec": {
+            "volumeSnapshotClassName": snapshot_class,
+            "source": {"persistentVolumeClaimName": "data"},
+        },
+    }
+    custom.create_namespaced_custom_object(group, version, ns, "volumesnapshots", snapshot)
+
+    def ready():
+        snap = custom.get_namespaced_custom_object(group, version, ns, "volumesnapshots", "snap")
+        status = snap.get("status") or {}
+        assert not status.get("error"), status["error"]
+        return snap if status.get("readyToUse") else None
+
+    snap = _wait("the VolumeSnapshot to be readyToUse", ready)
+    assert snap["status"]["restoreSize"]
+    # Written after the snapshot: must not appear in the restored claim.
+    _kubectl(
+        devenv, "exec", "-n", ns, "writer", "--",
+        "app", "write", "--dir", "/data/later", "--files", "1", "--bytes", "10",
+    )  # fmt: skip
+
+    core.create_namespaced_persistent_volume_claim(ns, _claim("restored", storage_class, "snap"))
+    restored_pvc = _wait("the restored claim to bind", lambda: _bound(core, ns, "restored"))
+    assert restored_pvc.spec.volume_name != pvc.spec.volume_name
+    core.create_namespaced_pod(ns, _pod("reader", "restored", image))
+    _wait("the reader pod to run", lambda: _running(core, ns, "reader"))
+    assert _checksums(devenv, ns, "reader") == written
+
+    # The claims' volumes are gone once the claims are (reclaim policy Delete). Graceful
+    # deletion: the kubelet removes a pod only after it unpublished the pod's volumes.
+    for pod in ("writer", "reader"):
+        core.delete_namespaced_pod(pod, ns)
+    names = {pvc.spec.volume_name, restored_pvc.spec.volume_name}
+    _wait("the pods to go", lambda: not core.list_namespaced_pod(ns).items)
+    custom.delete_namespaced_custom_object(group, version, ns, "volumesnapshots", "snap")
+    for claim in ("data", "restored"):
+        core.delete_namespaced_persistent_volume_claim(claim, ns)
+
+    def volumes_gone():
+        left = {v.metadata.name for v in core.list_persistent_volume().items}
+        return not (names & left)
+
+    _wait("the claims' volumes to be deleted", volumes_gone)
+
+
+# --- the conformance suite ----------------------------------------------------------------
+
+
+def test_csi_sanity(tmp_path):
+    """csi-sanity against a driver of its own: idempotency, error codes, snapshots, pages,
+    node publish and unpublish (real bind mounts)."""
+    from devenv import gobuild
+
+    if os.geteuid() != 0:
+        pytest.fail("the CSI driver bind-mounts volumes: run the integration tests as root")
+    for comp in (gobuild.CSI_DRIVER, gobuild.CSI_SANITY):
+        gobuild.build(comp)
+    sock = tmp_path / "csi.sock"
+    log = (tmp_path / "driver.log").open("wb")
+    driver = subprocess.Popen(
+        [
+            str(gobuild.CSI_DRIVER.paths()["csi-hostpath"]),
+            f"--endpoint={sock}",
+            f"--data-dir={tmp_path / 'data'}",
+            "--node-id=sanity-node",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait("the driver's socket", sock.is_socket, timeout=20)
+        proc = subprocess.run(
+            [
+                str(gobuild.CSI_SANITY.paths()["csi-sanity"]),
+                f"--csi.endpoint={sock}",
+                f"--csi.mountdir={tmp_path / 'mount'}",
+                f"--csi.stagingdir={tmp_path / 'staging'}",
+                "--ginkgo.no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        driver.send_signal(signal.SIGTERM)
+        driver.wait(timeout=20)
+        log.close()
+    summary = [line for line in proc.stdout.splitlines() if "Passed" in line or "FAIL" in line]
+    assert proc.returncode == 0, (
+        proc.stdout[-6000:] + "\n--- driver log:\n" + Path(log.name).read_text()[-3000:]
+    )
+    assert any("Passed" in line for line in summary), proc.stdout[-2000:]
+    state = json.loads((tmp_path / "data" / "state.json").read_text())
+    assert state["volumes"] == {} and state["snapshots"] == {}, "csi-sanity left objects behind"
