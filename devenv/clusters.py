@@ -1,8 +1,9 @@
 """The two local Kubernetes clusters, A and B: etcd + kube-apiserver + kube-controller-manager.
 
 Cluster A's etcd serves TLS and requires client certificates (as a production etcd does);
-cluster B's serves plain http. There is no kubelet: pods are API objects that never run,
-which is all that resource backup and restore need.
+cluster B's serves plain http. Each cluster also gets a worker node (kubelet, containerd,
+kube-scheduler: :mod:`devenv.nodes`); the apiserver reaches its kubelet with a client
+certificate, and the controller manager runs the default controller set.
 
 For the etcd restore procedure the pieces can be stopped and started one by one
 (:func:`stop_component`, :func:`start_component`), and :func:`restore_etcd_snapshot` does
@@ -21,15 +22,9 @@ import yaml
 from . import certs, config, gobuild, procs
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
-CONTROLLERS = (
-    "namespace",
-    "garbagecollector",
-    "deployment",
-    "replicaset",
-    "serviceaccount",
-    "serviceaccount-token",
-    "persistentvolume-binder",
-)
+# The default controller set (nodelifecycle untaints the nodes, podgc, pvc-protection,
+# attachdetach, statefulset, job, endpointslice, ...), as in a real cluster.
+CONTROLLERS = ("*",)
 
 
 @dataclass(frozen=True)
@@ -151,7 +146,13 @@ def _apiserver_service(c: Cluster) -> procs.Service:
         f"--tls-cert-file={pki / 'apiserver.crt'}",
         f"--tls-private-key-file={pki / 'apiserver.key'}",
         f"--client-ca-file={pki / 'ca.crt'}",
-        "--authorization-mode=RBAC",
+        # Node: the kubelets' own credentials (CN=system:node:<name>, O=system:nodes).
+        "--authorization-mode=Node,RBAC",
+        f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+        f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+        # The node's name does not resolve: dial its InternalIP (the machine's address).
+        "--kubelet-preferred-address-types=InternalIP",
         f"--service-account-issuer={c.api_server}",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
@@ -195,6 +196,8 @@ def _controller_manager_service(c: Cluster) -> procs.Service:
         f"--controllers={','.join(CONTROLLERS)}",
         f"--service-account-private-key-file={c.pki / 'sa.key'}",
         f"--root-ca-file={c.pki / 'ca.crt'}",
+        f"--cluster-signing-cert-file={c.pki / 'ca.crt'}",
+        f"--cluster-signing-key-file={c.pki / 'ca.key'}",
         # Deleting a namespace of thousands of objects should not crawl at client-go's 20 QPS.
         "--kube-api-qps=300",
         "--kube-api-burst=600",
@@ -283,7 +286,13 @@ def start(names=("a", "b"), log=print) -> dict[str, str]:
         pending = {}
         for svc in services:
             if procs.running_pid(svc.name) is not None and svc.ready():
-                results[svc.name] = "running"
+                if procs.recorded_argv(svc.name) in (None, svc.argv):
+                    results[svc.name] = "running"
+                    continue
+                # Started with other flags (an older devenv): restart it, one at a time.
+                log(f"  {svc.name} runs with other flags: restarting it")
+                procs.stop(svc.name, sig=svc.stop_signal)
+                results[svc.name] = procs.ensure(svc, log=log)
                 continue
             pending[svc.name] = svc
         # Spawn the pending ones together, then wait: two apiservers boot in parallel.

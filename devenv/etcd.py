@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import clusters
+from . import clusters, procs
 
 
 def etcdctl_args(cluster: str) -> list[str]:
@@ -45,10 +45,15 @@ def restore_snapshot(cluster: str, snapshot: str | Path, log=print) -> Path:
     ``etcd.before-restore``); starts etcd, the apiserver and the controller manager again.
     Returns the data directory.
     """
-    c = clusters.CLUSTERS[cluster]
     snapshot = Path(snapshot).resolve()
     if not snapshot.is_file():
         raise FileNotFoundError(snapshot)
+    with procs.devenv_lock():
+        return _restore_snapshot(cluster, snapshot, log)
+
+
+def _restore_snapshot(cluster: str, snapshot: Path, log) -> Path:
+    c = clusters.CLUSTERS[cluster]
     for component in reversed(clusters.COMPONENTS):
         clusters.stop_component(cluster, component)
     staging = c.dir / "etcd.restoring"

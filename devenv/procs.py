@@ -8,6 +8,7 @@ service runs in its own session (process group): stopping it signals that group 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -46,6 +47,16 @@ class Service:
         return config.LOG_DIR / f"{self.name}.log"
 
 
+@contextlib.contextmanager
+def devenv_lock():
+    """One `up`/`down`/etcd restore at a time (parallel test sessions may call `up` while
+    another one restores a cluster's etcd)."""
+    config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with (config.STATE_DIR / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def _pid_path(name: str) -> Path:
     return config.PID_DIR / f"{name}.pid"
 
@@ -73,6 +84,14 @@ def running_pid(name: str) -> int | None:
             return pid
     path.unlink(missing_ok=True)
     return None
+
+
+def recorded_argv(name: str) -> list[str] | None:
+    """The command line our process ``name`` was started with (None if unknown)."""
+    try:
+        return json.loads(_pid_path(name).read_text()).get("argv")
+    except (OSError, ValueError):
+        return None
 
 
 def tracked_names() -> list[str]:
