@@ -8,6 +8,7 @@ process of its own, on temporary directories.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -180,6 +181,51 @@ def test_snapshot_of_a_csi_claim_restores_the_same_bytes(devenv, kube_b, fresh_n
         return not (names & left)
 
     _wait("the claims' volumes to be deleted", volumes_gone)
+
+
+def _gone(core, ns: str, name: str) -> bool:
+    return name not in {p.metadata.name for p in core.list_namespaced_pod(ns).items}
+
+
+def _host_checksums(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_csi_volume_keeps_its_bytes_across_pods(devenv, kube_b, fresh_namespace_b):
+    """Done-when 2 for the CSI class: the bytes a pod wrote are in the driver's directory for
+    the volume on the host, and a new pod on the same claim reads them back."""
+    from kubernetes import client
+
+    from devenv import csi
+    from devenv.clusters import CLUSTERS
+
+    storage_class, image = need(devenv, "STORAGE_CLASS_CSI", "DEMO_APP_IMAGE")
+    ns = fresh_namespace_b
+    core = client.CoreV1Api(kube_b)
+    core.create_namespaced_persistent_volume_claim(ns, _claim("data", storage_class))
+    pvc = _wait("the CSI claim to bind", lambda: _bound(core, ns, "data"))
+    core.create_namespaced_pod(ns, _pod("writer", "data", image))
+    _wait("the writer pod to run", lambda: _running(core, ns, "writer"))
+    _kubectl(
+        devenv, "exec", "-n", ns, "writer", "--",
+        "app", "write", "--dir", "/data/x", "--files", "5", "--bytes", "50000",
+    )  # fmt: skip
+    written = _checksums(devenv, ns, "writer")
+    assert len(written) == 5, written
+
+    handle = core.read_persistent_volume(pvc.spec.volume_name).spec.csi.volume_handle
+    on_host = csi.data_dir(CLUSTERS["b"]) / "volumes" / handle
+    assert _host_checksums(on_host) == written
+
+    core.delete_namespaced_pod("writer", ns)
+    _wait("the writer pod to go", lambda: _gone(core, ns, "writer"))
+    core.create_namespaced_pod(ns, _pod("reader", "data", image))
+    _wait("the reader pod to run", lambda: _running(core, ns, "reader"))
+    assert _checksums(devenv, ns, "reader") == written
 
 
 # --- the conformance suite ----------------------------------------------------------------
