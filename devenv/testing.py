@@ -36,6 +36,25 @@ def kube_api_client(kubeconfig: str):
     return client.ApiClient(cfg)
 
 
+def kubectl(env: dict, *args: str, cluster: str = "a", timeout: float = 120) -> str:
+    """Run the environment's kubectl on a local cluster ("a" or "b"); fail the test with
+    kubectl's message unless it succeeds; return its output."""
+    import subprocess
+
+    prefix = f"CLUSTER_{cluster.upper()}_"
+    binary, kubeconfig = need(env, "KUBECTL", prefix + "KUBECONFIG")
+    proc = subprocess.run(
+        [binary, f"--kubeconfig={kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
 def boto3_s3(endpoint: str, key: str, secret: str, region: str = "us-east-1"):
     import boto3
     from botocore.config import Config

@@ -18,26 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from devenv.testing import need
+from devenv.testing import kubectl, need
 
 pytestmark = pytest.mark.integration
 
 SNAPSHOT_API = ("snapshot.storage.k8s.io", "v1")
 
 
-def _kubectl(env: dict, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+def _kubectl(env: dict, *args: str) -> str:
     # Cluster B: the etcd restore drill stops and rewinds cluster A while other tests run.
-    kubectl, kubeconfig = need(env, "KUBECTL", "CLUSTER_B_KUBECONFIG")
-    proc = subprocess.run(
-        [kubectl, f"--kubeconfig={kubeconfig}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-    return proc.stdout
+    return kubectl(env, *args, cluster="b")
 
 
 def _wait(what: str, predicate, timeout: float = 120.0):
@@ -109,6 +99,23 @@ def _checksums(env: dict, ns: str, pod: str) -> dict[str, str]:
     return sums
 
 
+def _written_claim(env: dict, core, ns: str, files: int, size: int):
+    """A bound CSI claim ``data`` and a running pod ``writer`` that wrote ``files`` random
+    files (``size`` bytes in all) under /data/set: (the claim, {path: sha256})."""
+    storage_class, image = need(env, "STORAGE_CLASS_CSI", "DEMO_APP_IMAGE")
+    core.create_namespaced_persistent_volume_claim(ns, _claim("data", storage_class))
+    pvc = _wait("the CSI claim to bind", lambda: _bound(core, ns, "data"))
+    core.create_namespaced_pod(ns, _pod("writer", "data", image))
+    _wait("the writer pod to run", lambda: _running(core, ns, "writer"))
+    _kubectl(
+        env, "exec", "-n", ns, "writer", "--",
+        "app", "write", "--dir", "/data/set", "--files", str(files), "--bytes", str(size),
+    )  # fmt: skip
+    written = _checksums(env, ns, "writer")
+    assert len(written) == files, written
+    return pvc, written
+
+
 def test_snapshot_of_a_csi_claim_restores_the_same_bytes(devenv, kube_b, fresh_namespace_b):
     from kubernetes import client
 
@@ -119,19 +126,9 @@ def test_snapshot_of_a_csi_claim_restores_the_same_bytes(devenv, kube_b, fresh_n
     core = client.CoreV1Api(kube_b)
     custom = client.CustomObjectsApi(kube_b)
 
-    core.create_namespaced_persistent_volume_claim(ns, _claim("data", storage_class))
-    pvc = _wait("the CSI claim to bind", lambda: _bound(core, ns, "data"))
+    pvc, written = _written_claim(devenv, core, ns, files=7, size=300000)
     pv = core.read_persistent_volume(pvc.spec.volume_name)
     assert pv.spec.csi.driver == devenv["CSI_DRIVER_NAME"]
-
-    core.create_namespaced_pod(ns, _pod("writer", "data", image))
-    _wait("the writer pod to run", lambda: _running(core, ns, "writer"))
-    _kubectl(
-        devenv, "exec", "-n", ns, "writer", "--",
-        "app", "write", "--dir", "/data/set", "--files", "7", "--bytes", "300000",
-    )  # fmt: skip
-    written = _checksums(devenv, ns, "writer")
-    assert len(written) == 7, written
 
     group, version = SNAPSHOT_API
     snapshot = {
@@ -203,19 +200,9 @@ def test_csi_volume_keeps_its_bytes_across_pods(devenv, kube_b, fresh_namespace_
     from devenv import csi
     from devenv.clusters import CLUSTERS
 
-    storage_class, image = need(devenv, "STORAGE_CLASS_CSI", "DEMO_APP_IMAGE")
     ns = fresh_namespace_b
     core = client.CoreV1Api(kube_b)
-    core.create_namespaced_persistent_volume_claim(ns, _claim("data", storage_class))
-    pvc = _wait("the CSI claim to bind", lambda: _bound(core, ns, "data"))
-    core.create_namespaced_pod(ns, _pod("writer", "data", image))
-    _wait("the writer pod to run", lambda: _running(core, ns, "writer"))
-    _kubectl(
-        devenv, "exec", "-n", ns, "writer", "--",
-        "app", "write", "--dir", "/data/x", "--files", "5", "--bytes", "50000",
-    )  # fmt: skip
-    written = _checksums(devenv, ns, "writer")
-    assert len(written) == 5, written
+    pvc, written = _written_claim(devenv, core, ns, files=5, size=50000)
 
     handle = core.read_persistent_volume(pvc.spec.volume_name).spec.csi.volume_handle
     on_host = csi.data_dir(CLUSTERS["b"]) / "volumes" / handle
@@ -223,7 +210,7 @@ def test_csi_volume_keeps_its_bytes_across_pods(devenv, kube_b, fresh_namespace_
 
     core.delete_namespaced_pod("writer", ns)
     _wait("the writer pod to go", lambda: _gone(core, ns, "writer"))
-    core.create_namespaced_pod(ns, _pod("reader", "data", image))
+    core.create_namespaced_pod(ns, _pod("reader", "data", devenv["DEMO_APP_IMAGE"]))
     _wait("the reader pod to run", lambda: _running(core, ns, "reader"))
     assert _checksums(devenv, ns, "reader") == written
 

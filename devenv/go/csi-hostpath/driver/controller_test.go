@@ -18,18 +18,31 @@ var mountCap = []*csi.VolumeCapability{{
 
 func code(err error) codes.Code { return status.Code(err) }
 
-func TestVolumeSnapshotRestore(t *testing.T) {
-	ctx := context.Background()
-	dataDir := t.TempDir()
+// testDriver is a driver on a fresh data directory.
+func testDriver(t *testing.T, dataDir string) *Driver {
+	t.Helper()
 	d, err := New("test.csi", "v0", "node", dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vol, err := d.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "pvc-1", VolumeCapabilities: mountCap})
+	return d
+}
+
+// createVolume creates an empty mounted volume and returns its id.
+func createVolume(t *testing.T, d *Driver, name string) string {
+	t.Helper()
+	vol, err := d.CreateVolume(context.Background(), &csi.CreateVolumeRequest{Name: name, VolumeCapabilities: mountCap})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := vol.GetVolume().GetVolumeId()
+	return vol.GetVolume().GetVolumeId()
+}
+
+func TestVolumeSnapshotRestore(t *testing.T) {
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	d := testDriver(t, dataDir)
+	id := createVolume(t, d, "pvc-1")
 	again, err := d.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "pvc-1", VolumeCapabilities: mountCap})
 	if err != nil || again.GetVolume().GetVolumeId() != id {
 		t.Fatalf("repeated CreateVolume: %v %v", again, err)
@@ -60,10 +73,7 @@ func TestVolumeSnapshotRestore(t *testing.T) {
 	}
 
 	// A restarted driver knows its volumes and snapshots.
-	d, err = New("test.csi", "v0", "node", dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d = testDriver(t, dataDir)
 	src := &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
 		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: sid}}}
 	restored, err := d.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "pvc-2", VolumeCapabilities: mountCap, VolumeContentSource: src})
@@ -117,18 +127,14 @@ func TestVolumeSnapshotRestore(t *testing.T) {
 
 func TestListSnapshotsPages(t *testing.T) {
 	ctx := context.Background()
-	d, err := New("test.csi", "v0", "node", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol, _ := d.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "v", VolumeCapabilities: mountCap})
-	other, _ := d.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "w", VolumeCapabilities: mountCap})
+	d := testDriver(t, t.TempDir())
+	vol, other := createVolume(t, d, "v"), createVolume(t, d, "w")
 	for _, n := range []string{"s1", "s2", "s3"} {
-		if _, err := d.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: n, SourceVolumeId: vol.GetVolume().GetVolumeId()}); err != nil {
+		if _, err := d.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: n, SourceVolumeId: vol}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := d.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "s4", SourceVolumeId: other.GetVolume().GetVolumeId()}); err != nil {
+	if _, err := d.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "s4", SourceVolumeId: other}); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
@@ -152,7 +158,7 @@ func TestListSnapshotsPages(t *testing.T) {
 	if len(seen) != 4 {
 		t.Errorf("listed %d snapshots, want 4", len(seen))
 	}
-	bySource, _ := d.ListSnapshots(ctx, &csi.ListSnapshotsRequest{SourceVolumeId: other.GetVolume().GetVolumeId()})
+	bySource, _ := d.ListSnapshots(ctx, &csi.ListSnapshotsRequest{SourceVolumeId: other})
 	if len(bySource.GetEntries()) != 1 {
 		t.Errorf("by source: %v", bySource)
 	}

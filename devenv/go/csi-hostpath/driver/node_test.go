@@ -15,15 +15,8 @@ func TestPublishBindMountsAndGuardsDelete(t *testing.T) {
 		t.Skip("bind mounts need root")
 	}
 	ctx := context.Background()
-	d, err := New("test.csi", "v0", "node", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol, err := d.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "v", VolumeCapabilities: mountCap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := vol.GetVolume().GetVolumeId()
+	d := testDriver(t, t.TempDir())
+	id := createVolume(t, d, "v")
 	target := filepath.Join(t.TempDir(), "pod", "mount")
 	pub := &csi.NodePublishVolumeRequest{VolumeId: id, TargetPath: target, VolumeCapability: mountCap[0]}
 	for i := 0; i < 2; i++ { // publishing twice is a no-op
@@ -67,12 +60,8 @@ func TestPublishReadOnly(t *testing.T) {
 		t.Skip("bind mounts need root")
 	}
 	ctx := context.Background()
-	d, err := New("test.csi", "v0", "node", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol, _ := d.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: "v", VolumeCapabilities: mountCap})
-	id := vol.GetVolume().GetVolumeId()
+	d := testDriver(t, t.TempDir())
+	id := createVolume(t, d, "v")
 	target := filepath.Join(t.TempDir(), "ro")
 	pub := &csi.NodePublishVolumeRequest{VolumeId: id, TargetPath: target, VolumeCapability: mountCap[0], Readonly: true}
 	if _, err := d.NodePublishVolume(ctx, pub); err != nil {
