@@ -265,3 +265,24 @@ def test_csi_sanity(tmp_path):
     assert any("Passed" in line for line in summary), proc.stdout[-2000:]
     state = json.loads((tmp_path / "data" / "state.json").read_text())
     assert state["volumes"] == {} and state["snapshots"] == {}, "csi-sanity left objects behind"
+
+
+def test_driver_go_tests():
+    """The driver's own `go test` (archive round trip and escapes, controller, bind mounts),
+    so that CI runs it with the rest."""
+    from devenv import config, gobuild
+
+    go = gobuild.go_binary()
+    if go is None:
+        pytest.fail("Go is not installed: the CSI driver is built and tested with it")
+    proc = subprocess.run(
+        [go, "test", "-count=1", "./..."],
+        cwd=config.GO_DIR / gobuild.CSI_DRIVER.module_dir,
+        env=gobuild.go_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "ok  \tpalette.local/devenv/csi-hostpath/driver" in proc.stdout, proc.stdout
