@@ -262,13 +262,15 @@ def start_component(cluster: str, component: str, log=print) -> str:
     """Start one component ("etcd", "kube-apiserver", "kube-controller-manager") of a cluster
     and wait until it answers; return "started" or "running"."""
     c = CLUSTERS[cluster]
-    prepare(c)
-    return procs.ensure(SERVICE_FACTORIES[component](c), log=log)
+    with procs.devenv_lock():
+        prepare(c)
+        return procs.ensure(SERVICE_FACTORIES[component](c), log=log)
 
 
 def stop_component(cluster: str, component: str) -> bool:
     """Stop one component of a cluster; True if it was running."""
-    return procs.stop(CLUSTERS[cluster].service_name(component))
+    with procs.devenv_lock():
+        return procs.stop(CLUSTERS[cluster].service_name(component))
 
 
 def component_ready(cluster: str, component: str) -> bool:
@@ -285,6 +287,7 @@ def start(names=("a", "b"), log=print) -> dict[str, str]:
         services = [SERVICE_FACTORIES[component](CLUSTERS[n]) for n in names]
         pending = {}
         for svc in services:
+            procs.adopt(svc)
             if procs.running_pid(svc.name) is not None and svc.ready():
                 if procs.recorded_argv(svc.name) in (None, svc.argv):
                     results[svc.name] = "running"
