@@ -180,6 +180,21 @@ def test_snapshot_of_a_csi_claim_restores_the_same_bytes(devenv, kube_b, fresh_n
     _wait("the claims' volumes to be deleted", volumes_gone)
 
 
+@pytest.mark.parametrize("cluster", ["a", "b"])
+def test_the_kubelet_registered_the_driver(devenv, request, cluster):
+    """The driver's own registration socket stands in for node-driver-registrar: the kubelet
+    lists the driver in its CSINode with the node's id, and the CSIDriver needs no attach."""
+    from kubernetes import client
+
+    api = request.getfixturevalue(f"kube_{cluster}")
+    (node, driver_name) = need(devenv, f"CLUSTER_{cluster.upper()}_NODE", "CSI_DRIVER_NAME")
+    csinode = client.StorageV1Api(api).read_csi_node(node)
+    drivers = {d.name: d for d in csinode.spec.drivers or []}
+    assert driver_name in drivers, csinode.spec.drivers
+    assert drivers[driver_name].node_id == node
+    assert client.StorageV1Api(api).read_csi_driver(driver_name).spec.attach_required is False
+
+
 def _gone(core, ns: str, name: str) -> bool:
     return name not in {p.metadata.name for p in core.list_namespaced_pod(ns).items}
 

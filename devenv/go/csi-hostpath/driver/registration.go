@@ -15,8 +15,6 @@ type Registration struct {
 
 	DriverName string
 	Endpoint   string
-	// Registered is called with the kubelet's verdict.
-	Registered func(ok bool, reason string)
 }
 
 func (r *Registration) GetInfo(context.Context, *registerapi.InfoRequest) (*registerapi.PluginInfo, error) {
@@ -33,9 +31,6 @@ func (r *Registration) NotifyRegistrationStatus(_ context.Context, st *registera
 		log.Printf("registered with the kubelet as %s", r.DriverName)
 	} else {
 		log.Printf("the kubelet refused the registration: %s", st.GetError())
-	}
-	if r.Registered != nil {
-		r.Registered(st.GetPluginRegistered(), st.GetError())
 	}
 	return &registerapi.RegistrationStatusResponse{}, nil
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,11 +55,9 @@ func main() {
 	servers := []*grpc.Server{csiServer}
 	sockets := []string{*endpoint}
 
-	var registered atomic.Bool
 	if *regDir != "" {
 		sock := filepath.Join(*regDir, *name+"-reg.sock")
-		reg := &driver.Registration{DriverName: *name, Endpoint: *endpoint,
-			Registered: func(ok bool, _ string) { registered.Store(ok) }}
+		reg := &driver.Registration{DriverName: *name, Endpoint: *endpoint}
 		regServer := grpc.NewServer()
 		registerapi.RegisterRegistrationServer(regServer, reg)
 		l, err := listenUnix(sock)
@@ -74,13 +71,6 @@ func main() {
 	if *health != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		mux.HandleFunc("/registered", func(w http.ResponseWriter, _ *http.Request) {
-			if !registered.Load() {
-				http.Error(w, "not registered with a kubelet", http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintln(w, "ok")
-		})
 		srv := &http.Server{Addr: *health, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
