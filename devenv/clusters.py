@@ -178,11 +178,11 @@ def _apiserver_service(c: Cluster) -> procs.Service:
     return procs.Service(c.service_name("kube-apiserver"), argv, c.port("apiserver"), ready)
 
 
-def _controller_manager_service(c: Cluster) -> procs.Service:
-    port = c.port("controller-manager")
+def component_flags(c: Cluster, port: int, cert_dir: str) -> list[str]:
+    """The flags that the controller manager and the scheduler share: the admin kubeconfig
+    for everything, no leader election, a serving port on loopback."""
     kubeconfig = str(c.kubeconfig)
-    argv = [
-        binary("kube-controller-manager"),
+    return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
@@ -191,7 +191,25 @@ def _controller_manager_service(c: Cluster) -> procs.Service:
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",
-        f"--cert-dir={c.dir / 'controller-manager-certs'}",
+        f"--cert-dir={c.dir / cert_dir}",
+    ]
+
+
+def healthz_ready(port: int):
+    """Readiness of a component with a self-signed serving certificate: only liveness."""
+    ctx = ssl._create_unverified_context()  # noqa: S323
+
+    def ready() -> bool:
+        return procs.http_ok(f"https://{config.HOST}:{port}/healthz", ctx)
+
+    return ready
+
+
+def _controller_manager_service(c: Cluster) -> procs.Service:
+    port = c.port("controller-manager")
+    argv = [
+        binary("kube-controller-manager"),
+        *component_flags(c, port, "controller-manager-certs"),
         "--use-service-account-credentials=false",
         f"--controllers={','.join(CONTROLLERS)}",
         f"--service-account-private-key-file={c.pki / 'sa.key'}",
@@ -203,13 +221,7 @@ def _controller_manager_service(c: Cluster) -> procs.Service:
         "--kube-api-burst=600",
         "--v=1",
     ]
-    # Its serving certificate is self-signed: only liveness is checked here.
-    ctx = ssl._create_unverified_context()  # noqa: S323
-
-    def ready() -> bool:
-        return procs.http_ok(f"https://{config.HOST}:{port}/healthz", ctx)
-
-    return procs.Service(c.service_name("kube-controller-manager"), argv, port, ready)
+    return procs.Service(c.service_name("kube-controller-manager"), argv, port, healthz_ready(port))
 
 
 SERVICE_FACTORIES = {

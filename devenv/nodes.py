@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
 import subprocess
 from pathlib import Path
 
 import yaml
 
 from . import certs, config, gobuild, images, procs
-from .clusters import CLUSTERS, Cluster
+from .clusters import CLUSTERS, Cluster, component_flags, healthz_ready
 
 STORAGE_CLASS_LOCAL = "local-path"
 LOCAL_PATH_NAMESPACE = "local-path-storage"
@@ -309,25 +308,8 @@ def _kubelet(c: Cluster) -> procs.Service:
 
 def _scheduler(c: Cluster) -> procs.Service:
     port = c.port("kube-scheduler")
-    kubeconfig = str(c.kubeconfig)
-    argv = [
-        binary("kube-scheduler"),
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--authentication-skip-lookup",
-        "--leader-elect=false",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        f"--cert-dir={c.dir / 'scheduler-certs'}",
-        "--v=1",
-    ]
-    ctx = ssl._create_unverified_context()  # noqa: S323 - its self-signed serving cert
-
-    def ready() -> bool:
-        return procs.http_ok(f"https://{config.HOST}:{port}/healthz", ctx)
-
-    return procs.Service(service_name(c, "kube-scheduler"), argv, port, ready)
+    argv = [binary("kube-scheduler"), *component_flags(c, port, "scheduler-certs"), "--v=1"]
+    return procs.Service(service_name(c, "kube-scheduler"), argv, port, healthz_ready(port))
 
 
 def _local_path(c: Cluster) -> procs.Service:

@@ -7,10 +7,23 @@ Clients for the clusters and stores described by ``.devenv/env``, unique names, 
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """``predicate()``'s first truthy value, polled every 0.25 s; AssertionError after
+    ``timeout`` seconds, naming ``what`` was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def unique(prefix: str = "t") -> str:

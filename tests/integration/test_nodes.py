@@ -11,20 +11,11 @@ import urllib.request
 import pytest
 
 from devenv.testing import need, unique
+from devenv.testing import wait_for as _wait
 
 pytestmark = pytest.mark.integration
 
 DEMO_NAMESPACES = ("shop", "billing", "monitoring")
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _core(api):
