@@ -140,7 +140,7 @@ def services(c: Cluster) -> list[procs.Service]:
 
 def snapshot_crd_files() -> list[Path]:
     """The VolumeSnapshot CRDs of external-snapshotter's client module (from the module cache)."""
-    module = f"{gobuild._SNAPSHOT_CLIENT}@{config.CSI_SNAPSHOTTER_VERSION}"
+    module = f"{gobuild.SNAPSHOT_CLIENT_MODULE}@{config.CSI_SNAPSHOTTER_VERSION}"
     out = gobuild._go(["mod", "download", "-json", module], cwd=config.CACHE_DIR)
     crd_dir = Path(json.loads(out)["Dir"]) / "config" / "crd"
     return [crd_dir / f"snapshot.storage.k8s.io_{name}.yaml" for name in SNAPSHOT_CRDS]

@@ -153,7 +153,7 @@ CSI_PROVISIONER = Component(
     source=f"github.com/kubernetes-csi/external-provisioner/v6@{config.CSI_PROVISIONER_VERSION}",
     ldflags=f"-s -w -X main.version={config.CSI_PROVISIONER_VERSION}",
 )
-_SNAPSHOT_CLIENT = "github.com/kubernetes-csi/external-snapshotter/client/v8"
+SNAPSHOT_CLIENT_MODULE = "github.com/kubernetes-csi/external-snapshotter/client/v8"
 CSI_SNAPSHOTTER = Component(
     "external-snapshotter",
     config.CSI_SNAPSHOTTER_VERSION,
@@ -161,7 +161,9 @@ CSI_SNAPSHOTTER = Component(
     source=f"github.com/kubernetes-csi/external-snapshotter/v8@{config.CSI_SNAPSHOTTER_VERSION}",
     ldflags=f"-s -w -X main.version={config.CSI_SNAPSHOTTER_VERSION}",
     # Its go.mod points the client module at ./client, which the module zip leaves out.
-    replace=(f"{_SNAPSHOT_CLIENT}={_SNAPSHOT_CLIENT}@{config.CSI_SNAPSHOTTER_VERSION}",),
+    replace=(
+        f"{SNAPSHOT_CLIENT_MODULE}={SNAPSHOT_CLIENT_MODULE}@{config.CSI_SNAPSHOTTER_VERSION}",
+    ),
 )
 CSI_COMPONENTS = (CSI_DRIVER, CSI_PROVISIONER, CSI_SNAPSHOTTER)
 # The CSI conformance suite, run against the driver by tests/integration/test_csi.py only.
