@@ -133,7 +133,13 @@ def _nodes_up(report: _Report, env: dict, timings: dict, log) -> list[str]:
     """Build and start each cluster's worker node (then the CSI pieces); names that are up."""
     if not all([_build(comp, report, timings, log) for comp in gobuild.NODE_COMPONENTS]):
         return []
-    started = []
+    csi = _csi()
+    # Built here, so that their build times are reported and a failed build only loses CSI.
+    if csi is not None and not all(
+        [_build(comp, report, timings, log) for comp in gobuild.CSI_COMPONENTS]
+    ):
+        csi = None
+    started, csi_up = [], False
     for name in clusters.CLUSTERS:
         try:
             for svc, state in nodes.up(name, log=log).items():
@@ -142,18 +148,17 @@ def _nodes_up(report: _Report, env: dict, timings: dict, log) -> list[str]:
             report.add(f"node-{name}", "FAILED", str(err))
             continue
         started.append(f"node-{name}")
-        csi = _csi()
         if csi is not None:
             try:
                 for svc, state in csi.up(name, log=log).items():
                     report.add(svc, state)
+                csi_up = True
             except (procs.ServiceError, RuntimeError, OSError) as err:
                 report.add(f"csi-{name}", "FAILED", str(err))
     if started:
         env.update(nodes.env([n[-1] for n in started]))
-        csi = _csi()
-        if csi is not None and hasattr(csi, "env"):
-            env.update(csi.env())
+    if csi_up:
+        env.update(csi.env())
     return started
 
 
