@@ -13,6 +13,7 @@ import json
 import subprocess
 import time
 
+import urllib3
 from kubernetes import client as kclient
 
 from .demo_objects import PART_OF, metadata
@@ -75,7 +76,13 @@ def _running_pod(api, app: str, timeout: float) -> str:
     core = kclient.CoreV1Api(api)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"app.kubernetes.io/name={app}")
+        try:
+            pods = core.list_namespaced_pod(
+                NAMESPACE, label_selector=f"app.kubernetes.io/name={app}"
+            )
+        except (kclient.ApiException, urllib3.exceptions.HTTPError):
+            time.sleep(1)  # an apiserver restarting (an etcd restore drill next door)
+            continue
         for pod in pods.items:
             if pod.status.phase == "Running" and not pod.metadata.deletion_timestamp:
                 return pod.metadata.name

@@ -113,7 +113,7 @@ def test_seeded_deployments_have_running_pods(request, cluster):
     }
 
 
-def test_logs_exec_and_port_forward_through_the_api(devenv, kube_a, fresh_namespace):
+def test_logs_exec_attach_and_port_forward_through_the_api(devenv, kube_a, fresh_namespace):
     core = _core(kube_a)
     ns = fresh_namespace
     core.create_namespaced_pod(ns, _pod("web", devenv["DEMO_APP_IMAGE"]))
@@ -126,21 +126,28 @@ def test_logs_exec_and_port_forward_through_the_api(devenv, kube_a, fresh_namesp
     out = _kubectl(devenv, "-n", ns, "exec", "web", "--", "app", "checksum", "--dir", "/bin")
     assert re.fullmatch(r"[0-9a-f]{64}  app\n", out), out
 
-    forward = subprocess.Popen(
-        [devenv["KUBECTL"], "--kubeconfig", devenv["CLUSTER_A_KUBECONFIG"]]
-        + ["-n", ns, "port-forward", "pod/web", ":8080"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    def kubectl(*args: str) -> subprocess.Popen:
+        argv = [devenv["KUBECTL"], "--kubeconfig", devenv["CLUSTER_A_KUBECONFIG"], "-n", ns]
+        return subprocess.Popen(
+            [*argv, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    # attach streams what the container writes from now on: the request below is logged.
+    attach = kubectl("attach", "web")
+    forward = kubectl("port-forward", "pod/web", ":8080")
     try:
         line = forward.stdout.readline()
         port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:  # noqa: S310
+        time.sleep(1)  # attach connects meanwhile
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/attached", timeout=10) as resp:  # noqa: S310
             assert b"palette demo app on web" in resp.read()
+        # The app logs to stderr, which attach relays after two lines of its own.
+        lines = [attach.stdout.readline() for _ in range(3)]
+        assert any("GET /attached" in line for line in lines), lines
     finally:
-        forward.terminate()
-        forward.wait(timeout=10)
+        for proc in (forward, attach):
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def test_local_path_volume_keeps_its_bytes_across_pods(devenv, kube_a, fresh_namespace):
