@@ -241,8 +241,11 @@ def clean(log=print) -> list[str]:
             _run(["ip", "link", "del", line.split(":")[1].strip().split("@")[0]])
         _run(["ip", "link", "del", bridge])
     _delete_chains(our_chains(state.get("chains")))
-    for cg in our_cgroups():
-        _remove_cgroup(Path(cg))
+    deadline = time.monotonic() + 10
+    while our_cgroups() and time.monotonic() < deadline:
+        for cg in our_cgroups():  # a killed task may take a moment to leave its cgroup
+            _remove_cgroup(Path(cg))
+        time.sleep(0.2)
     for key, value in state.get("sysctls", {}).items():
         with contextlib.suppress(OSError):
             if _sysctl_path(key).read_text().strip() != value:
