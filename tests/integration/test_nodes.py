@@ -264,3 +264,25 @@ def test_stateful_demo_volume_holds_the_recorded_data(devenv, kube_a):
     out = _kubectl(devenv, "-n", stateful.NAMESPACE, "exec", pod, "--", "app", "checksum",
                    "--dir", "/data")  # fmt: skip
     assert out == sums
+
+
+def test_pods_route_only_to_their_subnet_and_the_node(devenv, kube_a, fresh_namespace):
+    """The network rule of these machines: a pod reaches its own network and the node's
+    address, nothing else (no default route)."""
+    from devenv import images, nodes
+
+    core = _core(kube_a)
+    ns = fresh_namespace
+    pod = _pod("routes", images.BUSYBOX_IMAGE, command=["ip", "route"])
+    pod["spec"]["restartPolicy"] = "Never"
+    core.create_namespaced_pod(ns, pod)
+    _wait(
+        lambda: core.read_namespaced_pod("routes", ns).status.phase == "Succeeded",
+        60,
+        "the pod to print its routes",
+    )
+    routes = sorted(
+        " ".join(line.split()[:3])
+        for line in core.read_namespaced_pod_log("routes", ns).splitlines()
+    )
+    assert routes == ["10.244.1.0/24 dev eth0", f"{nodes.node_ip()} via 10.244.1.1"], routes
