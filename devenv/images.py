@@ -19,7 +19,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, gobuild
+from . import config, gobuild, procs
 
 PAUSE_IMAGE = "localhost/palette-devenv/pause:1"
 DEMO_APP_IMAGE = "localhost/palette-devenv/app:1"
@@ -158,11 +158,16 @@ def build_image(image: Image) -> tuple[Path, str]:
     return path, digest
 
 
+def _ctr(ctr: list[str], *args: str) -> str:
+    proc = subprocess.run([*ctr, "-n", "k8s.io", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise procs.ServiceError(f"ctr {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
 def images_present(ctr: list[str]) -> dict[str, str]:
     """{image name: manifest digest} of what a containerd (``ctr`` argv prefix) holds."""
-    out = subprocess.run(
-        [*ctr, "-n", "k8s.io", "images", "ls"], capture_output=True, text=True, check=True
-    ).stdout
+    out = _ctr(ctr, "images", "ls")
     found = {}
     for line in out.splitlines()[1:]:
         parts = line.split()
@@ -177,12 +182,7 @@ def import_image(ctr: list[str], image: Image, present: dict[str, str] | None = 
     present = images_present(ctr) if present is None else present
     if all(present.get(name) == digest for name in image.names):
         return False
-    subprocess.run(
-        [*ctr, "-n", "k8s.io", "images", "import", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    _ctr(ctr, "images", "import", str(path))
     return True
 
 

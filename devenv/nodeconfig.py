@@ -41,7 +41,7 @@ def node_ip() -> str:
         ["ip", "-4", "-o", "addr", "show", "scope", "global"],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     ).stdout
     for line in out.split("\n"):
         parts = line.split()
