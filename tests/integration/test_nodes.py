@@ -286,3 +286,27 @@ def test_pods_route_only_to_their_subnet_and_the_node(devenv, kube_a, fresh_name
         for line in core.read_namespaced_pod_log("routes", ns).splitlines()
     )
     assert routes == ["10.244.1.0/24 dev eth0", f"{nodes.node_ip()} via 10.244.1.1"], routes
+
+
+def test_the_demo_app_writes_and_checksums_what_it_promises(devenv, tmp_path):
+    import hashlib
+
+    from devenv import gobuild
+
+    app = str(gobuild.IMAGE_PROGRAMS.paths()["app"])
+    subprocess.run([app, "write", "--dir", str(tmp_path / "d"), "--files", "7", "--bytes",
+                    "10001"], check=True, capture_output=True)  # fmt: skip
+    (tmp_path / "d" / "sub").mkdir()
+    (tmp_path / "d" / "sub" / "a b.txt").write_bytes(b"hello")
+    files = sorted(p for p in (tmp_path / "d").rglob("*") if p.is_file())
+    assert sum(p.stat().st_size for p in files) == 10001 + 5
+    assert len({p.read_bytes() for p in files}) == 8  # random, so all different
+    out = subprocess.run([app, "checksum", "--dir", str(tmp_path / "d")], check=True,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    expected = "".join(
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(tmp_path / 'd')}\n"
+        for p in sorted(files, key=lambda p: str(p.relative_to(tmp_path / "d")))
+    )
+    assert out == expected
+    bad = subprocess.run([app, "write", "--files", "0"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "write needs --dir" in bad.stderr
