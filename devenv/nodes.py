@@ -134,6 +134,11 @@ def up(name: str, log=print) -> dict[str, str]:
     for piece in ("kube-scheduler", "containerd"):
         svc = FACTORIES[piece](c)
         results[svc.name] = procs.ensure(svc, log=log)
+    if not images.BUSYBOX.exists():
+        log(
+            f"  {images.BUSYBOX} is missing (Debian's busybox-static): the local-path "
+            "provisioner's helper pods have no shell, so its volumes cannot be created"
+        )
     present = images.images_present(ctr(c))
     imported = [i.name for i in images.cluster_images() if images.import_image(ctr(c), i, present)]
     if imported:
