@@ -133,11 +133,10 @@ def our_chains(before: dict | None = None) -> dict[tuple[str, str], list[str]]:
 
 
 def our_cgroups() -> list[str]:
+    """Our kubelets' cgroup roots (a kubelet's own ``kubepods`` lives below its root; one at
+    a hierarchy's top would be another Kubernetes's, never ours to remove)."""
     found = []
     for h in _hierarchies():
-        for child in ("kubepods",):
-            if (h / child).is_dir():
-                found.append(str(h / child))
         with contextlib.suppress(OSError):
             found += [
                 str(p) for p in h.iterdir() if p.is_dir() and p.name.startswith(CGROUP_PREFIX)
@@ -240,7 +239,8 @@ def clean(log=print) -> list[str]:
         for line in _run(["ip", "-o", "link", "show", "master", bridge]).stdout.splitlines():
             _run(["ip", "link", "del", line.split(":")[1].strip().split("@")[0]])
         _run(["ip", "link", "del", bridge])
-    _delete_chains(our_chains(state.get("chains")))
+    if "chains" in state:  # without the record of what was there before, touch none
+        _delete_chains(our_chains(state["chains"]))
     deadline = time.monotonic() + 10
     while our_cgroups() and time.monotonic() < deadline:
         for cg in our_cgroups():  # a killed task may take a moment to leave its cgroup
@@ -265,8 +265,9 @@ def leftovers(state: dict | None = None) -> list[str]:
     left = [f"process {pid}" for pid in processes_mentioning(str(nodes_dir()))]
     left += [f"mount {m}" for m in our_mounts()]
     left += [f"bridge {b}" for b in our_bridges()]
-    for (tool, table), names in our_chains(state.get("chains")).items():
-        left += [f"{tool} -t {table} chain {n}" for n in names]
+    if "chains" in state:
+        for (tool, table), names in our_chains(state["chains"]).items():
+            left += [f"{tool} -t {table} chain {n}" for n in names]
     left += [f"cgroup {c}" for c in our_cgroups()]
     for key, value in state.get("sysctls", {}).items():
         with contextlib.suppress(OSError):

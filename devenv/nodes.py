@@ -174,8 +174,9 @@ def down(name: str) -> list[str]:
     stop("kube-scheduler")
     # No pod survived: their IP addresses are free again.
     ipam = node_dir(c) / "cni" / "ipam"
-    shutil.rmtree(ipam, ignore_errors=True)
-    ipam.mkdir(parents=True, exist_ok=True)
+    if ipam.exists():
+        shutil.rmtree(ipam, ignore_errors=True)
+        ipam.mkdir()
     return stopped
 
 

@@ -93,3 +93,17 @@ def test_remembered_state_is_kept_from_the_first_up(scratch):
     first = nodeclean.remember_host_state()
     nodeclean._state_file().write_text(json.dumps({**first, "marker": 1}))
     assert nodeclean.remember_host_state()["marker"] == 1
+
+
+def test_without_a_record_of_the_machine_no_chain_is_touched(scratch):
+    """A machine whose own Kubernetes made KUBE-* chains keeps them when `down` finds no
+    record of what was there before our nodes started."""
+    chain = f"{TAG.upper()}-FOREIGN"
+    _sh("iptables", "-w", "-t", "filter", "-N", chain)
+    try:
+        assert not nodeclean._state_file().exists()
+        nodeclean.clean(log=lambda *_: None)
+        rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
+        assert f"-N {chain}" in rules
+    finally:
+        subprocess.run(["iptables", "-w", "-X", chain], capture_output=True)
