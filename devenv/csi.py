@@ -17,6 +17,7 @@ data stays, like etcd's data.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -238,6 +239,9 @@ def up(name: str, log=print) -> dict[str, str]:
         if procs.recorded_argv(svc.name) not in (None, svc.argv):
             log(f"  {svc.name} runs with other flags: restarting it")
             procs.stop(svc.name)
+        elif _binary_replaced(svc.name):
+            log(f"  {svc.name} runs a binary that was rebuilt since: restarting it")
+            procs.stop(svc.name)
     results = {driver.name: procs.ensure(driver, log=log)}
     if results[driver.name] == "started":
         # The sidecars exit when they lose the driver's socket: restart them with it now
@@ -248,6 +252,17 @@ def up(name: str, log=print) -> dict[str, str]:
     results.update({svc.name: procs.ensure(svc, log=log) for svc in others})
     _wait_registered(c, log)
     return results
+
+
+def _binary_replaced(name: str) -> bool:
+    """Does our running process ``name`` run an executable that a rebuild has replaced?"""
+    pid = procs.running_pid(name)
+    if pid is None:
+        return False
+    try:
+        return os.readlink(f"/proc/{pid}/exe").endswith(" (deleted)")
+    except OSError:
+        return False
 
 
 def _wait_registered(c: Cluster, log, timeout: float = 60) -> None:
