@@ -5,6 +5,7 @@ Per cluster directory ``pki/``:
 - ``ca.crt/key``: the cluster CA (signs the apiserver serving cert and the admin client cert);
 - ``apiserver.crt/key``: CN=localhost, SANs localhost, 127.0.0.1 and the service IP 10.0.0.1;
 - ``admin.crt/key``: CN=admin, O=system:masters (full access through RBAC);
+- ``apiserver-kubelet-client.crt/key``: the apiserver's client certificate towards kubelets;
 - ``sa.key/sa.pub``: the EC key pair that signs service-account tokens;
 - ``etcd-ca.crt/key``, ``etcd-server.crt/key``, ``etcd-client.crt/key``: etcd's own CA, its
   serving cert, and the client cert that the apiserver (and the console's tests) present.
@@ -147,12 +148,19 @@ def make_leaf(
     org: str | None = None,
     server: bool = False,
     client: bool = False,
+    sans: tuple[str, ...] = SERVER_SANS,
+    out_dir: Path | None = None,
 ) -> None:
-    if (directory / f"{stem}.crt").exists():
+    """Create ``stem.crt/key`` (in ``out_dir``, default ``directory``) once, signed by the CA
+    ``ca_stem`` of ``directory``."""
+    out_dir = out_dir or directory
+    if (out_dir / f"{stem}.crt").exists():
         return
     ca_key = _load(directory / f"{ca_stem}.key")
     ca_cert = x509.load_pem_x509_certificate((directory / f"{ca_stem}.crt").read_bytes())
-    _write(directory, stem, *new_leaf(ca_key, ca_cert, cn, org, server=server, client=client))
+    leaf = new_leaf(ca_key, ca_cert, cn, org, server=server, client=client, sans=sans)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write(out_dir, stem, *leaf)
 
 
 def make_sa_keys(directory: Path) -> None:
@@ -173,6 +181,15 @@ def make_cluster_pki(directory: Path) -> Path:
     make_ca(directory, "ca", "palette-devenv-ca")
     make_leaf(directory, "apiserver", "ca", "localhost", server=True)
     make_leaf(directory, "admin", "ca", "admin", org="system:masters", client=True)
+    # What the apiserver presents to kubelets (logs, exec, attach, port-forward).
+    make_leaf(
+        directory,
+        "apiserver-kubelet-client",
+        "ca",
+        "kube-apiserver-kubelet-client",
+        org="system:masters",
+        client=True,
+    )
     make_sa_keys(directory)
     make_ca(directory, "etcd-ca", "palette-devenv-etcd-ca")
     make_leaf(directory, "etcd-server", "etcd-ca", "localhost", server=True, client=True)

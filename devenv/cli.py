@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import sys
 import time
 
-from . import clusters, config, databases, gobuild, procs, stores, write_env
+from . import clusters, config, databases, gobuild, nodes, procs, stores, write_env
 
 REGISTER_HINT = (
     "To use your own cluster instead, register it with the console:\n"
@@ -17,13 +16,7 @@ REGISTER_HINT = (
 )
 
 
-@contextlib.contextmanager
-def _lock():
-    """One `up`/`down` at a time (parallel test sessions may call `up` together)."""
-    config.STATE_DIR.mkdir(parents=True, exist_ok=True)
-    with (config.STATE_DIR / ".lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
+_lock = procs.devenv_lock
 
 
 class _Report:
@@ -110,6 +103,8 @@ def up(log=print) -> int:
                 up_names += ["cluster-a", "cluster-b"]
             except (procs.ServiceError, RuntimeError, OSError) as err:
                 report.add("clusters", "FAILED", str(err))
+            else:
+                up_names += _nodes_up(report, env, timings, log)
         elif not have_go:
             report.add("clusters a, b", "unavailable", "Go is not installed")
             log(
@@ -127,6 +122,61 @@ def up(log=print) -> int:
     return 1 if report.failed else 0
 
 
+def _csi():
+    """devenv/csi.py (the CSI driver and its sidecars) if it offers up() and down()."""
+    try:
+        from . import csi
+    except ImportError:
+        return None
+    return csi if hasattr(csi, "up") and hasattr(csi, "down") else None
+
+
+def _nodes_up(report: _Report, env: dict, timings: dict, log) -> list[str]:
+    """Build and start each cluster's worker node (then the CSI pieces); names that are up."""
+    if not all([_build(comp, report, timings, log) for comp in gobuild.NODE_COMPONENTS]):
+        return []
+    csi = _csi()
+    # Built here, so that their build times are reported and a failed build only loses CSI.
+    if csi is not None and not all(
+        [_build(comp, report, timings, log) for comp in gobuild.CSI_COMPONENTS]
+    ):
+        csi = None
+    started, csi_up = [], False
+    for name in clusters.CLUSTERS:
+        try:
+            for svc, state in nodes.up(name, log=log).items():
+                report.add(svc, state)
+        except (procs.ServiceError, RuntimeError, OSError) as err:
+            report.add(f"node-{name}", "FAILED", str(err))
+            continue
+        started.append(f"node-{name}")
+        if csi is not None:
+            try:
+                for svc, state in csi.up(name, log=log).items():
+                    report.add(svc, state)
+                csi_up = True
+            except (procs.ServiceError, RuntimeError, OSError) as err:
+                report.add(f"csi-{name}", "FAILED", str(err))
+    if started:
+        env.update(nodes.env([n[-1] for n in started]))
+    if csi_up:
+        env.update(csi.env())
+    return started
+
+
+def nodes_down(log=print) -> list[str]:
+    """Stop the worker nodes (and the CSI pieces) and undo what they did to the machine;
+    return what is left behind (empty when all went)."""
+    csi = _csi()
+    for name in clusters.CLUSTERS:
+        if csi is not None:
+            for stopped in csi.down(name):
+                log(f"stopped {stopped}")
+        for stopped in nodes.down(name):
+            log(f"stopped {stopped}")
+    return nodes.clean(log=log)
+
+
 def _endpoint_key(name: str) -> str:
     return {
         "minio": "MINIO_ENDPOINT",
@@ -140,6 +190,7 @@ def down(log=print) -> int:
     """Stop every process that `up` started (and only those); 1 if one survived."""
     with _lock():
         groups = procs.tracked_groups()
+        left_by_nodes = nodes_down(log=log)
         order = [
             clusters.CLUSTERS[n].service_name(c)
             for n in "ab"
@@ -149,7 +200,7 @@ def down(log=print) -> int:
         for name in order:
             if procs.stop(name):
                 log(f"stopped {name}")
-        left = procs.processes_in_groups(set(groups.values()))
+        left = procs.processes_in_groups(set(groups.values())) + left_by_nodes
     if left:
         log("still running after down:\n  " + "\n  ".join(left))
         return 1
@@ -163,6 +214,13 @@ def _services() -> list[procs.Service]:
         for component in clusters.COMPONENTS:
             for c in clusters.CLUSTERS.values():
                 found.append(clusters.SERVICE_FACTORIES[component](c))
+    if nodes.binaries_available():
+        for c in clusters.CLUSTERS.values():
+            found += nodes.services(c)
+    csi = _csi()
+    if csi is not None and csi.binaries_available():
+        for c in clusters.CLUSTERS.values():
+            found += csi.services(c)
     for store in stores.STORES:
         with contextlib.suppress(Exception):
             found.append(store.service())
@@ -231,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--many", type=int, default=0, help="also create N small objects")
     seed.add_argument("--namespaces", type=int, default=100, help="spread --many over K")
     seed.add_argument("--workers", type=int, default=16, help="parallel requests for --many")
+    seed.add_argument(
+        "--stateful",
+        action="store_true",
+        help="also the demo app with known data in its volumes (default for --cluster a)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "up":
@@ -250,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "gomod":
         gobuild.generate_kubernetes_module()
+        gobuild.generate_kubernetes_module(module_dir="kubenode")
         gobuild.generate_etcd_module()
         return 0
     if args.command == "component":
@@ -258,7 +322,13 @@ def main(argv: list[str] | None = None) -> int:
         from .seed import seed as run_seed
 
         kubeconfig = args.kubeconfig or str(clusters.CLUSTERS[args.cluster].kubeconfig)
-        run_seed(kubeconfig, many=args.many, namespaces=args.namespaces, workers=args.workers)
+        run_seed(
+            kubeconfig,
+            many=args.many,
+            namespaces=args.namespaces,
+            workers=args.workers,
+            stateful=args.cluster == "a" or args.stateful,
+        )
         return 0
     parser.error(f"unknown command {args.command}")
     return 2

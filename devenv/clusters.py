@@ -1,8 +1,9 @@
 """The two local Kubernetes clusters, A and B: etcd + kube-apiserver + kube-controller-manager.
 
 Cluster A's etcd serves TLS and requires client certificates (as a production etcd does);
-cluster B's serves plain http. There is no kubelet: pods are API objects that never run,
-which is all that resource backup and restore need.
+cluster B's serves plain http. Each cluster also gets a worker node (kubelet, containerd,
+kube-scheduler: :mod:`devenv.nodes`); the apiserver reaches its kubelet with a client
+certificate, and the controller manager runs the default controller set.
 
 For the console's own etcd restore (``backups/engine/etcd/restore.py``) the pieces can be
 stopped and started one by one (:func:`stop_component`, :func:`start_component`, also as
@@ -24,15 +25,9 @@ import yaml
 from . import certs, config, gobuild, procs
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
-CONTROLLERS = (
-    "namespace",
-    "garbagecollector",
-    "deployment",
-    "replicaset",
-    "serviceaccount",
-    "serviceaccount-token",
-    "persistentvolume-binder",
-)
+# The default controller set (nodelifecycle untaints the nodes, podgc, pvc-protection,
+# attachdetach, statefulset, job, endpointslice, ...), as in a real cluster.
+CONTROLLERS = ("*",)
 
 
 @dataclass(frozen=True)
@@ -154,7 +149,13 @@ def _apiserver_service(c: Cluster) -> procs.Service:
         f"--tls-cert-file={pki / 'apiserver.crt'}",
         f"--tls-private-key-file={pki / 'apiserver.key'}",
         f"--client-ca-file={pki / 'ca.crt'}",
-        "--authorization-mode=RBAC",
+        # Node: the kubelets' own credentials (CN=system:node:<name>, O=system:nodes).
+        "--authorization-mode=Node,RBAC",
+        f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+        f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+        # The node's name does not resolve: dial its InternalIP (the machine's address).
+        "--kubelet-preferred-address-types=InternalIP",
         f"--service-account-issuer={c.api_server}",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
@@ -180,11 +181,11 @@ def _apiserver_service(c: Cluster) -> procs.Service:
     return procs.Service(c.service_name("kube-apiserver"), argv, c.port("apiserver"), ready)
 
 
-def _controller_manager_service(c: Cluster) -> procs.Service:
-    port = c.port("controller-manager")
+def component_flags(c: Cluster, port: int, cert_dir: str) -> list[str]:
+    """The flags that the controller manager and the scheduler share: the admin kubeconfig
+    for everything, no leader election, a serving port on loopback."""
     kubeconfig = str(c.kubeconfig)
-    argv = [
-        binary("kube-controller-manager"),
+    return [
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
@@ -193,23 +194,37 @@ def _controller_manager_service(c: Cluster) -> procs.Service:
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",
-        f"--cert-dir={c.dir / 'controller-manager-certs'}",
-        "--use-service-account-credentials=false",
-        f"--controllers={','.join(CONTROLLERS)}",
-        f"--service-account-private-key-file={c.pki / 'sa.key'}",
-        f"--root-ca-file={c.pki / 'ca.crt'}",
-        # Deleting a namespace of thousands of objects should not crawl at client-go's 20 QPS.
-        "--kube-api-qps=300",
-        "--kube-api-burst=600",
-        "--v=1",
+        f"--cert-dir={c.dir / cert_dir}",
     ]
-    # Its serving certificate is self-signed: only liveness is checked here.
+
+
+def healthz_ready(port: int):
+    """Readiness of a component with a self-signed serving certificate: only liveness."""
     ctx = ssl._create_unverified_context()  # noqa: S323
 
     def ready() -> bool:
         return procs.http_ok(f"https://{config.HOST}:{port}/healthz", ctx)
 
-    return procs.Service(c.service_name("kube-controller-manager"), argv, port, ready)
+    return ready
+
+
+def _controller_manager_service(c: Cluster) -> procs.Service:
+    port = c.port("controller-manager")
+    argv = [
+        binary("kube-controller-manager"),
+        *component_flags(c, port, "controller-manager-certs"),
+        "--use-service-account-credentials=false",
+        f"--controllers={','.join(CONTROLLERS)}",
+        f"--service-account-private-key-file={c.pki / 'sa.key'}",
+        f"--root-ca-file={c.pki / 'ca.crt'}",
+        f"--cluster-signing-cert-file={c.pki / 'ca.crt'}",
+        f"--cluster-signing-key-file={c.pki / 'ca.key'}",
+        # Deleting a namespace of thousands of objects should not crawl at client-go's 20 QPS.
+        "--kube-api-qps=300",
+        "--kube-api-burst=600",
+        "--v=1",
+    ]
+    return procs.Service(c.service_name("kube-controller-manager"), argv, port, healthz_ready(port))
 
 
 SERVICE_FACTORIES = {
@@ -262,13 +277,15 @@ def start_component(cluster: str, component: str, log=print) -> str:
     """Start one component ("etcd", "kube-apiserver", "kube-controller-manager") of a cluster
     and wait until it answers; return "started" or "running"."""
     c = CLUSTERS[cluster]
-    prepare(c)
-    return procs.ensure(SERVICE_FACTORIES[component](c), log=log)
+    with procs.devenv_lock():
+        prepare(c)
+        return procs.ensure(SERVICE_FACTORIES[component](c), log=log)
 
 
 def stop_component(cluster: str, component: str) -> bool:
     """Stop one component of a cluster; True if it was running."""
-    return procs.stop(CLUSTERS[cluster].service_name(component))
+    with procs.devenv_lock():
+        return procs.stop(CLUSTERS[cluster].service_name(component))
 
 
 def component_ready(cluster: str, component: str) -> bool:
@@ -285,8 +302,15 @@ def start(names=("a", "b"), log=print) -> dict[str, str]:
         services = [SERVICE_FACTORIES[component](CLUSTERS[n]) for n in names]
         pending = {}
         for svc in services:
+            procs.adopt(svc)
             if procs.running_pid(svc.name) is not None and svc.ready():
-                results[svc.name] = "running"
+                if procs.recorded_argv(svc.name) in (None, svc.argv):
+                    results[svc.name] = "running"
+                    continue
+                # Started with other flags (an older devenv): restart it, one at a time.
+                log(f"  {svc.name} runs with other flags: restarting it")
+                procs.stop(svc.name, sig=svc.stop_signal)
+                results[svc.name] = procs.ensure(svc, log=log)
                 continue
             pending[svc.name] = svc
         # Spawn the pending ones together, then wait: two apiservers boot in parallel.

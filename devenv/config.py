@@ -26,6 +26,15 @@ ETCD_VERSION = "v3.6.16"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 FAKE_GCS_VERSION = "v1.55.1"
 AZURITE_VERSION = "3.35.0"
+# The worker nodes (NODES.md): containerd, runc, CNI plugins, local-path-provisioner.
+CONTAINERD_VERSION = "v2.4.2"
+RUNC_VERSION = "v1.5.3"
+CNI_PLUGINS_VERSION = "v1.10.0"
+LOCAL_PATH_VERSION = "v0.0.30"
+# The CSI machinery around devenv's own driver (devenv/csi.py).
+CSI_PROVISIONER_VERSION = "v6.4.0"
+CSI_SNAPSHOTTER_VERSION = "v8.7.0"
+CSI_SANITY_VERSION = "v5.6.0"
 
 HOST = "127.0.0.1"
 
@@ -35,10 +44,16 @@ PORTS = {
     "etcd-peer-a": 12380,
     "apiserver-a": 16443,
     "controller-manager-a": 16257,
+    "kube-scheduler-a": 16259,
+    "kubelet-a": 11250,
+    "kubelet-healthz-a": 11248,
     "etcd-b": 22379,
     "etcd-peer-b": 22380,
     "apiserver-b": 26443,
     "controller-manager-b": 26257,
+    "kube-scheduler-b": 26259,
+    "kubelet-b": 21250,
+    "kubelet-healthz-b": 21248,
     "minio": 19000,
     "minio-console": 19001,
     "moto": 15000,
@@ -47,6 +62,16 @@ PORTS = {
     "postgres": 15432,
     "redis": 16379,
 }
+# The CSI driver's health endpoint and the CSI sidecars' metrics, per cluster (devenv/csi.py).
+PORTS.update(
+    {
+        f"{piece}-{c}": base + offset
+        for c, base in (("a", 16610), ("b", 26610))
+        for offset, piece in enumerate(
+            ("csi-hostpath", "csi-provisioner", "csi-snapshotter", "snapshot-controller")
+        )
+    }
+)
 
 MINIO_USER = "palette-minio"
 MINIO_PASSWORD = "palette-minio-secret"  # noqa: S105 - a local test server's password

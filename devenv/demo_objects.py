@@ -25,6 +25,11 @@ APPS = {
 }
 
 
+def demo_image(app: str) -> str:
+    """The image of a demo Deployment (devenv imports the demo app under these names)."""
+    return f"registry.example.com/palette-demo/{app}:1.4.2"
+
+
 def metadata(name: str, namespace: str | None = None, **labels: str) -> dict:
     meta = {"name": name, "labels": {**PART_OF, **labels}}
     if namespace:
@@ -160,7 +165,7 @@ def namespace_objects(ns: str) -> list[dict]:
                             "containers": [
                                 {
                                     "name": app,
-                                    "image": f"registry.example.com/palette-demo/{app}:1.4.2",
+                                    "image": demo_image(app),
                                     "ports": [{"containerPort": 8080, "name": "http"}],
                                     "envFrom": [{"configMapRef": {"name": f"{app}-config"}}],
                                     "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},

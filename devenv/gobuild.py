@@ -37,10 +37,20 @@ class Component:
     name: str
     version: str
     binaries: tuple[str, ...]
-    # Either a wrapper module under devenv/go/<module_dir> or a `go install` target.
+    # A wrapper module under devenv/go/<module_dir>, a `go install` target, or a module
+    # (path@version) whose own source is downloaded and built as the main module (so that its
+    # replace directives apply).
     module_dir: str | None = None
     install: str | None = None
+    source: str | None = None
     ldflags: str = ""
+    # Packages to build (their last path element names the binary); default ./cmd/<binary>.
+    packages: tuple[str, ...] = ()
+    tags: str = ""
+    cgo: bool = False
+    # For a `source` build: go.mod replacements ("old=new@version") applied to the copy, e.g.
+    # where the module replaces a sibling module by a directory its zip does not hold.
+    replace: tuple[str, ...] = ()
 
     @property
     def bin_dir(self) -> Path:
@@ -81,7 +91,93 @@ FAKE_GCS = Component(
     install=f"github.com/fsouza/fake-gcs-server@{config.FAKE_GCS_VERSION}",
     ldflags="-s -w",
 )
-COMPONENTS = {c.name: c for c in (ETCD, MINIO, FAKE_GCS, KUBERNETES)}
+# The worker nodes' programs (see NODES.md). kubelet and kube-scheduler have their own
+# wrapper module, so that the apiserver's cached build never changes because of them.
+KUBE_NODE = Component(
+    "kubernetes-node",
+    config.KUBERNETES_VERSION,
+    ("kubelet", "kube-scheduler"),
+    module_dir="kubenode",
+    ldflags=_kube_ldflags(config.KUBERNETES_VERSION),
+)
+CONTAINERD = Component(
+    "containerd",
+    config.CONTAINERD_VERSION,
+    ("containerd", "ctr", "containerd-shim-runc-v2"),
+    source=f"github.com/containerd/containerd/v2@{config.CONTAINERD_VERSION}",
+    ldflags=f"-s -w -X github.com/containerd/containerd/v2/version.Version={config.CONTAINERD_VERSION}",
+    tags="no_btrfs no_devmapper no_zfs",
+)
+RUNC = Component(
+    "runc",
+    config.RUNC_VERSION,
+    ("runc",),
+    source=f"github.com/opencontainers/runc@{config.RUNC_VERSION}",
+    ldflags=f"-s -w -X main.version={config.RUNC_VERSION.lstrip('v')}",
+    packages=(".",),
+    tags="seccomp urfave_cli_no_docs",
+    cgo=True,  # runc's nsenter is C; seccomp needs libseccomp-dev
+)
+CNI_PLUGINS = Component(
+    "cni-plugins",
+    config.CNI_PLUGINS_VERSION,
+    ("bridge", "host-local", "loopback", "portmap"),
+    source=f"github.com/containernetworking/plugins@{config.CNI_PLUGINS_VERSION}",
+    ldflags="-s -w",
+    packages=(
+        "./plugins/main/bridge",
+        "./plugins/ipam/host-local",
+        "./plugins/main/loopback",
+        "./plugins/meta/portmap",
+    ),
+)
+LOCAL_PATH = Component(
+    "local-path-provisioner",
+    config.LOCAL_PATH_VERSION,
+    ("local-path-provisioner",),
+    source=f"github.com/rancher/local-path-provisioner@{config.LOCAL_PATH_VERSION}",
+    ldflags="-s -w",
+    packages=(".",),
+)
+# The programs packed into the clusters' images (pause, the demo app): our own module.
+IMAGE_PROGRAMS = Component(
+    "image-programs", "1", ("pause", "app"), module_dir="images", ldflags="-s -w"
+)
+NODE_COMPONENTS = (KUBE_NODE, CONTAINERD, RUNC, CNI_PLUGINS, LOCAL_PATH, IMAGE_PROGRAMS)
+# The CSI driver (our own module) and the Kubernetes CSI sidecars around it (devenv/csi.py).
+CSI_DRIVER = Component("csi-hostpath", "v0.1.0", ("csi-hostpath",), module_dir="csi-hostpath")
+CSI_PROVISIONER = Component(
+    "external-provisioner",
+    config.CSI_PROVISIONER_VERSION,
+    ("csi-provisioner",),
+    source=f"github.com/kubernetes-csi/external-provisioner/v6@{config.CSI_PROVISIONER_VERSION}",
+    ldflags=f"-s -w -X main.version={config.CSI_PROVISIONER_VERSION}",
+)
+SNAPSHOT_CLIENT_MODULE = "github.com/kubernetes-csi/external-snapshotter/client/v8"
+CSI_SNAPSHOTTER = Component(
+    "external-snapshotter",
+    config.CSI_SNAPSHOTTER_VERSION,
+    ("snapshot-controller", "csi-snapshotter"),
+    source=f"github.com/kubernetes-csi/external-snapshotter/v8@{config.CSI_SNAPSHOTTER_VERSION}",
+    ldflags=f"-s -w -X main.version={config.CSI_SNAPSHOTTER_VERSION}",
+    # Its go.mod points the client module at ./client, which the module zip leaves out.
+    replace=(
+        f"{SNAPSHOT_CLIENT_MODULE}={SNAPSHOT_CLIENT_MODULE}@{config.CSI_SNAPSHOTTER_VERSION}",
+    ),
+)
+CSI_COMPONENTS = (CSI_DRIVER, CSI_PROVISIONER, CSI_SNAPSHOTTER)
+# The CSI conformance suite, run against the driver by tests/integration/test_csi.py only.
+CSI_SANITY = Component(
+    "csi-sanity",
+    config.CSI_SANITY_VERSION,
+    ("csi-sanity",),
+    install=f"github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@{config.CSI_SANITY_VERSION}",
+    ldflags="-s -w",
+)
+COMPONENTS = {
+    c.name: c
+    for c in (ETCD, MINIO, FAKE_GCS, KUBERNETES, *NODE_COMPONENTS, *CSI_COMPONENTS, CSI_SANITY)
+}
 
 
 def go_binary() -> str | None:
@@ -97,9 +193,11 @@ def go_binary() -> str | None:
     return str(default) if default.exists() else None
 
 
-def go_env() -> dict[str, str]:
+def go_env(cgo: bool = False) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(CGO_ENABLED="0", GOFLAGS="-mod=mod -buildvcs=false", GOTOOLCHAIN="local")
+    env.update(
+        CGO_ENABLED="1" if cgo else "0", GOFLAGS="-mod=mod -buildvcs=false", GOTOOLCHAIN="local"
+    )
     return env
 
 
@@ -137,6 +235,10 @@ def _go(
 
 def _inputs_hash(comp: Component) -> str:
     h = hashlib.sha256(f"{comp.name} {comp.version} {comp.install} {comp.ldflags}".encode())
+    if comp.source or comp.packages or comp.tags or comp.cgo:
+        h.update(f"{comp.source} {comp.packages} {comp.tags} {comp.cgo}".encode())
+    if comp.replace:
+        h.update(f"{comp.replace}".encode())
     if comp.module_dir:
         root = config.GO_DIR / comp.module_dir
         for path in sorted(root.rglob("*")):
@@ -167,16 +269,25 @@ def build(comp: Component, log=print) -> float:
     tmp_bin.mkdir(parents=True)
     build_log.write_text("")
     log(f"building {comp.name} {comp.version} (log: {build_log}) ...")
-    if comp.module_dir:
-        mod = config.GO_DIR / comp.module_dir
-        if comp is KUBERNETES and _required_version(mod, "k8s.io/kubernetes") != comp.version:
-            log(f"  regenerating {mod}/go.mod for {comp.version}")
-            generate_kubernetes_module(comp.version)
+    if comp.module_dir or comp.source:
+        if comp.source:
+            mod = _writable_source(comp, cache, build_log, log)
+            if comp.replace:
+                _go(["mod", "edit", *(f"-replace={r}" for r in comp.replace)], mod)
+        else:
+            mod = config.GO_DIR / comp.module_dir
+        if comp in (KUBERNETES, KUBE_NODE):
+            if _required_version(mod, "k8s.io/kubernetes") != comp.version:
+                log(f"  regenerating {mod}/go.mod for {comp.version}")
+                generate_kubernetes_module(comp.version, module_dir=comp.module_dir)
         args = ["build", "-trimpath", "-ldflags", comp.ldflags, "-o", str(tmp_bin) + "/"]
+        if comp.tags:
+            args += ["-tags", comp.tags]
         _go(
-            [*args, *(f"./cmd/{b}" for b in comp.binaries)],
+            [*args, *(comp.packages or [f"./cmd/{b}" for b in comp.binaries])],
             cwd=mod,
             log=build_log,
+            env=go_env(comp.cgo),
             progress=log,
         )
     else:
@@ -197,6 +308,21 @@ def build(comp: Component, log=print) -> float:
     return took
 
 
+def _writable_source(comp: Component, cache: Path, build_log: Path, log) -> Path:
+    """The module's source from the module cache, copied to ``cache/src`` (the module cache
+    is read-only, and a build may write go.sum)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        info = json.loads(_go(["mod", "download", "-json", comp.source], Path(tmp)))
+    src = cache / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(info["Dir"], src)
+    for path in [src, *src.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+    log(f"  source of {comp.source} copied to {src}")
+    return src
+
+
 # --- wrapper modules --------------------------------------------------------------------
 
 
@@ -215,12 +341,20 @@ def staging_modules(kubernetes_gomod: str) -> list[str]:
     return sorted(names)
 
 
-def generate_kubernetes_module(version: str = config.KUBERNETES_VERSION, log=print) -> Path:
-    """Write devenv/go/kubernetes/go.mod from the released kubernetes go.mod, then tidy it.
+KUBE_MODULE_PURPOSE = {
+    "kubernetes": "kube-apiserver, kube-controller-manager and kubectl",
+    "kubenode": "the worker-node programs: kubelet and kube-scheduler",
+}
+
+
+def generate_kubernetes_module(
+    version: str = config.KUBERNETES_VERSION, log=print, module_dir: str = "kubernetes"
+) -> Path:
+    """Write devenv/go/<module_dir>/go.mod from the released kubernetes go.mod, then tidy it.
 
     Every staging module is replaced by its published release (``v1.36.3`` -> ``v0.36.3``).
     """
-    mod_dir = config.GO_DIR / "kubernetes"
+    mod_dir = config.GO_DIR / module_dir
     with tempfile.TemporaryDirectory() as tmp:
         info = json.loads(_go(["mod", "download", "-json", f"k8s.io/kubernetes@{version}"], tmp))
     upstream = Path(info["GoMod"]).read_text()
@@ -229,10 +363,10 @@ def generate_kubernetes_module(version: str = config.KUBERNETES_VERSION, log=pri
     go_line = re.search(r"^go (\S+)", upstream, re.M).group(1)
     godebug = re.findall(r"^godebug .*$", upstream, re.M)
     lines = [
-        "// Wrapper module that builds kube-apiserver, kube-controller-manager and kubectl.",
+        f"// Wrapper module that builds {KUBE_MODULE_PURPOSE[module_dir]}.",
         "// Generated by `python -m devenv gomod` from the go.mod of k8s.io/kubernetes",
         f"// {version}: each staging module it pins at v0.0.0 is replaced by its release.",
-        "module palette.local/devenv/kubernetes",
+        f"module palette.local/devenv/{module_dir}",
         "",
         f"go {go_line}",
         "",

@@ -8,12 +8,14 @@ service runs in its own session (process group): stopping it signals that group 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,6 +48,32 @@ class Service:
         return config.LOG_DIR / f"{self.name}.log"
 
 
+_lock_depth = threading.local()
+
+
+@contextlib.contextmanager
+def devenv_lock():
+    """One `up`/`down`/etcd restore/component start or stop at a time across processes
+    (parallel test sessions may call `up` while another restores a cluster's etcd).
+    Re-entrant within a thread: a restore holds it while it starts components."""
+    depth = getattr(_lock_depth, "n", 0)
+    if depth:
+        _lock_depth.n = depth + 1
+        try:
+            yield
+        finally:
+            _lock_depth.n = depth
+        return
+    config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with (config.STATE_DIR / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        _lock_depth.n = 1
+        try:
+            yield
+        finally:
+            _lock_depth.n = 0
+
+
 def _pid_path(name: str) -> Path:
     return config.PID_DIR / f"{name}.pid"
 
@@ -75,14 +103,22 @@ def running_pid(name: str) -> int | None:
     return None
 
 
+def recorded_argv(name: str) -> list[str] | None:
+    """The command line our process ``name`` was started with (None if unknown)."""
+    try:
+        return json.loads(_pid_path(name).read_text()).get("argv")
+    except (OSError, ValueError):
+        return None
+
+
 def tracked_names() -> list[str]:
     if not config.PID_DIR.exists():
         return []
     return sorted(p.stem for p in config.PID_DIR.glob("*.pid"))
 
 
-def port_owner(port: int) -> str | None:
-    """Describe the process listening on 127.0.0.1/0.0.0.0:``port`` (None if the port is free)."""
+def _port_owner_pid(port: int) -> int | None:
+    """The pid of the process listening on ``port`` (None if free or not found)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         if s.connect_ex((config.HOST, port)) != 0:
@@ -103,11 +139,49 @@ def port_owner(port: int) -> str | None:
         try:
             for fd in (proc / "fd").iterdir():
                 if os.readlink(fd) in inodes:
-                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-                    return f"pid {proc.name}: {cmd[:120]}"
+                    return int(proc.name)
         except OSError:
             continue
-    return "an unknown process"
+    return -1
+
+
+def port_owner(port: int) -> str | None:
+    """Describe the process listening on 127.0.0.1/0.0.0.0:``port`` (None if the port is free)."""
+    pid = _port_owner_pid(port)
+    if pid is None:
+        return None
+    if pid < 0:
+        return "an unknown process"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return "an unknown process"
+    return f"pid {pid}: {cmd[:120]}"
+
+
+def adopt(svc: Service) -> int | None:
+    """If our exact command line listens on ``svc.port`` without a pid file (two parallel
+    starts raced and the loser's cleanup removed the winner's file), record it again."""
+    if not svc.port or running_pid(svc.name) is not None:
+        return None
+    pid = _port_owner_pid(svc.port)
+    if not pid or pid < 0:
+        return None
+    try:
+        argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+    except OSError:
+        return None
+    if argv != svc.argv or os.getpgid(pid) != pid:
+        return None
+    data = {
+        "pid": pid,
+        "start_time": _start_time(pid),
+        "signal": int(svc.stop_signal),
+        "argv": argv,
+    }
+    config.PID_DIR.mkdir(parents=True, exist_ok=True)
+    _pid_path(svc.name).write_text(json.dumps(data) + "\n")
+    return pid
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -120,7 +194,7 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 def ensure(svc: Service, log=print) -> str:
     """Start ``svc`` unless it already runs; return "running" or "started"."""
-    pid = running_pid(svc.name)
+    pid = running_pid(svc.name) or adopt(svc)
     if pid is not None:
         if svc.ready():
             return "running"
@@ -173,7 +247,7 @@ def wait_ready(svc: Service, pid: int, timeout: float, raise_error: bool = True)
             return True
         if _start_time(pid) is None or _is_zombie(pid):
             _reap(pid)
-            _pid_path(svc.name).unlink(missing_ok=True)
+            _forget(svc.name, pid)
             if not raise_error:
                 return False
             raise ServiceError(
@@ -187,6 +261,15 @@ def wait_ready(svc: Service, pid: int, timeout: float, raise_error: bool = True)
             f"{svc.log_path}:\n" + log_tail(svc.log_path)
         )
     return False
+
+
+def _forget(name: str, pid: int) -> None:
+    """Remove the pid file of ``name`` if it is still that of ``pid`` (a parallel start may
+    have recorded another process under the same name)."""
+    path = _pid_path(name)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == pid:
+            path.unlink()
 
 
 def _is_zombie(pid: int) -> bool:

@@ -198,12 +198,31 @@ def seed_many(
 
 
 def seed(
-    kubeconfig_path, many: int = 0, namespaces: int = 100, workers: int = 16, log=print
+    kubeconfig_path,
+    many: int = 0,
+    namespaces: int = 100,
+    workers: int = 16,
+    log=print,
+    stateful: bool = False,
 ) -> Counter:
-    """Seed the demo mix into the cluster of ``kubeconfig_path``, plus ``many`` bulk objects."""
+    """Seed the demo mix into the cluster of ``kubeconfig_path``, plus ``many`` bulk objects;
+    ``stateful``: also the demo app with known data on each local storage class the cluster
+    has (:mod:`devenv.stateful`; a local cluster's node runs it)."""
     api = api_client(kubeconfig_path, pool=max(workers, 4))
     try:
         counts = seed_demo(api, log=log)
+        if stateful:
+            from . import clusters, images
+            from . import stateful as stateful_apps
+
+            classes = stateful_apps.available_classes(api)
+            if classes:
+                kubectl = clusters.binary("kubectl")
+                image = images.DEMO_APP_IMAGE
+                sums = stateful_apps.seed_stateful(
+                    api, str(kubeconfig_path), kubectl, image, classes, log=log
+                )
+                counts["stateful app"] = len(sums)
         if many:
             counts.update(
                 {

@@ -7,10 +7,23 @@ Clients for the clusters and stores described by ``.devenv/env``, unique names, 
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """``predicate()``'s first truthy value, polled every 0.25 s; AssertionError after
+    ``timeout`` seconds, naming ``what`` was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def unique(prefix: str = "t") -> str:
@@ -34,6 +47,25 @@ def kube_api_client(kubeconfig: str):
     config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
     cfg.connection_pool_maxsize = 16
     return client.ApiClient(cfg)
+
+
+def kubectl(env: dict, *args: str, cluster: str = "a", timeout: float = 120) -> str:
+    """Run the environment's kubectl on a local cluster ("a" or "b"); fail the test with
+    kubectl's message unless it succeeds; return its output."""
+    import subprocess
+
+    prefix = f"CLUSTER_{cluster.upper()}_"
+    binary, kubeconfig = need(env, "KUBECTL", prefix + "KUBECONFIG")
+    proc = subprocess.run(
+        [binary, f"--kubeconfig={kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
 
 
 def boto3_s3(endpoint: str, key: str, secret: str, region: str = "us-east-1"):

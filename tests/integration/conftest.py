@@ -85,7 +85,8 @@ def _seed_both_clusters(env: dict[str, str]) -> None:
 
     for key in ("CLUSTER_A_KUBECONFIG", "CLUSTER_B_KUBECONFIG"):
         if env.get(key):
-            seed(env[key], log=lambda *_: None)
+            # Cluster A also runs the stateful demo apps (their volumes hold known data).
+            seed(env[key], log=lambda *_: None, stateful=key == "CLUSTER_A_KUBECONFIG")
 
 
 # --- Kubernetes ----------------------------------------------------------------------------

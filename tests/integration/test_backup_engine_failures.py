@@ -161,7 +161,9 @@ def test_a_refused_resource_type_makes_the_backup_partially_failed(
                     *kube_a.param_serialize("DELETE", path, auth_settings=["BearerToken"])[:3]
                 ).read()
     assert outcome.phase == "PartiallyFailed" and outcome.error == ""
-    assert outcome.errors == 1 and outcome.items == 1  # the config map
+    # The config maps: "visible" and the kube-root-ca.crt that the controller manager's
+    # root-ca-cert-publisher puts into every namespace.
+    assert outcome.errors == 1 and outcome.items == 2
     layout = Layout(location.prefix)
     results = json.loads(
         __import__("gzip").decompress(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from devenv.testing import boto3_s3, need, tls_etcd_client, unique
+from devenv.testing import wait_for as _wait
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,16 +72,6 @@ def test_cluster_serves_kubernetes_1_36(devenv, request, cluster):
             check=True,
         )
         assert json.loads(out.stdout)["serverVersion"]["gitVersion"].startswith("v1.36.")
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.mark.parametrize("cluster", ["a", "b"])

@@ -143,7 +143,12 @@ class Command(BaseCommand):
             if seed:
                 from devenv.seed import seed as seed_cluster
 
-                seed_cluster(path, log=lambda line: self.stdout.write(f"  {line}"))
+                # Cluster A also gets the demo app with known data in its volumes.
+                seed_cluster(
+                    path,
+                    log=lambda line: self.stdout.write(f"  {line}"),
+                    stateful=key == "CLUSTER_A",
+                )
                 cluster.check_health()
             registered += 1
         return registered
