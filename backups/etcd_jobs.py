@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from locations.models import BackupLocation
-from workspaces import audit
+from workspaces import audit, etcd_identity
 from workspaces.models import Cluster
 
 from . import cron
@@ -43,6 +43,7 @@ def start_snapshot(
             f"Cluster {cluster} has no etcd endpoint. Register it with --etcd-endpoint (and its "
             "client certificates) to take etcd snapshots."
         )
+    etcd_identity.verify(cluster, refuse=BackupRefused)  # still the etcd registered
     if location.status == BackupLocation.Status.UNAVAILABLE:
         raise BackupRefused(f"Location {location} is unavailable ({location.status_message}).")
     running = EtcdSnapshot.objects.filter(cluster=cluster, status__in=ACTIVE_STATUSES).first()
@@ -82,6 +83,7 @@ def start_etcd_restore(snapshot: EtcdSnapshot, *, by=None) -> EtcdRestore:
         raise BackupRefused(
             "The console cannot reach this cluster's etcd hosts: follow the runbook on each member."
         )
+    etcd_identity.verify(cluster, refuse=BackupRefused)  # still the etcd registered
     if EtcdRestore.objects.filter(cluster=cluster, status__in=ACTIVE_STATUSES).exists():
         raise BackupRefused(f"An etcd restore of {cluster} is already running.")
     with transaction.atomic():

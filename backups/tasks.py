@@ -144,6 +144,8 @@ def run_restore(restore_id: int) -> str:
 @shared_task(acks_late=True)
 def run_etcd_snapshot(snapshot_id: int) -> str:
     """Stream one etcd snapshot into its location, then keep the policy's number of copies."""
+    from workspaces import etcd_identity
+
     from .engine.etcd import apply_retention, take_snapshot
     from .etcd_jobs import record_completed, record_policy_result
 
@@ -154,6 +156,9 @@ def run_etcd_snapshot(snapshot_id: int) -> str:
         return "skipped"
     if snapshot.cluster is None:
         snapshot.mark_failed("The cluster was removed before the snapshot ran.")
+        return snapshot.status
+    if etcd_identity.refused(snapshot):  # the endpoint now answers as another etcd
+        record_policy_result(snapshot.cluster_id, False, snapshot.error)
         return snapshot.status
     with job_frame(snapshot, snapshot.location, "snapshot") as (provider, reporter):
         outcome = take_snapshot(
@@ -181,7 +186,7 @@ def run_etcd_snapshot(snapshot_id: int) -> str:
 @shared_task(acks_late=True)
 def run_etcd_restore(restore_id: int) -> str:
     """Run a snapshot's restore runbook on a control plane the console can reach."""
-    from workspaces import audit
+    from workspaces import audit, etcd_identity
 
     from .engine.etcd import restore_locally
 
@@ -192,6 +197,8 @@ def run_etcd_restore(restore_id: int) -> str:
         return "skipped"
     if restore.snapshot is None:
         restore.mark_failed("The snapshot was deleted before the restore ran.")
+        return restore.status
+    if etcd_identity.refused(restore):  # the endpoint now answers as another etcd
         return restore.status
     with job_frame(restore, restore.snapshot.location, "etcd restore") as (provider, reporter):
         result = restore_locally(restore.snapshot, provider, log=reporter.log)

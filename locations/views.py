@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -58,13 +58,18 @@ def _edit(request: HttpRequest, location: BackupLocation) -> HttpResponse:
         if request.POST.get("action") == "save" and (
             result.ok or form.cleaned_data.get("save_unavailable")
         ):
-            saved = save_location(candidate, result, by=request.user)
-            level = messages.success if result.ok else messages.warning
-            level(
-                request, f"Location {saved} saved: {saved.get_status_display()}. {result.message}"
-            )
-            return redirect(saved)
-        if request.POST.get("action") == "save":
+            try:
+                saved = save_location(candidate, result, by=request.user)
+            except ValidationError as exc:  # a location saved meanwhile now overlaps
+                form.add_error(None, exc)
+            else:
+                level = messages.success if result.ok else messages.warning
+                level(
+                    request,
+                    f"Location {saved} saved: {saved.get_status_display()}. {result.message}",
+                )
+                return redirect(saved)
+        elif request.POST.get("action") == "save":
             form.add_error(None, f"Not saved: the location does not work. {result.message}")
     context = {
         "form": form,

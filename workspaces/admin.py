@@ -1,8 +1,11 @@
+from django import forms
 from django.contrib import admin
 
 from palette_site.admin_tools import SecretsAdminMixin
 
 from . import models
+from .etcd_identity import EtcdError, EtcdIdentityError, record
+from .kube import KubeconfigError, check_egress, parse_kubeconfig
 
 
 class MembershipInline(admin.TabularInline):
@@ -44,8 +47,37 @@ class MembershipAdmin(admin.ModelAdmin):
             membership.workspace.revoke(membership)
 
 
+class ClusterAdminForm(forms.ModelForm):
+    """The model's clean() applies the etcd endpoint's rules; this reads etcd's
+    identity again when the endpoint or its certificates change, or when the
+    recorded cluster ID is cleared (after an etcd was rebuilt)."""
+
+    ETCD_FIELDS = ("etcd_endpoint", "etcd_ca", "etcd_cert", "new_etcd_key", "etcd_cluster_id")
+
+    def _post_clean(self):
+        super()._post_clean()
+        cluster = self.instance
+        new_kubeconfig = self.cleaned_data.get("new_kubeconfig")
+        if new_kubeconfig:
+            try:
+                parse_kubeconfig(new_kubeconfig)
+                check_egress(new_kubeconfig)
+            except KubeconfigError as exc:
+                self.add_error("new_kubeconfig", str(exc))
+        if self.errors or not any(name in self.changed_data for name in self.ETCD_FIELDS):
+            return
+        cluster.etcd_key = self.cleaned_data.get("new_etcd_key") or cluster.etcd_key
+        try:
+            record(cluster)
+        except EtcdIdentityError as exc:
+            self.add_error("etcd_endpoint", str(exc))
+        except EtcdError:
+            cluster.etcd_cluster_id, cluster.etcd_members = "", []  # read at the next snapshot
+
+
 @admin.register(models.Cluster)
 class ClusterAdmin(SecretsAdminMixin, admin.ModelAdmin):
+    form = ClusterAdminForm
     secret_fields = ("kubeconfig", "etcd_key")
     list_display = (
         "name",
@@ -67,6 +99,7 @@ class ClusterAdmin(SecretsAdminMixin, admin.ModelAdmin):
         "health_message",
         "last_checked_at",
         "created_at",
+        "etcd_members",
     )
 
 

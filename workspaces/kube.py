@@ -97,6 +97,16 @@ def server_of(kubeconfig: str) -> str:
     return cluster.get("server", "")
 
 
+def check_egress(kubeconfig: str) -> None:
+    """The API server passes the server's egress policy (raises KubeconfigError)."""
+    from palette_site.egress import EgressDenied, check_url
+
+    try:
+        check_url(server_of(kubeconfig), what="API server")
+    except EgressDenied as exc:
+        raise KubeconfigError(str(exc)) from None
+
+
 def api_client(kubeconfig: str, pool_size: int = 4) -> k8s.ApiClient:
     """A client for the kubeconfig's current context.
 
@@ -104,6 +114,7 @@ def api_client(kubeconfig: str, pool_size: int = 4) -> k8s.ApiClient:
     silently queue behind the default few connections.
     """
     config = parse_kubeconfig(kubeconfig)
+    check_egress(kubeconfig)  # before every connection a job or a check makes
     configuration = k8s.Configuration()
     try:
         load_kube_config_from_dict(config, client_configuration=configuration, persist_config=False)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from . import audit
-from .kube import Health, parse_kubeconfig
+from .kube import Health, check_egress, parse_kubeconfig
 from .models import Cluster, Workspace
 
 
@@ -26,24 +27,39 @@ def register_cluster(
     then record its health: ``health`` when the caller already checked, else a
     check now (an unreachable cluster is still registered, with the reason).
 
-    Raises KubeconfigError for a kubeconfig the console cannot use.
+    With an etcd endpoint, etcd's cluster ID and members are read and kept
+    (``etcd_identity.record``); an etcd that does not answer now is registered
+    without them, and they are read at its first snapshot.
+
+    Raises KubeconfigError for a kubeconfig the console cannot use, and
+    ValidationError (by field) for settings the server refuses.
     """
     from backups.models import EtcdPolicy
 
+    from .etcd_identity import EtcdError, EtcdIdentityError, record
+
     parse_kubeconfig(kubeconfig)
+    check_egress(kubeconfig)
+    cluster = Cluster(
+        workspace=workspace,
+        name=name,
+        description=description,
+        kubeconfig=kubeconfig,
+        etcd_endpoint=etcd_endpoint,
+        etcd_ca=etcd_ca,
+        etcd_cert=etcd_cert,
+        etcd_key=etcd_key,
+        created_by=audit.signed_in(by),
+    )
+    cluster.full_clean()
+    try:
+        record(cluster)
+    except EtcdIdentityError as exc:
+        raise ValidationError({"etcd_endpoint": str(exc)}) from None
+    except EtcdError:
+        pass  # not reachable now: recorded at the first snapshot
     with transaction.atomic():
-        cluster = Cluster(
-            workspace=workspace,
-            name=name,
-            description=description,
-            kubeconfig=kubeconfig,
-            etcd_endpoint=etcd_endpoint,
-            etcd_ca=etcd_ca,
-            etcd_cert=etcd_cert,
-            etcd_key=etcd_key,
-            created_by=audit.signed_in(by),
-        )
-        cluster.full_clean()
+        cluster.full_clean()  # again: another registration may have taken the endpoint
         cluster.save()
         if etcd_endpoint:
             default = workspace.locations.filter(is_default=True).first()

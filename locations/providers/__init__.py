@@ -51,6 +51,8 @@ def get_provider(location, *, fail_fast: bool = False) -> Provider:
     Raises StorageError (e.g. Misconfigured) when the settings cannot work.
     """
     kind = location.provider
+    if kind != "filesystem":
+        check_egress(location)
     if kind == "filesystem":
         from locations.providers.filesystem import FilesystemProvider
 
@@ -72,3 +74,37 @@ def get_provider(location, *, fail_fast: bool = False) -> Provider:
 
         return AzureProvider(location, fail_fast=fail_fast)
     raise Misconfigured(f"Unknown storage provider {kind!r}")
+
+
+def endpoints_of(location) -> list[tuple[str, str]]:
+    """(what, URL) of every address a store location makes the console connect to,
+    beyond the providers' public defaults: its endpoint, an Azure connection
+    string's blob endpoint, a GCS key's token_uri."""
+    import json
+
+    creds = location.credentials or {}
+    found = [("store endpoint", location.endpoint_url)]
+    if location.provider == "azure" and creds.get("connection_string"):
+        from locations.providers.azure import parse_connection_string
+
+        conn = parse_connection_string(creds["connection_string"])
+        found.append(("blob endpoint", conn.get("blobendpoint", "")))
+    if location.provider == "gcs" and creds.get("service_account_json"):
+        try:
+            info = json.loads(creds["service_account_json"])
+        except ValueError:
+            info = {}
+        if isinstance(info, dict) and isinstance(info.get("token_uri"), str):
+            found.append(("token_uri", info["token_uri"]))
+    return [(what, url) for what, url in found if url]
+
+
+def check_egress(location) -> None:
+    """The server's egress policy (palette_site/egress.py), as a StorageError."""
+    from palette_site.egress import EgressDenied, check_url
+
+    for what, url in endpoints_of(location):
+        try:
+            check_url(url, what=what)
+        except EgressDenied as exc:
+            raise Misconfigured(str(exc)) from None

@@ -234,11 +234,10 @@ class GCSProvider(Provider):
         found = network_error(exc, self.url, bool(self._ca.path))
         if found is not None:
             return found
-        if isinstance(exc, api.GoogleAPICallError):
-            text = scrub(exc.message or "", self._secrets)
-        return StorageError(
-            f"Cannot {action} in bucket '{self.bucket_name}': {status or type(exc).__name__} {text}".strip()
-        )
+        # Never the response's body: a token_uri or endpoint that is not Google's
+        # would have its answer shown to whoever typed it.
+        answer = f"the store answered HTTP {status}" if status else type(exc).__name__
+        return StorageError(f"Cannot {action} in bucket '{self.bucket_name}': {answer}")
 
     # Provider -------------------------------------------------------------------------
 

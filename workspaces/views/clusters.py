@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -45,6 +46,9 @@ def cluster_register(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except KubeconfigError as exc:
             form.add_error("kubeconfig", str(exc))
+        except ValidationError as exc:  # the server's rules for etcd endpoints, by field
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
         else:
             if cluster.health == Cluster.Health.HEALTHY:
                 messages.success(

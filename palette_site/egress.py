@@ -1,0 +1,122 @@
+"""The egress policy: where tenants' endpoints may make the console connect.
+
+Tenants type the addresses the console's workers connect to (kubeconfig
+servers, store endpoints, etcd endpoints, a GCS ``token_uri``). Without a policy
+those reach the console's own network: loopback services, private ranges, the
+cloud metadata address. ``check_url`` / ``check_host`` resolve the host and
+refuse when any address it resolves to is not a public one, unless the
+server's ``PALETTE_EGRESS_ALLOW`` lists it (a CIDR, an address or a host name).
+
+The refusal is one plain sentence, the same whether the address would answer
+or not: it never says whether a port is open, closed or filtered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+# Cloud metadata services: refused even when a private range is allowed,
+# unless listed on their own.
+METADATA = (
+    ipaddress.ip_network("169.254.169.254/32"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud
+)
+METADATA_NAMES = {"metadata.google.internal", "metadata", "instance-data"}
+
+
+class EgressDenied(ValueError):
+    """The endpoint may not be reached from the console; ``str()`` says so plainly."""
+
+    reason = "egress"
+
+
+@lru_cache(maxsize=8)
+def _policy(entries: tuple[str, ...]) -> tuple[tuple, frozenset]:
+    networks, names = [], set()
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            if not entry.replace("-", "").replace(".", "").replace("_", "").isalnum():
+                raise ImproperlyConfigured(
+                    f"PALETTE_EGRESS_ALLOW entries are CIDRs, addresses or host names; "
+                    f"got {entry!r}"
+                ) from None
+            names.add(entry.lower().rstrip("."))
+    return tuple(networks), frozenset(names)
+
+
+def allowed() -> tuple[tuple, frozenset]:
+    """(networks, host names) the server allows although they are not public."""
+    return _policy(tuple(getattr(settings, "PALETTE_EGRESS_ALLOW", ()) or ()))
+
+
+def _is_public(address) -> bool:
+    if any(address in net for net in METADATA):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return _is_public(address.ipv4_mapped)
+    return address.is_global and not address.is_multicast
+
+
+def _refusal(what: str, host: str) -> EgressDenied:
+    return EgressDenied(
+        f"The {what} {host} is not allowed: the console does not connect to loopback, "
+        "link-local, private or cloud-metadata addresses (an administrator can allow it "
+        "with PALETTE_EGRESS_ALLOW)."
+    )
+
+
+def resolve(host: str, port: int | None = None) -> list:
+    """Every address ``host`` resolves to (an IP literal resolves to itself)."""
+    literal = host.strip("[]")
+    try:
+        return [ipaddress.ip_address(literal)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(literal, port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+
+
+def check_host(host: str, port: int | None = None, *, what: str = "endpoint") -> None:
+    """Raise EgressDenied unless every address of ``host`` is public or allowed.
+
+    A name that does not resolve is let through: the connection then fails with
+    the client's own "cannot resolve" message, which tells nothing about the
+    console's network.
+    """
+    name = (host or "").strip("[]").lower().rstrip(".")
+    if not name:
+        return
+    networks, names = allowed()
+    if name in names:
+        return
+    if name in METADATA_NAMES:
+        raise _refusal(what, host)
+    for address in resolve(name, port):
+        if _is_public(address) or any(address in net for net in networks):
+            continue
+        raise _refusal(what, host)
+
+
+def check_url(url: str, *, what: str = "endpoint") -> None:
+    """``check_host`` for the host of a URL (a bare ``host:port`` works too)."""
+    if not url:
+        return
+    try:
+        parts = urlsplit(url if "://" in url else f"//{url}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return  # not a URL: the caller's own validation says so
+    if host:
+        check_host(host, port, what=what)
