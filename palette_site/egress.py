@@ -104,9 +104,17 @@ def check_host(host: str, port: int | None = None, *, what: str = "endpoint") ->
     if name in METADATA_NAMES:
         raise _refusal(what, host)
     for address in resolve(name, port):
-        if _is_public(address) or any(address in net for net in networks):
-            continue
-        raise _refusal(what, host)
+        if not _allowed(address, networks):
+            raise _refusal(what, host)
+
+
+def _allowed(address, networks) -> bool:
+    if _is_public(address):
+        return True
+    if any(address in net for net in METADATA):
+        # Only an entry naming exactly this address opens a metadata service.
+        return any(address in net and net.num_addresses == 1 for net in networks)
+    return any(address in net for net in networks)
 
 
 def check_url(url: str, *, what: str = "endpoint") -> None:
