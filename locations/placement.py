@@ -55,8 +55,7 @@ def allowed_directory(path: str) -> str:
     if not any(_inside(real, root) for root in roots):
         raise Misconfigured(
             f"The directory {path!r} is outside the directories this server allows for local "
-            f"locations ({', '.join(settings.PALETTE_FILESYSTEM_ROOTS) or 'none'}; the "
-            "administrator sets them with PALETTE_FILESYSTEM_ROOTS)"
+            "locations (an administrator sets them with PALETTE_FILESYSTEM_ROOTS)"
         )
     return real
 

@@ -38,9 +38,27 @@ __all__ = [
     "StorageError",
     "TLSFailure",
     "Unreachable",
+    "RefusedProvider",
     "Writer",
     "get_provider",
 ]
+
+
+class RefusedProvider(Provider):
+    """A location the server's policy refuses (a directory outside the roots, an
+    endpoint the egress policy denies): every use raises the refusal, so each
+    caller reports it as it reports any storage failure."""
+
+    def __init__(self, error: StorageError):
+        self.error = error
+
+    def _refuse(self, *args, **kwargs):
+        raise type(self.error)(str(self.error))
+
+    open_write = open_read = list = list_folders = delete = exists = delete_prefix = _refuse
+
+    def close(self) -> None:
+        pass
 
 
 def get_provider(location, *, fail_fast: bool = False) -> Provider:
@@ -48,15 +66,22 @@ def get_provider(location, *, fail_fast: bool = False) -> Provider:
 
     ``fail_fast`` shortens timeouts and retries: validation wants an answer in
     seconds; backups want to ride out a flaky network.
-    Raises StorageError (e.g. Misconfigured) when the settings cannot work.
+    Raises StorageError (e.g. Misconfigured) when the settings cannot work; a
+    location the server's policy refuses gets a RefusedProvider, whose every use
+    raises the refusal.
     """
     kind = location.provider
-    if kind != "filesystem":
-        check_egress(location)
     if kind == "filesystem":
         from locations.providers.filesystem import FilesystemProvider
 
-        return FilesystemProvider(location.path)
+        try:
+            return FilesystemProvider(location.path)
+        except Misconfigured as exc:  # outside the server's roots
+            return RefusedProvider(exc)
+    try:
+        check_egress(location)
+    except Misconfigured as exc:
+        return RefusedProvider(exc)
     if kind == "s3":
         from locations.providers.s3 import S3Provider
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from locations.models import BackupLocation
 from locations.providers import Misconfigured, get_provider
+from locations.providers.filesystem import FilesystemProvider
 from locations.validation import validate
 from tests import factories
 from workspaces.roles import Role
@@ -163,7 +164,12 @@ def test_the_provider_refuses_a_directory_outside_the_roots_at_use(db, roots):
     their provider through get_provider."""
     location = factories.location(None, "old", path="/root")
     with pytest.raises(Misconfigured, match="outside the directories"):
-        get_provider(location)
+        FilesystemProvider("/root")
+    provider = get_provider(location)  # every use refuses; no page ends in a 500
+    for use in (lambda: provider.list("backups/"), lambda: provider.get_bytes("x"),
+                lambda: provider.put_bytes("x", b"x"), lambda: provider.delete_prefix("")):  # fmt: skip
+        with pytest.raises(Misconfigured, match="outside the directories"):
+            use()
     result = validate(location)
     assert not result.ok and "outside the directories" in result.message
 
