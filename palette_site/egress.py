@@ -128,3 +128,72 @@ def check_url(url: str, *, what: str = "endpoint") -> None:
         return  # not a URL: the caller's own validation says so
     if host:
         check_host(host, port, what=what)
+
+
+# At connect time ------------------------------------------------------------------------
+#
+# The checks above run before a client is built; a name can resolve elsewhere by
+# the time the client connects (DNS rebinding). ``guard`` makes a urllib3 pool
+# manager check the address it is about to connect to, and connect to exactly
+# that address (the host name still goes to TLS for SNI and verification).
+
+
+def checked_address(host: str, port: int | None, *, what: str) -> str:
+    """The address to connect to for ``host``: one that the policy allows."""
+    name = (host or "").strip("[]").lower().rstrip(".")
+    networks, names = allowed()
+    if name in names:
+        return host
+    if name in METADATA_NAMES:
+        raise _refusal(what, host)
+    addresses = resolve(name, port)
+    for address in addresses:
+        if not _allowed(address, networks):
+            raise _refusal(what, host)
+    return str(addresses[0]) if addresses else host
+
+
+@lru_cache(maxsize=16)
+def _pool_classes(what: str) -> dict:
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def guarded(base):
+        class Guarded(base):
+            def _new_conn(self):
+                original = self._dns_host
+                self._dns_host = checked_address(original, self.port, what=what)
+                try:
+                    return super()._new_conn()
+                finally:
+                    self._dns_host = original
+
+        Guarded.__name__ = f"Egress{base.__name__}"
+        return Guarded
+
+    http = type(
+        "EgressHTTPConnectionPool",
+        (HTTPConnectionPool,),
+        {"ConnectionCls": guarded(HTTPConnection)},
+    )
+    https = type(
+        "EgressHTTPSConnectionPool",
+        (HTTPSConnectionPool,),
+        {"ConnectionCls": guarded(HTTPSConnection)},
+    )
+    return {"http": http, "https": https}
+
+
+def guard(pool_manager, what: str = "endpoint"):
+    """Make ``pool_manager`` (urllib3) apply the policy on every new connection."""
+    pool_manager.pool_classes_by_scheme = _pool_classes(what)
+    pool_manager.clear()
+    return pool_manager
+
+
+def guard_session(session, what: str = "endpoint"):
+    """The same for a requests Session (every mounted adapter)."""
+    for adapter in session.adapters.values():
+        if getattr(adapter, "poolmanager", None) is not None:
+            guard(adapter.poolmanager, what)
+    return session

@@ -21,6 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import load_kube_config_from_dict
 
+from palette_site import egress
+
 # kubeconfig keys that point at files, and the inline keys that replace them.
 FILE_KEYS = {
     "certificate-authority": "certificate-authority-data",
@@ -99,11 +101,9 @@ def server_of(kubeconfig: str) -> str:
 
 def check_egress(kubeconfig: str) -> None:
     """The API server passes the server's egress policy (raises KubeconfigError)."""
-    from palette_site.egress import EgressDenied, check_url
-
     try:
-        check_url(server_of(kubeconfig), what="API server")
-    except EgressDenied as exc:
+        egress.check_url(server_of(kubeconfig), what="API server")
+    except egress.EgressDenied as exc:
         raise KubeconfigError(str(exc)) from None
 
 
@@ -123,13 +123,15 @@ def api_client(kubeconfig: str, pool_size: int = 4) -> k8s.ApiClient:
     # Set before the ApiClient exists: it builds its connection pool from these.
     configuration.connection_pool_maxsize = pool_size
     configuration.retries = False
-    return k8s.ApiClient(configuration)
+    api = k8s.ApiClient(configuration)
+    egress.guard(api.rest_client.pool_manager, "API server")  # and at every connection
+    return api
 
 
 def explain(exc: BaseException, server: str = "the API server") -> str:
     """One sentence on why a call to a cluster failed, for a person to act on."""
     timeout = settings.KUBE_TIMEOUT
-    if isinstance(exc, KubeconfigError):
+    if isinstance(exc, KubeconfigError | egress.EgressDenied):
         return str(exc)
     if isinstance(exc, ApiException) and exc.status:
         if exc.status == 401:

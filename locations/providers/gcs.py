@@ -37,6 +37,7 @@ from locations.providers.base import (
 )
 from locations.providers.common import CAFile, PartWriter, stream
 from locations.providers.errors import Misconfigured, network_error, scrub
+from palette_site import egress
 
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 DEFAULT_PROJECT = "palette-backup-console"
@@ -116,12 +117,13 @@ class _TokenSession(_CustomCA, requests.Session):
 
 class _Session(_CustomCA, AuthorizedSession):
     def __init__(self, credentials, ca_path: str | None):
-        token_session = _TokenSession()
+        token_session = egress.guard_session(_TokenSession(), "token_uri")
         token_session.ca_path = ca_path
         super().__init__(credentials, auth_request=Request(token_session))
         self.ca_path = ca_path
         if ca_path:
             self.verify = ca_path
+        egress.guard_session(self, "store endpoint")  # the policy at every connection too
 
 
 class GCSProvider(Provider):
