@@ -38,11 +38,11 @@ def _endpoints(text: str) -> list:
 
 
 def normalized(text: str) -> set[str]:
-    """The endpoint URLs of ``text`` (scheme://host:port), for comparing clusters'."""
+    """The host:port pairs of ``text``, for comparing clusters' (whatever the scheme)."""
     try:
-        return {endpoint.url for endpoint in parse_endpoints(text, tls_default=True)}
+        return {endpoint.target.lower() for endpoint in parse_endpoints(text, tls_default=True)}
     except EtcdError:
-        return {text.strip()}
+        return {text.strip().lower()}
 
 
 def check_endpoint(cluster) -> None:
