@@ -153,40 +153,30 @@ def checked_address(host: str, port: int | None, *, what: str) -> str:
     return str(addresses[0]) if addresses else host
 
 
-@lru_cache(maxsize=16)
-def _pool_classes(what: str) -> dict:
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+@lru_cache(maxsize=32)
+def _guarded_pool(pool_class, what: str):
+    """``pool_class`` whose connections apply the policy to the address they dial."""
 
-    def guarded(base):
-        class Guarded(base):
-            def _new_conn(self):
-                original = self._dns_host
-                self._dns_host = checked_address(original, self.port, what=what)
-                try:
-                    return super()._new_conn()
-                finally:
-                    self._dns_host = original
+    class Connection(pool_class.ConnectionCls):
+        def _new_conn(self):
+            original = self._dns_host
+            self._dns_host = checked_address(original, self.port, what=what)
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = original
 
-        Guarded.__name__ = f"Egress{base.__name__}"
-        return Guarded
-
-    http = type(
-        "EgressHTTPConnectionPool",
-        (HTTPConnectionPool,),
-        {"ConnectionCls": guarded(HTTPConnection)},
-    )
-    https = type(
-        "EgressHTTPSConnectionPool",
-        (HTTPSConnectionPool,),
-        {"ConnectionCls": guarded(HTTPSConnection)},
-    )
-    return {"http": http, "https": https}
+    Connection.__name__ = f"Egress{pool_class.ConnectionCls.__name__}"
+    return type(f"Egress{pool_class.__name__}", (pool_class,), {"ConnectionCls": Connection})
 
 
 def guard(pool_manager, what: str = "endpoint"):
-    """Make ``pool_manager`` (urllib3) apply the policy on every new connection."""
-    pool_manager.pool_classes_by_scheme = _pool_classes(what)
+    """Make ``pool_manager`` (urllib3) apply the policy on every new connection,
+    keeping the pool classes it had (an SDK's own included)."""
+    pool_manager.pool_classes_by_scheme = {
+        scheme: cls if cls.__name__.startswith("Egress") else _guarded_pool(cls, what)
+        for scheme, cls in pool_manager.pool_classes_by_scheme.items()
+    }
     pool_manager.clear()
     return pool_manager
 
@@ -197,3 +187,19 @@ def guard_session(session, what: str = "endpoint"):
         if getattr(adapter, "poolmanager", None) is not None:
             guard(adapter.poolmanager, what)
     return session
+
+
+def guard_botocore(client, what: str = "endpoint"):
+    """The same for a boto3 client: its HTTP session's pool classes (shared, in
+    botocore, by its pool manager and proxy managers) are swapped in place. Falls
+    back to the checks made before the client was built if botocore changes."""
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    classes = getattr(session, "_pool_classes_by_scheme", None)
+    if isinstance(classes, dict):
+        for scheme, cls in list(classes.items()):
+            if not cls.__name__.startswith("Egress"):
+                classes[scheme] = _guarded_pool(cls, what)
+        manager = getattr(session, "_manager", None)
+        if manager is not None:
+            manager.clear()
+    return client

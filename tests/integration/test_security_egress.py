@@ -168,47 +168,66 @@ def test_kubeconfig_servers_and_etcd_endpoints_are_checked(devenv, deny, tenant,
     assert not Cluster.objects.filter(name="internal").exists()
 
 
-def test_connections_go_to_the_checked_address(devenv, minio_bucket, settings, monkeypatch):
+@pytest.fixture
+def rebinding(monkeypatch):
+    """Names whose DNS answers the test sets (the system cannot resolve .invalid)."""
+    from palette_site import egress
+
+    answers: dict[str, list[str]] = {}
+    real = egress.resolve
+
+    def resolve(host, port=None):
+        if host in answers:
+            return [egress.ipaddress.ip_address(a) for a in answers[host]]
+        return real(host, port)
+
+    monkeypatch.setattr(egress, "resolve", resolve)
+    return answers
+
+
+@pytest.mark.parametrize(
+    ("kind", "endpoint_key"),
+    [("minio", "MINIO_ENDPOINT"), ("s3-on-minio", "MINIO_ENDPOINT"), ("gcs", "GCS_ENDPOINT")],
+)
+def test_connections_go_to_the_checked_address(
+    devenv, request, settings, rebinding, kind, endpoint_key
+):
     """DNS rebinding: a name that passes when the location is built but resolves to a
     refused address when the client connects is refused at connect time; and the
     client connects to exactly the address that was checked."""
-    from palette_site import egress
-
-    port = int(devenv["MINIO_ENDPOINT"].rsplit(":", 1)[1])
-    answers = {"rebind.invalid": ["127.0.0.1"]}
-    real = egress.resolve
-    monkeypatch.setattr(
-        egress,
-        "resolve",
-        lambda host, port=None: (
-            [egress.ipaddress.ip_address(a) for a in answers[host]]
-            if host in answers
-            else real(host, port)
-        ),
-    )
-    settings.PALETTE_EGRESS_ALLOW = ["127.0.0.1/32"]
-    loc = location("minio", devenv, minio_bucket)
-    loc.endpoint_url = f"http://rebind.invalid:{port}"  # the system cannot resolve it
-    assert validate(loc).ok  # so the connections went to the checked 127.0.0.1
-    # Allowed when built (the name's first answer), refused when connecting.
     from locations.providers import get_provider
 
-    provider = get_provider(loc)
-    answers["rebind.invalid"] = ["169.254.169.254"]
-    with pytest.raises(Exception, match=REFUSED):
-        provider.put_bytes("metadata/x", b"x")
-    provider.close()
-    # The same for a cluster's API server.
-    path = Path(devenv["CLUSTER_A_KUBECONFIG"])
-    kubeconfig = flatten_kubeconfig(path.read_text(), path.parent)
-    answers["rebind.invalid"] = ["127.0.0.1"]
-    settings.PALETTE_EGRESS_ALLOW = ["127.0.0.1/32", "rebind.invalid"]
-    from workspaces.kube import api_client
-
-    api = api_client(kubeconfig.replace("https://127.0.0.1:", "https://rebind.invalid:"))
+    bucket = request.getfixturevalue(
+        {"minio": "minio_bucket", "s3-on-minio": "minio_bucket", "gcs": "gcs_bucket"}[kind]
+    )
+    port = int(devenv[endpoint_key].rsplit(":", 1)[1])
+    rebinding["rebind.invalid"] = ["127.0.0.1"]
     settings.PALETTE_EGRESS_ALLOW = ["127.0.0.1/32"]
-    answers["rebind.invalid"] = ["10.0.0.1"]
+    loc = location(kind, devenv, bucket)
+    loc.endpoint_url = f"http://rebind.invalid:{port}"
+    loc.force_path_style = True
+    result = validate(loc)
+    assert result.ok, result.message  # so every connection went to the checked 127.0.0.1
+    provider = get_provider(loc)  # allowed when built...
+    rebinding["rebind.invalid"] = ["169.254.169.254"]
+    try:
+        with pytest.raises(Exception, match=REFUSED):  # ...refused when connecting
+            provider.put_bytes("metadata/x", b"x")
+    finally:
+        provider.close()
+
+
+def test_a_cluster_connection_goes_to_the_checked_address(devenv, settings, rebinding):
     from kubernetes import client as k8s
 
+    from palette_site import egress
+    from workspaces.kube import api_client
+
+    path = Path(devenv["CLUSTER_A_KUBECONFIG"])
+    kubeconfig = flatten_kubeconfig(path.read_text(), path.parent)
+    rebinding["rebind.invalid"] = ["127.0.0.1"]
+    settings.PALETTE_EGRESS_ALLOW = ["127.0.0.1/32"]
+    api = api_client(kubeconfig.replace("https://127.0.0.1:", "https://rebind.invalid:"))
+    rebinding["rebind.invalid"] = ["10.0.0.1"]
     with pytest.raises(egress.EgressDenied, match=REFUSED), api:
         k8s.VersionApi(api).get_code(_request_timeout=3)
