@@ -25,6 +25,10 @@ devenv-stop: venv
 
 # The README's first command: the console with its demo on http://127.0.0.1:8000.
 # Without Go there are no local clusters; the demo still starts and says so.
+# devenv runs on 127.0.0.1 (allowed past the egress policy here) and cluster B's
+# etcd is plaintext; a real install sets neither (see README.md, Configuration).
+demo: export PALETTE_EGRESS_ALLOW ?= 127.0.0.0/8,::1,localhost
+demo: export PALETTE_ETCD_ALLOW_PLAINTEXT ?= 1
 demo: venv
 	@$(PY) -m devenv up || echo "!! The local clusters and stores are not (all) up; the console starts anyway."
 	$(PY) manage.py demo

@@ -28,11 +28,15 @@ from backups.engine.storage.base import Provider
 from backups.engine.storage.layout import Layout
 from backups.models import Status
 from locations.providers import get_provider
+from workspaces.kube import guard_client
 
 
 def cluster_connection(cluster) -> ClusterConnection:
     return ClusterConnection(
-        name=cluster.name, kubeconfig=cluster.kubeconfig, connect_timeout=settings.KUBE_TIMEOUT
+        name=cluster.name,
+        kubeconfig=cluster.kubeconfig,
+        connect_timeout=settings.KUBE_TIMEOUT,
+        guard=guard_client,
     )
 
 
@@ -52,8 +56,8 @@ def etcd_endpoint(cluster, name: str = "") -> EtcdEndpoint:
         ca=cluster.etcd_ca,
         cert=cluster.etcd_cert,
         key=cluster.etcd_key,
-        # Recorded at registration once the cluster keeps it (issue 14); until then unchecked.
-        expected_cluster_id=getattr(cluster, "etcd_cluster_id", None),
+        # Recorded at registration (hex); unchecked for a cluster that has none yet.
+        expected_cluster_id=int(cluster.etcd_cluster_id, 16) if cluster.etcd_cluster_id else None,
     )
 
 

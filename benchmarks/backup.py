@@ -41,6 +41,9 @@ BULK_KINDS = ("configmaps", "secrets", "services")
 def setup_django() -> None:
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "palette_site.settings")
+    # devenv runs on loopback, and the benchmark's directory is a temporary one.
+    os.environ.setdefault("PALETTE_EGRESS_ALLOW", "127.0.0.0/8,::1,localhost")
+    os.environ.setdefault("PALETTE_FILESYSTEM_ROOTS", tempfile.gettempdir())
     import django
 
     django.setup()

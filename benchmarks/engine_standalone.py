@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cluster A is not up: run `make devenv` first", file=sys.stderr)
         return 2
     args.directory.mkdir(parents=True, exist_ok=True)
-    provider = FilesystemProvider(str(args.directory))
+    provider = FilesystemProvider(str(args.directory), roots=[str(args.directory)])
     request = BackupRequest(
         name=args.name,
         cluster=ClusterConnection("cluster-a", Path(kubeconfig).read_text()),

@@ -11,14 +11,39 @@ import json
 import re
 
 from django import forms
+from django.core import signing
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from workspaces.access import workspaces_for
 from workspaces.roles import Action
 
 from .models import BackupLocation
+from .placement import refuse_unless_allowed
 
 P = BackupLocation.Provider
+
+# A new location's external ID is generated on the server and shown before the
+# location exists (it goes into the role's trust policy first). It travels
+# between the page's requests only signed, so a client can never choose one.
+EXTERNAL_ID_SALT = "locations.external-id"
+EXTERNAL_ID_MAX_AGE = 7 * 24 * 3600
+
+
+def sign_external_id(external_id: str) -> str:
+    return signing.dumps(external_id, salt=EXTERNAL_ID_SALT)
+
+
+def signed_external_id(token: str) -> str | None:
+    """The external ID the console signed into ``token``, or None."""
+    try:
+        value = signing.loads(token or "", salt=EXTERNAL_ID_SALT, max_age=EXTERNAL_ID_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return (
+        value if isinstance(value, str) and re.fullmatch(r"palette-[0-9a-f]{24}", value) else None
+    )
+
 
 # Values of the credentials dict that are secrets: never shown again; a blank
 # field on edit keeps the stored value.
@@ -119,6 +144,7 @@ class LocationForm(forms.ModelForm):
         "The JSON key file of a service account with Storage Object Admin on the bucket.",
         textarea=True,
     )
+    external_id_token = forms.CharField(required=False, widget=forms.HiddenInput)
     save_unavailable = forms.BooleanField(
         required=False,
         label="Save it anyway, marked Unavailable",
@@ -170,14 +196,15 @@ class LocationForm(forms.ModelForm):
         instance = self.instance
         data = self.data if self.is_bound else {}
         credentials = instance.credentials or {}
+        self.user = user
         if not instance.pk:
             # A new location's external ID was shown on the page (and may already be
-            # in the role's trust policy): keep it across swaps and posts, if it has
-            # the console's format.
-            shown = data.get("external_id") or self.initial.get("external_id") or ""
-            if re.fullmatch(r"palette-[0-9a-f]{24}", shown):
-                instance.external_id = shown
+            # in the role's trust policy): keep it across swaps and posts, but only
+            # the one the console signed, never a value the client typed.
+            token = data.get("external_id_token") or self.initial.get("external_id_token")
+            instance.external_id = signed_external_id(token) or instance.external_id
             self.initial["external_id"] = instance.external_id
+            self.initial["external_id_token"] = sign_external_id(instance.external_id)
         self.provider = data.get("provider") or self.initial.get("provider") or instance.provider
         self.provider = self.provider if self.provider in P.values else P.S3
         self.credential_mode = (
@@ -189,6 +216,8 @@ class LocationForm(forms.ModelForm):
             "azure_auth", azure_auth_of(credentials)
         )
         wanted = {"name", "workspace", "is_default", "provider", "save_unavailable"}
+        if not instance.pk:
+            wanted.add("external_id_token")
         wanted |= set(fields_for(self.provider, self.credential_mode, self.azure_auth))
         for name in list(self.fields):
             if name not in wanted:
@@ -220,6 +249,11 @@ class LocationForm(forms.ModelForm):
         for key in SECRET_KEYS:
             if key in self.fields and credentials.get(key):
                 self.fields[key].help_text = "A value is stored. Leave blank to keep it."
+        if "provider" in self.fields and not (user and user.is_superuser):
+            # Offered to superusers only; a post of it is refused in clean() by name.
+            self.fields["provider"].widget.choices = [
+                choice for choice in self.fields["provider"].choices if choice[0] != P.FILESYSTEM
+            ]
         if "workspace" in self.fields and user is not None:
             self.fields["workspace"].queryset = workspaces_for(user, Action.MANAGE)
             self.fields["workspace"].required = not user.is_superuser
@@ -237,7 +271,7 @@ class LocationForm(forms.ModelForm):
 
     @property
     def provider_fields(self) -> list:
-        skip = (*self.COMMON, "save_unavailable")
+        skip = (*self.COMMON, "save_unavailable", "external_id_token")
         return [self[name] for name in self.fields if name not in skip]
 
     @property
@@ -287,6 +321,10 @@ class LocationForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         provider = data.get("provider")
+        try:
+            refuse_unless_allowed(self.user, BackupLocation(pk=self.instance.pk, provider=provider))
+        except ValidationError as exc:
+            self.add_error("provider" if "provider" in self.fields else None, exc)
         if provider == P.FILESYSTEM:
             if not data.get("path", "").startswith("/"):
                 self.add_error("path", "Give an absolute path.")

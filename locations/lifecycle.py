@@ -22,6 +22,9 @@ def save_location(location: BackupLocation, result, by=None) -> BackupLocation:
     Making it the default of its workspace takes the flag from the previous
     default in the same transaction (the database allows one default each).
     """
+    from .placement import check
+
+    check(location)  # again, inside the transaction: nothing overlapping slipped in meanwhile
     created = location.pk is None
     location.status = (
         BackupLocation.Status.AVAILABLE if result.ok else BackupLocation.Status.UNAVAILABLE

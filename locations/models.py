@@ -84,7 +84,14 @@ class BackupLocation(models.Model):
                 fields=["workspace"],
                 condition=models.Q(is_default=True),
                 name="one_default_location_per_workspace",
-            )
+            ),
+            # The STS external ID tells this location's role apart from every other
+            # tenant's: never two locations with the same one.
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="unique_location_external_id",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -92,6 +99,14 @@ class BackupLocation(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("location_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        """Filesystem roots and overlaps (locations/placement.py); the admin, the
+        pages and the commands all come through here."""
+        from .placement import check
+
+        super().clean()
+        check(self)
 
     @property
     def where(self) -> str:

@@ -132,8 +132,9 @@ BUCKET_RULES = {
 def check_settings(location) -> None:
     """Everything that can be checked without a request; raises StorageError."""
     if location.provider == "filesystem":
-        if not location.path:
-            raise Misconfigured("Set the directory of the local location")
+        from locations.placement import allowed_directory
+
+        allowed_directory(location.path)  # under the server's roots, on the real path
         return
     if location.provider not in BUCKET_RULES:
         raise Misconfigured(f"Unknown storage provider {location.provider!r}")
@@ -207,6 +208,23 @@ def _unknown_folders(provider, layout: Layout) -> list[str]:
     return layout.unknown_top_level(info.key for info in provider.list(prefix))
 
 
+def _unknown_warning(location, layout: Layout, unknown: list[str]) -> str:
+    """Names only what is inside the location, and only a few of them; a local
+    directory's folders are counted, not named (the server's disk is not the
+    tenant's to browse)."""
+    if location.provider == "filesystem":
+        under = f"prefix '{layout.prefix}' of the directory" if layout.prefix else "the directory"
+        found = f"{len(unknown)} folder(s) that Velero does not know"
+    else:
+        under = f"prefix '{layout.prefix}'" if layout.prefix else "the bucket's root"
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        found = f"Folders Velero does not know ({', '.join(n[:64] for n in unknown[:5])}{more})"
+    return (
+        f"{found} are under {under}. Velero would mark this location Unavailable; move them or "
+        "choose another prefix."
+    )
+
+
 def validate(location) -> ValidationResult:
     """Check ``location`` end to end; never raises for a storage problem."""
     try:
@@ -259,11 +277,7 @@ def validate(location) -> ValidationResult:
                 provider.close()
 
     if unknown:
-        under = f"prefix '{layout.prefix}'" if layout.prefix else "the bucket's root"
-        warnings.append(
-            f"Folders Velero does not know are under {under}: {', '.join(unknown)}. "
-            "Velero would mark this location Unavailable; move them or choose another prefix."
-        )
+        warnings.append(_unknown_warning(location, layout, unknown))
     return ValidationResult(
         True,
         f"Available: a probe object was written, read back, listed and deleted in "

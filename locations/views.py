@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse
@@ -61,6 +61,8 @@ def _edit(request: HttpRequest, location: BackupLocation) -> HttpResponse:
                     saved = save_location(candidate, result, by=request.user)
             except IntegrityError:  # the same name, saved at the same moment
                 form.add_error("name", "A location with this name already exists.")
+            except ValidationError as exc:  # a location saved meanwhile now overlaps
+                form.add_error(None, exc)
             else:
                 level = messages.success if result.ok else messages.warning
                 level(

@@ -330,6 +330,29 @@ KUBE_TIMEOUT = env_int("PALETTE_KUBE_TIMEOUT", 10, minimum=1)
 # (``backups/engine/etcd/local.py`` describes it; devenv writes one). Empty: none.
 PALETTE_ETCD_LOCAL_TARGETS = env_str("PALETTE_ETCD_LOCAL_TARGETS", "")
 
+# Where filesystem locations may be: directories (os.pathsep- or comma-separated)
+# under which a superuser may put a local location; nothing outside them is ever
+# read, written or deleted.
+PALETTE_FILESYSTEM_ROOTS = [
+    item.strip()
+    for item in env_str("PALETTE_FILESYSTEM_ROOTS", str(DATA_DIR / "backups"))
+    .replace(os.pathsep, ",")
+    .split(",")
+    if item.strip()
+]
+for _root in PALETTE_FILESYSTEM_ROOTS:
+    if not os.path.isabs(_root):
+        raise ImproperlyConfigured(
+            f"PALETTE_FILESYSTEM_ROOTS must list absolute directories; got {_root!r}"
+        )
+# An etcd endpoint must authenticate with a client certificate unless this is on
+# (plain http:// or TLS without a client certificate, e.g. a local test etcd).
+PALETTE_ETCD_ALLOW_PLAINTEXT = env_bool("PALETTE_ETCD_ALLOW_PLAINTEXT", False)
+# Egress policy: CIDRs or host names that tenants' kubeconfig servers, store and
+# etcd endpoints may reach although they are loopback, link-local, private or
+# the cloud metadata address (refused otherwise). Comma-separated.
+PALETTE_EGRESS_ALLOW = env_list("PALETTE_EGRESS_ALLOW", [])
+
 LOG_LEVEL = env_str("PALETTE_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 
 import pytest
@@ -105,6 +106,20 @@ def login(client):
         return client
 
     return _login
+
+
+# The test environment runs on this machine: its clusters, stores and etcds are on
+# loopback (allowed past the egress policy), cluster B's etcd is plaintext, and
+# filesystem locations live in the temporary directory (pytest's tmp_path).
+TEST_EGRESS_ALLOW = ["127.0.0.0/8", "::1/128", "localhost"]
+TEST_FILESYSTEM_ROOTS = [tempfile.gettempdir()]
+
+
+@pytest.fixture(autouse=True)
+def _test_environment_settings(settings):
+    settings.PALETTE_EGRESS_ALLOW = TEST_EGRESS_ALLOW
+    settings.PALETTE_ETCD_ALLOW_PLAINTEXT = True
+    settings.PALETTE_FILESYSTEM_ROOTS = [*TEST_FILESYSTEM_ROOTS, str(settings.DATA_DIR / "backups")]
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@ from django.contrib.auth.models import Group
 from palette_site.admin_tools import SecretsAdminMixin
 
 from . import models
+from .etcd_identity import EtcdError, EtcdIdentityError, record
+from .kube import KubeconfigError, check_egress, parse_kubeconfig
 
 
 class SuperusersGrantOnly:
@@ -64,9 +66,12 @@ class MembershipAdmin(SuperusersGrantOnly, admin.ModelAdmin):
 
 class ClusterAdminForm(forms.ModelForm):
     """The etcd endpoint and PEM are checked as at registration (registration.py),
-    when they change: an unrelated edit is not held up by what was stored before."""
+    when they change: an unrelated edit is not held up by what was stored before. The
+    model's clean() applies the endpoint's rules; etcd's identity is read again when
+    the endpoint or its certificates change, or the recorded cluster ID is cleared
+    (after an etcd was rebuilt)."""
 
-    ETCD_FIELDS = ("etcd_endpoint", "etcd_ca", "etcd_cert", "new_etcd_key")
+    ETCD_FIELDS = ("etcd_endpoint", "etcd_ca", "etcd_cert", "new_etcd_key", "etcd_cluster_id")
 
     def clean(self):
         from django.core.exceptions import ValidationError
@@ -87,6 +92,26 @@ class ClusterAdminForm(forms.ModelForm):
             for name, errors in exc.message_dict.items():
                 self.add_error(name if name in self.fields else None, errors)
         return data
+
+    def _post_clean(self):
+        super()._post_clean()
+        cluster = self.instance
+        new_kubeconfig = self.cleaned_data.get("new_kubeconfig")
+        if new_kubeconfig:
+            try:
+                parse_kubeconfig(new_kubeconfig)
+                check_egress(new_kubeconfig)
+            except KubeconfigError as exc:
+                self.add_error("new_kubeconfig", str(exc))
+        if self.errors or not any(name in self.changed_data for name in self.ETCD_FIELDS):
+            return
+        cluster.etcd_key = self.cleaned_data.get("new_etcd_key") or cluster.etcd_key
+        try:
+            record(cluster)
+        except EtcdIdentityError as exc:
+            self.add_error("etcd_endpoint", str(exc))
+        except EtcdError:
+            cluster.etcd_cluster_id, cluster.etcd_members = "", []  # read at the next snapshot
 
 
 @admin.register(models.Cluster)
@@ -113,6 +138,7 @@ class ClusterAdmin(SecretsAdminMixin, admin.ModelAdmin):
         "health_message",
         "last_checked_at",
         "created_at",
+        "etcd_members",
     )
 
 

@@ -13,27 +13,54 @@ from kubernetes import client as k8s
 from backups.engine.kube import client as kube_client
 from backups.engine.kube.client import (
     KubeconfigError,
-    api_client,
     flatten_kubeconfig,
     parse_kubeconfig,
     server_of,
 )
+from palette_site import egress
 
 __all__ = [
     "HealthReport",
     "KubeconfigError",
     "api_client",
+    "check_egress",
     "check_health",
     "explain",
     "flatten_kubeconfig",
+    "guard_client",
     "list_namespaces",
     "parse_kubeconfig",
     "server_of",
 ]
 
 
+def check_egress(kubeconfig: str) -> None:
+    """The API server passes the server's egress policy (raises KubeconfigError)."""
+    try:
+        egress.check_url(server_of(kubeconfig), what="API server")
+    except egress.EgressDenied as exc:
+        raise KubeconfigError(str(exc)) from None
+
+
+def guard_client(api: k8s.ApiClient, kubeconfig: str) -> None:
+    """Hold a client to the egress policy: its server now (KubeconfigError) and the
+    address of every connection it opens (no DNS-rebinding window)."""
+    check_egress(kubeconfig)
+    egress.guard(api.rest_client.pool_manager, "API server")
+
+
+def api_client(kubeconfig: str, pool_size: int = 4) -> k8s.ApiClient:
+    """The engine's client for the kubeconfig, under the egress policy."""
+    check_egress(kubeconfig)  # before building anything
+    api = kube_client.api_client(kubeconfig, pool_size=pool_size)
+    egress.guard(api.rest_client.pool_manager, "API server")
+    return api
+
+
 def explain(exc: BaseException, server: str = "the API server") -> str:
     """``backups.engine.kube.client.explain`` with the settings' timeout."""
+    if isinstance(exc, egress.EgressDenied):
+        return str(exc)
     return kube_client.explain(exc, server, timeout=settings.KUBE_TIMEOUT)
 
 

@@ -144,6 +144,14 @@ class Cluster(models.Model):
     etcd_ca = models.TextField(blank=True, help_text="PEM CA certificate of etcd (public).")
     etcd_cert = models.TextField(blank=True, help_text="PEM client certificate (public).")
     etcd_key = EncryptedTextField(blank=True, help_text="PEM client private key.")
+    # Which etcd the endpoint is (workspaces/etcd_identity.py): read at registration,
+    # checked before every snapshot and etcd restore.
+    etcd_cluster_id = models.CharField(
+        max_length=32, blank=True, help_text="etcd's cluster ID (hex), as read at registration"
+    )
+    etcd_members = models.JSONField(
+        default=list, blank=True, help_text="etcd's members, as read at registration"
+    )
 
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNKNOWN)
     server_version = models.CharField(max_length=50, blank=True)
@@ -163,12 +171,33 @@ class Cluster(models.Model):
     class Meta:
         ordering = ["name"]
         permissions = object_permissions("cluster")
+        # One etcd, one cluster (the endpoint's uniqueness is checked in clean(),
+        # on normalized URLs).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["etcd_cluster_id"],
+                condition=~models.Q(etcd_cluster_id=""),
+                name="unique_cluster_etcd_cluster_id",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
         return reverse("cluster_detail", args=[self.name])
+
+    def clean(self) -> None:
+        """The etcd endpoint's rules (workspaces/etcd_identity.py), for every path in."""
+        from django.core.exceptions import ValidationError
+
+        from .etcd_identity import EtcdIdentityError, check_endpoint
+
+        super().clean()
+        try:
+            check_endpoint(self)
+        except EtcdIdentityError as exc:
+            raise ValidationError({"etcd_endpoint": str(exc)}) from None
 
     @property
     def has_etcd(self) -> bool:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from . import audit
-from .kube import HealthReport, parse_kubeconfig
+from .kube import HealthReport, check_egress, parse_kubeconfig
 from .models import Cluster, Workspace
 
 
@@ -50,33 +50,47 @@ def register_cluster(
     then record its health: ``health`` when the caller already checked, else a
     check now (an unreachable cluster is still registered, with the reason).
 
+    With an etcd endpoint, etcd's cluster ID and members are read and kept
+    (``etcd_identity.record``); an etcd that does not answer now is registered
+    without them, and they are read at its first snapshot.
+
     Raises KubeconfigError for a kubeconfig the console cannot use, ValidationError
     (by field) for anything else, including a name registered at the same moment.
     """
     from backups.models import EtcdPolicy
 
+    from .etcd_identity import EtcdError, EtcdIdentityError, record
+
     parse_kubeconfig(kubeconfig)
     check_etcd_settings(etcd_endpoint, etcd_ca, etcd_cert, etcd_key)
+    check_egress(kubeconfig)
+    cluster = Cluster(
+        workspace=workspace,
+        name=name,
+        description=description,
+        kubeconfig=kubeconfig,
+        etcd_endpoint=etcd_endpoint,
+        etcd_ca=etcd_ca,
+        etcd_cert=etcd_cert,
+        etcd_key=etcd_key,
+        created_by=audit.signed_in(by),
+    )
+    cluster.full_clean()
+    try:
+        record(cluster)
+    except EtcdIdentityError as exc:
+        raise ValidationError({"etcd_endpoint": str(exc)}) from None
+    except EtcdError:
+        pass  # not reachable now: recorded at the first snapshot
     try:
         with transaction.atomic():
-            cluster = Cluster(
-                workspace=workspace,
-                name=name,
-                description=description,
-                kubeconfig=kubeconfig,
-                etcd_endpoint=etcd_endpoint,
-                etcd_ca=etcd_ca,
-                etcd_cert=etcd_cert,
-                etcd_key=etcd_key,
-                created_by=audit.signed_in(by),
-            )
-            cluster.full_clean()
+            cluster.full_clean()  # again: another registration may have taken the endpoint
             cluster.save()
             if etcd_endpoint:
                 default = workspace.locations.filter(is_default=True).first()
                 EtcdPolicy.objects.create(cluster=cluster, location=default)
             audit.record(by, "registered", cluster, etcd=bool(etcd_endpoint))
-    except IntegrityError:  # the same name, registered between the check and the insert
+    except IntegrityError:  # the same name or etcd, registered between the check and the insert
         raise ValidationError({"name": "A cluster with this name is already registered."}) from None
     if health is None:
         cluster.check_health()

@@ -7,6 +7,7 @@ never saves anything but objects in the store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,9 @@ class ClusterConnection:
     kubeconfig: str = field(repr=False)  # self-contained (inline certificates, no exec)
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
+    # Called with every new ApiClient and the kubeconfig; may refuse (KubeconfigError) or
+    # wrap the client's connection pool (the console's egress policy).
+    guard: Callable[[object, str], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

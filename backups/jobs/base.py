@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backups.engine.storage.base import Provider, StorageError
-from locations.providers import get_provider
+from locations.providers import RefusedProvider, get_provider
 from workspaces import audit
 from workspaces.access import can
 
@@ -194,6 +194,8 @@ class Job:
             with heartbeat(self.row):
                 self.check_stop()
                 self.provider = get_provider(self.location())
+                if isinstance(self.provider, RefusedProvider):  # fail at once, with why
+                    raise self.provider.error
                 outcome = self.work()
             if outcome.status == Status.CANCELLED:  # an engine that stopped on should_stop
                 raise JobCancelled

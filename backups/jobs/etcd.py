@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from backups.engine.storage.layout import Layout
 from locations.models import BackupLocation
-from workspaces import audit
+from workspaces import audit, etcd_identity
 from workspaces.models import Cluster
 from workspaces.roles import Action
 
@@ -147,6 +147,7 @@ def start_snapshot(
             f"Cluster {cluster} has no etcd endpoint. Register it with --etcd-endpoint (and its "
             "client certificates) to take etcd snapshots."
         )
+    etcd_identity.verify(cluster, refuse=JobRefused)  # still the etcd registered
     if location.status == BackupLocation.Status.UNAVAILABLE:
         raise JobRefused(f"Location {location} is unavailable ({location.status_message}).")
     running = EtcdSnapshot.objects.filter(cluster=cluster, status__in=ACTIVE_STATUSES).first()
@@ -180,6 +181,7 @@ def start_etcd_restore(snapshot: EtcdSnapshot, *, by=None) -> EtcdRestore:
         raise JobRefused(
             "The console cannot reach this cluster's etcd hosts: follow the runbook on each member."
         )
+    etcd_identity.verify(cluster, refuse=JobRefused)  # still the etcd registered
     if EtcdRestore.objects.filter(cluster=cluster, status__in=ACTIVE_STATUSES).exists():
         raise JobRefused(f"An etcd restore of {cluster} is already running.")
     return EtcdRestoreJob.create(

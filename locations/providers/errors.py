@@ -121,7 +121,15 @@ def connection_problem(exc: BaseException) -> str | None:
 
 
 def network_error(exc: BaseException, url: str, has_ca: bool) -> StorageError | None:
-    """A TLSFailure or Unreachable for a transport-level failure, else None."""
+    """A TLSFailure or Unreachable for a transport-level failure (Misconfigured when
+    the egress policy stopped the connection), else None."""
+    from palette_site.egress import EgressDenied
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, EgressDenied):
+            return Misconfigured(str(cause))
+        cause = cause.__cause__ or cause.__context__
     tls = tls_problem(exc)
     if tls is not None:
         trusted = "the custom CA bundle" if has_ca else "the system CAs"

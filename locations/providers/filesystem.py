@@ -82,23 +82,65 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def directory_under(path: str, roots: list[str]) -> str:
+    """The real path of ``path`` when it lies under one of ``roots`` (real paths
+    compared, symlinks resolved, ``..`` refused); Misconfigured otherwise, with a
+    message that says nothing about what is on the disk."""
+    if not path or not os.path.isabs(path):
+        raise Misconfigured(
+            f"The directory must be an absolute path, not {path!r}"
+            if path
+            else "Set the directory of the local location"
+        )
+    if ".." in path.split("/") or "\x00" in path:
+        raise Misconfigured(f"The directory {path!r} must not contain '..'")
+    real = os.path.realpath(path)
+    if not any(inside(real, os.path.realpath(root)) for root in roots):
+        raise Misconfigured(
+            f"The directory {path!r} is outside the directories this server allows for local "
+            "locations (an administrator sets them with PALETTE_FILESYSTEM_ROOTS)"
+        )
+    return real
+
+
 class FilesystemProvider(Provider):
-    def __init__(self, root: str):
-        if not root or not os.path.isabs(root):
-            raise Misconfigured(
-                f"The directory must be an absolute path, not {root!r}"
-                if root
-                else "Set the directory of the local location"
-            )
-        self.root = os.path.normpath(root)
+    """Only under the server's allowed roots (``locations.placement``), checked on
+    the real path each time a provider is built; no key, prefix or symlink inside
+    the directory ever leads out of it."""
+
+    def __init__(self, root: str, roots: list[str] | None = None):
+        """``roots``: where the directory may be; by default the server's settings (a
+        script without Django settings names its own)."""
+        if roots is None:
+            from locations.placement import filesystem_roots
+
+            roots = filesystem_roots()
+        self.root = directory_under(root, roots)
 
     # Paths and errors ----------------------------------------------------------------
 
+    def _inside(self, path: str, what: str) -> str:
+        """``path`` when its real path stays in the directory; else Misconfigured."""
+        real = os.path.realpath(path)
+        if real != self.root and not real.startswith(self.root + os.sep):
+            raise Misconfigured(f"{what!r} leads out of the location's directory")
+        return path
+
+    def _parts(self, text: str, what: str) -> list[str]:
+        parts = [part for part in text.split("/") if part]
+        if any(part in (".", "..") or "\x00" in part for part in parts):
+            raise Misconfigured(f"{what!r} is not a valid object key")
+        return parts
+
     def _path(self, key: str) -> str:
-        parts = [part for part in key.split("/") if part]
-        if not parts or any(part in (".", "..") for part in parts):
+        parts = self._parts(key, key)
+        if not parts:
             raise Misconfigured(f"{key!r} is not a valid object key")
-        return os.path.join(self.root, *parts)
+        return self._inside(os.path.join(self.root, *parts), key)
 
     def _check_root(self) -> None:
         try:
@@ -174,7 +216,10 @@ class FilesystemProvider(Provider):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         self._check_root()
         # Walk only the directory the prefix names, then filter on the whole prefix.
-        start = os.path.join(self.root, *prefix.split("/")[:-1])
+        folders = self._parts(prefix, prefix)
+        if not prefix.endswith("/"):
+            folders = folders[:-1]
+        start = self._inside(os.path.join(self.root, *folders), prefix)
         if not os.path.isdir(start):
             return
         found = []
@@ -197,7 +242,7 @@ class FilesystemProvider(Provider):
     def list_folders(self, prefix: str = "") -> list[str]:
         """Names of the folders directly under ``prefix`` (a folder, '' = the root)."""
         self._check_root()
-        start = os.path.join(self.root, *[part for part in prefix.split("/") if part])
+        start = self._inside(os.path.join(self.root, *self._parts(prefix, prefix)), prefix)
         with self.translated("read", prefix), contextlib.suppress(FileNotFoundError):
             return sorted(entry.name for entry in os.scandir(start) if entry.is_dir())
         return []

@@ -37,6 +37,7 @@ from backups.engine.storage.base import (
 )
 from locations.providers.common import CAFile, PartWriter, stream
 from locations.providers.errors import Misconfigured, network_error, scrub
+from palette_site import egress
 
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 DEFAULT_PROJECT = "palette-backup-console"
@@ -116,12 +117,13 @@ class _TokenSession(_CustomCA, requests.Session):
 
 class _Session(_CustomCA, AuthorizedSession):
     def __init__(self, credentials, ca_path: str | None):
-        token_session = _TokenSession()
+        token_session = egress.guard_session(_TokenSession(), "token_uri")
         token_session.ca_path = ca_path
         super().__init__(credentials, auth_request=Request(token_session))
         self.ca_path = ca_path
         if ca_path:
             self.verify = ca_path
+        egress.guard_session(self, "store endpoint")  # the policy at every connection too
 
 
 class GCSProvider(Provider):
@@ -234,11 +236,10 @@ class GCSProvider(Provider):
         found = network_error(exc, self.url, bool(self._ca.path))
         if found is not None:
             return found
-        if isinstance(exc, api.GoogleAPICallError):
-            text = scrub(exc.message or "", self._secrets)
-        return StorageError(
-            f"Cannot {action} in bucket '{self.bucket_name}': {status or type(exc).__name__} {text}".strip()
-        )
+        # Never the response's body: a token_uri or endpoint that is not Google's
+        # would have its answer shown to whoever typed it.
+        answer = f"the store answered HTTP {status}" if status else type(exc).__name__
+        return StorageError(f"Cannot {action} in bucket '{self.bucket_name}': {answer}")
 
     # Provider -------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from backups.engine.storage.base import (
 )
 from locations.providers.common import CAFile, PartWriter, stream
 from locations.providers.errors import Misconfigured, network_error, s3_error, scrub
+from palette_site import egress
 
 READ_CHUNK = 1024 * 1024
 
@@ -112,6 +113,7 @@ class MinioProvider(Provider):
                 status_forcelist=[500, 502, 503, 504],
             ),
         )
+        egress.guard(self._http, "store endpoint")  # the policy at every connection too
         self.client = Minio(
             parts.netloc,
             access_key=access,

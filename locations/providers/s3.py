@@ -35,6 +35,7 @@ from locations.providers.errors import (
     s3_error,
     scrub,
 )
+from palette_site import egress
 
 SESSION_NAME = "palette-backup-console"
 ROLE_DURATION = 3600
@@ -103,6 +104,7 @@ class S3Provider(Provider):
         self.client = session.client(
             "s3", endpoint_url=self.endpoint, verify=self._ca.verify, config=self._config
         )
+        egress.guard_botocore(self.client, "store endpoint")  # the policy at every connection too
 
     # Credentials ----------------------------------------------------------------------
 
@@ -133,11 +135,11 @@ class S3Provider(Provider):
         self, location, base: boto3.Session, region: str
     ) -> DeferredRefreshableCredentials:
         """Temporary credentials from AssumeRole(ExternalId), refreshed before expiry."""
-        self.sts = base.client(
-            "sts",
-            endpoint_url=self.endpoint,
-            verify=self._ca.verify,
-            config=self._config,
+        self.sts = egress.guard_botocore(
+            base.client(
+                "sts", endpoint_url=self.endpoint, verify=self._ca.verify, config=self._config
+            ),
+            "STS endpoint",
         )
         params = {
             "RoleArn": location.role_arn,

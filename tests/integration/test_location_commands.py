@@ -45,10 +45,16 @@ def test_add_location_s3_with_sts_against_moto(db, devenv, s3_bucket, capsys):
         "--secret-key", devenv["S3_SECRET_KEY"], "--role-arn", devenv["STS_ROLE_ARN"],
         "--external-id", "palette-0123456789abcdef01234567",
     )  # fmt: skip
-    assert "Available" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "Available" in out.out
     location = BackupLocation.objects.get(name="aws-sts")
     assert location.credential_mode == BackupLocation.CredentialMode.STS
-    assert location.external_id == "palette-0123456789abcdef01234567"
+    # The flag is still accepted, but the console generates the ID (and says so).
+    assert location.external_id != "palette-0123456789abcdef01234567"
+    assert (
+        f"--external-id is ignored: the console generates the external ID ({location.external_id})"
+        in out.err
+    )
 
 
 def test_add_location_filesystem_and_revalidate(db, tmp_path, capsys):

@@ -86,7 +86,7 @@ def test_bad_etcd_endpoints_are_refused_not_saved(world, login, tmp_path, endpoi
 
 def test_garbage_pem_is_refused_and_real_pem_accepted(world, login):
     client = login(world.users["admin"])
-    garbage = {"etcd_endpoint": "https://10.0.0.5:2379", "etcd_ca": "not a certificate"}
+    garbage = {"etcd_endpoint": "https://127.0.0.1:19", "etcd_ca": "not a certificate"}
     response = _register(client, world.workspace, **garbage)
     assert b"not a PEM certificate" in response.content
     ca_key, ca = new_ca("ca")

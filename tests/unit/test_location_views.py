@@ -19,17 +19,24 @@ def admin_client(world, client):
     return client
 
 
+@pytest.fixture
+def root_client(world, client):
+    """A superuser: the only one who may place a location on the server's disk."""
+    client.force_login(factories.user("root", is_superuser=True, is_staff=True))
+    return client
+
+
 def fields_of(client, **params) -> str:
     return html.unescape(client.get(reverse("location_fields"), params).content.decode())
 
 
-def test_the_fields_follow_the_provider(admin_client):
+def test_the_fields_follow_the_provider(admin_client, root_client):
     minio = fields_of(admin_client, provider="minio")
     assert 'name="access_key"' in minio and 'name="force_path_style"' in minio
     assert 'name="service_account_json"' not in minio
     gcs = fields_of(admin_client, provider="gcs")
     assert 'name="service_account_json"' in gcs and 'name="access_key"' not in gcs
-    local = fields_of(admin_client, provider="filesystem")
+    local = fields_of(root_client, provider="filesystem")
     assert 'name="path"' in local and 'name="bucket"' not in local
     azure = fields_of(admin_client, provider="azure", azure_auth="service_principal")
     assert 'name="tenant_id"' in azure and 'name="client_secret"' in azure
@@ -40,14 +47,15 @@ def test_sts_shows_the_external_id_trust_policy_and_permissions(admin_client):
     assert 'name="role_arn"' in page
     assert '"sts:ExternalId": "palette-' in page
     assert "s3:AbortMultipartUpload" in page and "arn:aws:s3:::team-backups/*" in page
-    # The id stays the same when the fields are swapped again.
+    # The id stays the same when the fields are swapped again (it travels signed).
     external_id = page.split('"sts:ExternalId": "')[1].split('"')[0]
-    again = fields_of(admin_client, provider="s3", credential_mode="sts", external_id=external_id)
+    token = page.split('name="external_id_token" value="')[1].split('"')[0]
+    again = fields_of(admin_client, provider="s3", credential_mode="sts", external_id_token=token)
     assert f'"sts:ExternalId": "{external_id}"' in again
 
 
-def test_validate_checks_without_saving(world, admin_client, tmp_path):
-    response = admin_client.post(
+def test_validate_checks_without_saving(world, root_client, tmp_path):
+    response = root_client.post(
         reverse("location_create"),
         {"name": "disk", "workspace": world.workspace.pk, "provider": "filesystem",
          "path": str(tmp_path), "action": "validate"},
@@ -59,8 +67,8 @@ def test_validate_checks_without_saving(world, admin_client, tmp_path):
     assert list(tmp_path.iterdir()) in ([], [tmp_path / "metadata"])
 
 
-def test_a_working_location_is_saved_available(world, admin_client, tmp_path):
-    response = admin_client.post(
+def test_a_working_location_is_saved_available(world, root_client, tmp_path):
+    response = root_client.post(
         reverse("location_create"),
         {"name": "disk", "workspace": world.workspace.pk, "provider": "filesystem",
          "path": str(tmp_path), "is_default": "on", "action": "save"},
@@ -72,17 +80,17 @@ def test_a_working_location_is_saved_available(world, admin_client, tmp_path):
     assert location.is_default
 
 
-def test_a_failing_location_is_saved_only_when_asked(world, admin_client, tmp_path):
+def test_a_failing_location_is_saved_only_when_asked(world, root_client, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     data = {"name": "broken", "workspace": world.workspace.pk, "provider": "filesystem",
             "path": str(blocker), "action": "save"}  # fmt: skip
-    response = admin_client.post(reverse("location_create"), data)
+    response = root_client.post(reverse("location_create"), data)
     assert response.status_code == 200
     assert "Not saved" in response.content.decode()
     assert 'name="save_unavailable"' in response.content.decode()
     assert not BackupLocation.objects.filter(name="broken").exists()
-    admin_client.post(reverse("location_create"), {**data, "save_unavailable": "on"})
+    root_client.post(reverse("location_create"), {**data, "save_unavailable": "on"})
     location = BackupLocation.objects.get(name="broken")
     assert location.status == BackupLocation.Status.UNAVAILABLE
     assert location.status_message
@@ -109,9 +117,9 @@ def test_editing_with_a_blank_secret_keeps_the_stored_one(world, admin_client):
     assert "127.0.0.1:9" in location.status_message
 
 
-def test_one_default_per_workspace(world, admin_client, tmp_path):
+def test_one_default_per_workspace(world, root_client, tmp_path):
     BackupLocation.objects.filter(pk=world.location.pk).update(is_default=True)
-    admin_client.post(
+    root_client.post(
         reverse("location_create"),
         {"name": "disk", "workspace": world.workspace.pk, "provider": "filesystem",
          "path": str(tmp_path), "is_default": "on", "action": "save"},

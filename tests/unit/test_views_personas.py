@@ -156,8 +156,11 @@ CASES = [
         data=lambda w: {
             "name": "new-store",
             "workspace": w.workspace.pk,
-            "provider": "filesystem",
-            "path": "/nonexistent/palette-test",
+            "provider": "minio",  # a local directory is for superusers only
+            "bucket": "new-store",
+            "endpoint_url": "http://127.0.0.1:9",
+            "access_key": "a",
+            "secret_key": "b",
             "action": "save",
             "save_unavailable": "on",
         },

@@ -94,13 +94,21 @@ class Kube:
 
     @classmethod
     def connect(cls, cluster, pool_size: int = 8) -> Kube:
-        """A client for a ``ClusterConnection`` (its kubeconfig and timeouts)."""
-        return cls(
+        """A client for a ``ClusterConnection`` (its kubeconfig and timeouts), held to
+        the connection's ``guard`` when it has one."""
+        kube = cls(
             cluster.kubeconfig,
             pool_size,
             connect_timeout=cluster.connect_timeout,
             read_timeout=cluster.read_timeout,
         )
+        if cluster.guard is not None:
+            try:
+                cluster.guard(kube.api, cluster.kubeconfig)
+            except BaseException:
+                kube.close()
+                raise
+        return kube
 
     def describe(self, exc: BaseException) -> str:
         """``describe_transport_error`` with this client's server and timeouts."""

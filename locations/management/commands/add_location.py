@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
@@ -33,7 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--access-key", default="")
         parser.add_argument("--secret-key", default="")
         parser.add_argument("--role-arn", default="", help="AWS STS: the role to assume")
-        parser.add_argument("--external-id", default="", help="AWS STS: the role's external ID")
+        parser.add_argument(
+            "--external-id",
+            default="",
+            help="Ignored (kept for old scripts): the console generates the external ID",
+        )
         parser.add_argument("--credentials-file", help="GCS: a service-account JSON key file")
         parser.add_argument("--account-name", default="")
         parser.add_argument("--account-key", default="")
@@ -68,18 +73,23 @@ class Command(BaseCommand):
             location.is_default = not workspace.locations.filter(is_default=True).exists()
         self._mode(location, o)
         self._check(location)
+        try:
+            location.full_clean()
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
         result = validate(location)
+        sts = location.credential_mode == BackupLocation.CredentialMode.STS
+        if not result.ok and not sts:
+            raise CommandError(f"Unavailable: {result.message}")
         if not result.ok:
-            hint = ""
-            if (
-                location.credential_mode == BackupLocation.CredentialMode.STS
-                and not o["external_id"]
-            ):
-                hint = (
-                    f"\nThe role's trust policy must require the external ID {location.external_id}; "
-                    "run again with --external-id once it does."
-                )
-            raise CommandError(f"Unavailable: {result.message}{hint}")
+            # The role's trust policy needs the generated external ID before the
+            # location can work: keep the location (Unavailable) so the ID stays.
+            save_location(location, result)
+            raise CommandError(
+                f"Unavailable: {result.message}\nSaved as Unavailable: the role's trust policy "
+                f"must require the external ID {location.external_id}; then run "
+                f"manage.py validate_location {location.name}"
+            )
         save_location(location, result)
         self.stdout.write("Available")
         for warning in result.warnings:
@@ -108,7 +118,10 @@ class Command(BaseCommand):
             location.credential_mode = BackupLocation.CredentialMode.STS
             location.role_arn = o["role_arn"]
             if o["external_id"]:
-                location.external_id = o["external_id"]
+                self.stderr.write(
+                    "Warning: --external-id is ignored: the console generates the external ID "
+                    f"({location.external_id}); put that one in the role's trust policy."
+                )
         else:
             location.credential_mode = BackupLocation.CredentialMode.STATIC
 

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from locations.models import BackupLocation
 from locations.validation import validate_and_record
+from palette_site import egress
+from workspaces import etcd_identity
 from workspaces.kube import check_health, flatten_kubeconfig
 from workspaces.models import Cluster, Workspace
 from workspaces.registration import register_cluster
@@ -112,6 +115,8 @@ class Command(BaseCommand):
         except ImportError:
             return 0
         env = devenv.load_env()
+        if env:
+            self._warn_about_the_local_network()
         registered = 0
         for name, key in CLUSTERS.items():
             path = env.get(f"{key}_KUBECONFIG")
@@ -124,21 +129,15 @@ class Command(BaseCommand):
                 continue
             etcd = self._etcd(env, key)
             cluster = Cluster.objects.filter(name=name).first()
-            if cluster is None:
-                cluster = register_cluster(
-                    workspace=workspace,
-                    name=name,
-                    kubeconfig=kubeconfig,
-                    by=user,
-                    description="Local demo cluster from `make devenv`.",
-                    health=health,
-                    **etcd,
+            try:
+                cluster = self._register(cluster, workspace, name, kubeconfig, user, health, etcd)
+            except ValidationError as exc:
+                # e.g. cluster B's plaintext etcd without PALETTE_ETCD_ALLOW_PLAINTEXT
+                self.stdout.write(
+                    self.style.WARNING(f"{name}: etcd left out: {' '.join(exc.messages)}")
                 )
-            else:
-                for field, value in {"kubeconfig": kubeconfig, **etcd}.items():
-                    setattr(cluster, field, value)
-                cluster.save()
-                cluster.record_health(health)
+                blank = dict.fromkeys(etcd, "")
+                cluster = self._register(cluster, workspace, name, kubeconfig, user, health, blank)
             self.stdout.write(f"Cluster {name}: {health.message}")
             if seed:
                 from devenv.seed import seed as seed_cluster
@@ -152,6 +151,45 @@ class Command(BaseCommand):
                 cluster.check_health()
             registered += 1
         return registered
+
+    @staticmethod
+    def _register(cluster, workspace, name, kubeconfig, user, health, etcd) -> Cluster:
+        """Register the cluster, or bring a registered one up to date, through the
+        same checks (etcd endpoint rules, etcd identity) as any registration."""
+        if cluster is None:
+            return register_cluster(
+                workspace=workspace,
+                name=name,
+                kubeconfig=kubeconfig,
+                by=user,
+                description="Local demo cluster from `make devenv`.",
+                health=health,
+                **etcd,
+            )
+        for field, value in {"kubeconfig": kubeconfig, **etcd}.items():
+            setattr(cluster, field, value)
+        cluster.full_clean()
+        try:
+            etcd_identity.record(cluster)
+        except etcd_identity.EtcdIdentityError as exc:
+            raise ValidationError(str(exc)) from None
+        except etcd_identity.EtcdError:
+            cluster.etcd_cluster_id, cluster.etcd_members = "", []
+        cluster.save()
+        cluster.record_health(health)
+        return cluster
+
+    def _warn_about_the_local_network(self) -> None:
+        try:
+            egress.check_host("127.0.0.1")
+        except egress.EgressDenied:
+            self.stdout.write(
+                self.style.WARNING(
+                    "The local clusters and stores are on 127.0.0.1, which the egress policy "
+                    "refuses: run `make demo`, or set PALETTE_EGRESS_ALLOW=127.0.0.0/8,::1,"
+                    "localhost (and PALETTE_ETCD_ALLOW_PLAINTEXT=1 for cluster-b's etcd)."
+                )
+            )
 
     @staticmethod
     def _etcd(env: dict, key: str) -> dict:

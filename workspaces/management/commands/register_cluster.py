@@ -79,6 +79,8 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
+        except KubeconfigError as exc:
+            raise CommandError(f"The kubeconfig cannot be used: {exc}") from None
         state = "healthy" if health.reachable else "unreachable"
         self.stdout.write(
             f"Registered cluster {cluster.name} in workspace {workspace.name}: {state} "
