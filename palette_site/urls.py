@@ -67,6 +67,8 @@ urlpatterns = [
         name="schedule_create_workspace",
     ),
     path("workspaces/<slug:slug>/backup/", schedules.workspace_backup, name="workspace_backup"),
+    path("schedules/", schedules.schedule_list, name="schedule_list"),
+    path("schedules/<int:pk>/run/", schedules.schedule_run, name="schedule_run"),
     path("schedules/calendar/", schedules.schedule_calendar, name="schedule_calendar"),
     path("schedules/preview/", schedules.schedule_preview, name="schedule_preview"),
     path("schedules/<int:pk>/", schedules.schedule_detail, name="schedule_detail"),

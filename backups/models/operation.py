@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models.functions import Concat, Right
 from django.utils import timezone
 
+from ..charts import seconds_text
+
 # The log column keeps the most recent part of a job's log; the full log of a
 # backup also goes to its location next to the archive, as Velero does.
 LOG_TAIL_CHARS = 200_000
@@ -89,13 +91,7 @@ class Operation(models.Model):
         """ "0.2 s", "4 min 5 s", "1 h 2 min": for people."""
         if self.duration is None:
             return ""
-        seconds = self.duration.total_seconds()
-        if seconds < 60:
-            return f"{seconds:.1f} s"
-        minutes, seconds = divmod(int(seconds), 60)
-        if minutes < 60:
-            return f"{minutes} min {seconds} s"
-        return f"{minutes // 60} h {minutes % 60} min"
+        return seconds_text(self.duration.total_seconds())
 
     def _same_row(self) -> models.QuerySet:
         return type(self)._default_manager.filter(pk=self.pk)

@@ -337,6 +337,13 @@ CASES = [
         operators(OK, cluster_grantee=FORBIDDEN),
     ),
     Case("schedule_calendar", lambda w: reverse("schedule_calendar"), everyone(OK)),
+    Case("schedule_list", lambda w: reverse("schedule_list"), everyone(OK)),
+    Case(
+        "schedule_run",  # backs up the schedule's cluster now: whoever may back it up
+        lambda w: reverse("schedule_run", args=[w.schedule.pk]),
+        operators(FOUND),
+        method="post",
+    ),
     Case(
         "schedule_preview",
         lambda w: reverse("schedule_preview") + "?preset=custom&cron=*/5+*+*+*+*",
