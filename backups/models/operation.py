@@ -87,6 +87,23 @@ class Operation(models.Model):
         return None
 
     @property
+    def elapsed(self) -> timedelta | None:
+        """How long it has run (until now while it runs, until its end after)."""
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def remaining(self) -> timedelta | None:
+        """A straight-line estimate of the time left from the items done so far (None
+        before the first item, or when the total is not known)."""
+        elapsed = self.elapsed
+        if self.is_done or not elapsed or not self.items_done or not self.items_total:
+            return None
+        left = max(self.items_total - self.items_done, 0)
+        return elapsed * left / self.items_done
+
+    @property
     def duration_text(self) -> str:
         """ "0.2 s", "4 min 5 s", "1 h 2 min": for people."""
         if self.duration is None:

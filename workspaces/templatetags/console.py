@@ -33,5 +33,6 @@ def age(value: timedelta | None) -> str:
     seconds = max(value.total_seconds(), 0)
     if seconds >= 86400:
         days, rest = divmod(int(seconds), 86400)
-        return f"{days} d {rest // 3600} h"
-    return seconds_text(seconds)
+        return f"{days} d {rest // 3600} h" if rest >= 3600 else f"{days} d"
+    text = seconds_text(seconds)
+    return text.removesuffix(" 0 min").removesuffix(" 0 s")
