@@ -90,6 +90,7 @@ class ClusterForm(forms.Form):
     )
     etcd_endpoint = forms.URLField(
         required=False,
+        label="etcd endpoint",
         assume_scheme="https",
         help_text="Optional, for etcd snapshots: e.g. https://10.0.0.5:2379",
     )
