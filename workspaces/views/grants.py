@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -116,9 +117,14 @@ def team_list(request: HttpRequest) -> HttpResponse:
         if not admin_of.exists():
             raise PermissionDenied("Only a workspace Admin may create teams.")
         if form.is_valid():
-            team = Group.objects.create(name=form.cleaned_data["name"])
             workspace = form.cleaned_data["workspace"]
-            workspace.grant(form.cleaned_data["role"], group=team)
+            try:
+                with transaction.atomic():
+                    team = Group.objects.create(name=form.cleaned_data["name"])
+                    workspace.grant(form.cleaned_data["role"], group=team)
+            except IntegrityError:  # the same name, made between the check and the insert
+                form.add_error("name", "A team with this name already exists.")
+        if form.is_valid():
             audit.record(
                 request.user,
                 "granted",
