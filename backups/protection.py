@@ -159,14 +159,18 @@ def success_rates(user, now: datetime) -> dict:
     }
 
 
-def recent_failures(user, now: datetime, limit: int = 8) -> list[Backup]:
-    """Failed or partly failed backups of the last 7 days, newest first: one query."""
-    return list(
-        Backup.objects.restrict(user)
-        .filter(status__in=FAILED, created_at__gte=now - timedelta(days=7))
-        .select_related("location")
-        .order_by("-created_at")[:limit]
-    )
+def recent_failures(user, now: datetime, limit: int = 8) -> list:
+    """Failed or partly failed backups and etcd snapshots of the last 7 days, newest
+    first: two queries."""
+    rows = []
+    for model in (Backup, EtcdSnapshot):
+        rows += (
+            model.objects.restrict(user)
+            .filter(status__in=FAILED, created_at__gte=now - timedelta(days=7))
+            .select_related("location")
+            .order_by("-created_at")[:limit]
+        )
+    return sorted(rows, key=lambda r: r.created_at, reverse=True)[:limit]
 
 
 def next_runs(user, limit: int = 8) -> list[dict]:

@@ -97,6 +97,9 @@ def test_success_rates_failures_next_runs_and_storage(estate):
     assert rates["day"] == {"ok": 1, "total": 2, "percent": 50}
     assert rates["week"] == {"ok": 3, "total": 4, "percent": 75}
     assert [b.error for b in protection.recent_failures(admin, NOW)] == ["store full"]
+    fresh = estate["clusters"][0]
+    factories.snapshot(fresh, estate["loc"], status=Status.FAILED, error="etcd gone")
+    assert [r.error for r in protection.recent_failures(admin, NOW)] == ["etcd gone", "store full"]
     runs = protection.next_runs(admin)
     assert runs[0]["what"] == "etcd snapshot" and runs[0]["target"] == "fresh"
     assert len(runs) == 4

@@ -16,6 +16,8 @@ from ..access import workspaces_for
 from ..models import AuditEvent, Cluster
 from .common import with_cluster_counts
 
+FAILURES_SHOWN = 8
+
 
 def charts(backups: list) -> list:
     """Backup size and duration over time, for the completed backups given."""
@@ -60,7 +62,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             loc for loc in locations if loc.status == BackupLocation.Status.UNAVAILABLE
         ],
         "rates": protection.success_rates(user, now),
-        "failures": protection.recent_failures(user, now),
+        "failures": protection.recent_failures(user, now, FAILURES_SHOWN),
+        "failure_limit": FAILURES_SHOWN,
         "next_runs": protection.next_runs(user),
         "locations": locations,
         "charts": charts(protection.history(user, now)),
