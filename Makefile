@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv devenv devenv-stop demo test lint format
+.PHONY: venv devenv devenv-stop demo test lint format screenshots
 
 venv: $(VENV)/.installed
 
@@ -63,3 +63,12 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# PNGs of every page of the persona matrix at 1400 and 420 px, on the test fixtures
+# (a live test server, Debian's Chromium through Playwright), into SCREENSHOTS_DIR.
+SCREENSHOTS_DIR ?= screenshots
+screenshots: venv
+	rm -rf $(SCREENSHOTS_DIR)
+	PALETTE_SCREENSHOTS_DIR=$(abspath $(SCREENSHOTS_DIR)) $(PY) -m pytest -q \
+		tests/browser/test_every_page.py -k fits_at_420
+	@echo "Screenshots of $$(ls $(SCREENSHOTS_DIR) | wc -l) page views are in $(SCREENSHOTS_DIR)/"

@@ -68,8 +68,9 @@ def claim(schedule: Schedule, now: datetime) -> bool:
     return bool(won)
 
 
-def fire(schedule: Schedule, now: datetime) -> BackupRun:
-    """One firing: skipped as a whole while the previous backup still runs."""
+def fire(schedule: Schedule, now: datetime, by=None) -> BackupRun:
+    """One firing: skipped as a whole while the previous backup still runs. ``by``
+    is the user who asked for it now ("Run now"); None for the timetable."""
     running = (
         Backup.objects.filter(schedule=schedule, status__in=ACTIVE_STATUSES)
         .values_list("name", flat=True)
@@ -81,6 +82,7 @@ def fire(schedule: Schedule, now: datetime) -> BackupRun:
             schedule=schedule,
             started_at=now,
             skipped=[{"cluster": "*", "reason": f"the previous backup {running} is still running"}],
+            created_by=audit.signed_in(by),
         )
         result = f"Skipped at {now:%Y-%m-%d %H:%M}: the previous backup {running} is still running."
     else:
@@ -91,6 +93,7 @@ def fire(schedule: Schedule, now: datetime) -> BackupRun:
             prefix=schedule.prefix,
             options={name: getattr(schedule, name) for name in OPTION_FIELDS},
             now=now,
+            by=by,
             schedule=schedule,
             clusters=clusters,
         )
@@ -103,6 +106,15 @@ def fire(schedule: Schedule, now: datetime) -> BackupRun:
         result += "."
     Schedule.objects.filter(pk=schedule.pk).update(last_result=result)
     log.info("schedule %s: %s", schedule, result)
+    return run
+
+
+def run_now(schedule: Schedule, by) -> BackupRun:
+    """Fire a schedule by hand, now; its timetable (next_run_at) stays as it was."""
+    now = timezone.now()
+    Schedule.objects.filter(pk=schedule.pk).update(last_run_at=now)
+    run = fire(schedule, now, by=by)
+    audit.record(by, "ran now", schedule, run=run.pk)
     return run
 
 

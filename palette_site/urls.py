@@ -8,7 +8,7 @@ from backups.views import backup as backup_views
 from backups.views import etcd, jobs, restores, schedules
 from backups.views import lists as backups
 from locations import views as locations
-from workspaces.views import clusters, dashboard, workspaces
+from workspaces.views import clusters, dashboard, grants, workspaces
 
 admin.site.site_header = "Backup console: support"
 admin.site.site_title = "Backup console admin"
@@ -41,6 +41,11 @@ urlpatterns = [
         "workspaces/<slug:slug>/clusters/new/", clusters.cluster_register, name="cluster_register"
     ),
     path("clusters/<str:name>/", clusters.cluster_detail, name="cluster_detail"),
+    path("clusters/<str:name>/edit/", clusters.cluster_edit, name="cluster_edit"),
+    path("clusters/<str:name>/access/", grants.cluster_access, name="cluster_access"),
+    path("clusters/<str:name>/access/revoke/", grants.cluster_revoke, name="cluster_access_revoke"),
+    path("teams/", grants.team_list, name="team_list"),
+    path("teams/<int:pk>/", grants.team_detail, name="team_detail"),
     path("clusters/<str:name>/health/", clusters.cluster_check_health, name="cluster_health"),
     path("clusters/<str:name>/delete/", clusters.cluster_delete, name="cluster_delete"),
     path("locations/", locations.location_list, name="location_list"),
@@ -67,6 +72,8 @@ urlpatterns = [
         name="schedule_create_workspace",
     ),
     path("workspaces/<slug:slug>/backup/", schedules.workspace_backup, name="workspace_backup"),
+    path("schedules/", schedules.schedule_list, name="schedule_list"),
+    path("schedules/<int:pk>/run/", schedules.schedule_run, name="schedule_run"),
     path("schedules/calendar/", schedules.schedule_calendar, name="schedule_calendar"),
     path("schedules/preview/", schedules.schedule_preview, name="schedule_preview"),
     path("schedules/<int:pk>/", schedules.schedule_detail, name="schedule_detail"),

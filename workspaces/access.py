@@ -241,3 +241,27 @@ def can(user, action: str, obj: Model) -> bool:
     if not isinstance(queryset, RestrictedQuerySet):
         raise TypeError(f"can() does not know {type(obj).__name__}")
     return queryset.permits(user, action, obj)
+
+
+def manageable_teams(user) -> QuerySet:
+    """The teams whose members ``user`` may change: a superuser every team; a workspace
+    Admin the teams used (by a role or a cluster grant) in a workspace they administer
+    and nowhere else, holding no site-wide permission and no location grant (adding
+    oneself to such a team would otherwise give access beyond one's own workspaces)."""
+    groups = apps.get_model("auth.Group").objects
+    fixed = _scope(user)
+    if fixed is not None:
+        return groups.filter(fixed)
+    mine = workspaces_for(user, Action.MANAGE).values("pk")
+    membership = apps.get_model("workspaces.Membership").objects
+    cluster_grants = apps.get_model(GRANT_TABLES["cluster"][1]).objects
+    elsewhere = (
+        Q(pk__in=membership.exclude(workspace__in=mine).values("group"))
+        | Q(pk__in=cluster_grants.exclude(content_object__workspace__in=mine).values("group"))
+        | Q(pk__in=apps.get_model(GRANT_TABLES["location"][1]).objects.values("group"))
+        | Q(pk__in=groups.filter(permissions__isnull=False).values("pk"))
+    )
+    used_here = Q(pk__in=membership.filter(workspace__in=mine).values("group")) | Q(
+        pk__in=cluster_grants.filter(content_object__workspace__in=mine).values("group")
+    )
+    return groups.filter(used_here).exclude(elsewhere)

@@ -9,7 +9,7 @@ from django.utils.text import slugify
 
 from .kube import KubeconfigError, parse_kubeconfig
 from .models import Cluster, Workspace, dns_label
-from .roles import ROLE_HELP, Role
+from .roles import ROLE_HELP, Action, Role
 
 MAX_KUBECONFIG_BYTES = 256 * 1024
 
@@ -90,6 +90,7 @@ class ClusterForm(forms.Form):
     )
     etcd_endpoint = forms.URLField(
         required=False,
+        label="etcd endpoint",
         assume_scheme="https",
         help_text="Optional, for etcd snapshots: e.g. https://10.0.0.5:2379",
     )
@@ -120,3 +121,77 @@ class ClusterForm(forms.Form):
         if any(tls) and not data.get("etcd_endpoint"):
             self.add_error("etcd_endpoint", "Certificates need an endpoint.")
         return data
+
+
+class ClusterEditForm(forms.Form):
+    """Change a registered cluster. The kubeconfig and the etcd key are never shown:
+    an empty field keeps what is stored, a new one replaces it."""
+
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    kubeconfig = KubeconfigField(
+        required=False,
+        label="Replace the kubeconfig",
+        help_text="Leave empty to keep the stored one. A new one is checked and the cluster's "
+        "health is checked with it.",
+    )
+    etcd_endpoint = ClusterForm.base_fields["etcd_endpoint"]
+    etcd_ca = ClusterForm.base_fields["etcd_ca"]
+    etcd_cert = ClusterForm.base_fields["etcd_cert"]
+    etcd_key = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        label="Replace the etcd client key",
+        help_text="Leave empty to keep the stored key. Clearing the endpoint removes the "
+        "certificates and the key.",
+    )
+
+    @classmethod
+    def for_cluster(cls, cluster: Cluster, data=None, files=None) -> ClusterEditForm:
+        initial = {
+            f: getattr(cluster, f) for f in ("description", "etcd_endpoint", "etcd_ca", "etcd_cert")
+        }
+        return cls(data, files, initial=initial)
+
+
+class ClusterGrantForm(GrantForm):
+    """Give a user or a team actions on one cluster (no role in its workspace)."""
+
+    role = None
+    actions = forms.MultipleChoiceField(
+        choices=Action.choices,
+        initial=[Action.VIEW],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Seeing the cluster is always included.",
+    )
+
+
+class TeamForm(forms.Form):
+    """A new team, created with a role in a workspace the creator administers (so a
+    team is never an orphan any Admin could take over)."""
+
+    name = forms.CharField(max_length=150)
+    workspace = forms.ModelChoiceField(queryset=Workspace.objects.none())
+    role = GrantForm.base_fields["role"]
+
+    def __init__(self, *args, workspaces=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].queryset = workspaces
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the team a name.")
+        if Group.objects.filter(name=name).exists():
+            raise forms.ValidationError("A team with this name already exists.")
+        return name
+
+
+class TeamMemberForm(forms.Form):
+    username = forms.CharField(label="Add a member", help_text="Their username")
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no active user named {username}.")
+        return user

@@ -97,3 +97,50 @@ def register_cluster(
     else:
         cluster.record_health(health)
     return cluster
+
+
+SECRET_FIELDS = ("kubeconfig", "etcd_key")
+
+
+def update_cluster(cluster: Cluster, *, by=None, **changes) -> list[str]:
+    """Change a registered cluster: its description, kubeconfig, etcd endpoint and
+    certificates. An empty kubeconfig or etcd key keeps the stored one (secrets are
+    never shown, so they cannot be "left as they are" in a form); clearing the
+    endpoint clears the certificates and key too. Checked as at registration; the
+    audit names the fields changed, never their values. Returns those names.
+
+    Raises KubeconfigError or ValidationError (by field); nothing is saved then.
+    """
+    from backups.models import EtcdPolicy
+
+    if not changes.get("kubeconfig"):
+        changes.pop("kubeconfig", None)
+    if not changes.get("etcd_endpoint", cluster.etcd_endpoint):
+        changes.update(etcd_endpoint="", etcd_ca="", etcd_cert="", etcd_key="")
+    elif not changes.get("etcd_key"):
+        changes.pop("etcd_key", None)
+    if "kubeconfig" in changes:
+        parse_kubeconfig(changes["kubeconfig"])
+    merged = {
+        f: changes.get(f, getattr(cluster, f))
+        for f in ("etcd_endpoint", "etcd_ca", "etcd_cert", "etcd_key")
+    }
+    check_etcd_settings(*merged.values())
+    changed = [f for f, v in changes.items() if getattr(cluster, f) != v]
+    if not changed:
+        return []
+    with transaction.atomic():
+        for f in changed:
+            setattr(cluster, f, changes[f])
+        cluster.full_clean()
+        cluster.save(update_fields=changed)
+        policy = EtcdPolicy.objects.filter(cluster=cluster)
+        if not cluster.etcd_endpoint:
+            policy.update(enabled=False, next_run_at=None)  # nothing to snapshot any more
+        elif not policy.exists():
+            default = cluster.workspace.locations.filter(is_default=True).first()
+            EtcdPolicy.objects.create(cluster=cluster, location=default)
+        audit.record(by, "changed", cluster, fields=changed)
+    if "kubeconfig" in changed:
+        cluster.check_health()
+    return changed

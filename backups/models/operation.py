@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models.functions import Concat, Right
 from django.utils import timezone
 
+from ..charts import seconds_text
+
 # The log column keeps the most recent part of a job's log; the full log of a
 # backup also goes to its location next to the archive, as Velero does.
 LOG_TAIL_CHARS = 200_000
@@ -85,17 +87,28 @@ class Operation(models.Model):
         return None
 
     @property
+    def elapsed(self) -> timedelta | None:
+        """How long it has run (until now while it runs, until its end after)."""
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def remaining(self) -> timedelta | None:
+        """A straight-line estimate of the time left from the items done so far (None
+        before the first item, or when the total is not known)."""
+        elapsed = self.elapsed
+        if self.is_done or not elapsed or not self.items_done or not self.items_total:
+            return None
+        left = max(self.items_total - self.items_done, 0)
+        return elapsed * left / self.items_done
+
+    @property
     def duration_text(self) -> str:
         """ "0.2 s", "4 min 5 s", "1 h 2 min": for people."""
         if self.duration is None:
             return ""
-        seconds = self.duration.total_seconds()
-        if seconds < 60:
-            return f"{seconds:.1f} s"
-        minutes, seconds = divmod(int(seconds), 60)
-        if minutes < 60:
-            return f"{minutes} min {seconds} s"
-        return f"{minutes // 60} h {minutes % 60} min"
+        return seconds_text(self.duration.total_seconds())
 
     def _same_row(self) -> models.QuerySet:
         return type(self)._default_manager.filter(pk=self.pk)

@@ -21,13 +21,12 @@ from workspaces.roles import Action
 from workspaces.views.common import fetch, visible_cluster
 
 from .. import cron
+from ..charts import line_chart, size_text
 from ..etcd_policy import policy_location
 from ..jobs import EtcdRestoreJob, JobRefused, SnapshotJob, start_etcd_restore, start_snapshot
 from ..models import EtcdPolicy, EtcdRestore, EtcdSnapshot, Status
 from .download import stream_object
 from .jobs import job_status
-
-CHART_WIDTH, CHART_HEIGHT = 600, 120
 
 
 class PolicyForm(forms.ModelForm):
@@ -63,31 +62,17 @@ def _snapshot(request: HttpRequest, pk: int, action: str = Action.VIEW, what="")
     return fetch(request, queryset, action, what, pk=pk)
 
 
-def size_chart(snapshots: list[EtcdSnapshot]) -> dict:
-    """Points of an inline SVG line chart of snapshot size over time (oldest left)."""
+def size_chart(snapshots: list[EtcdSnapshot]):
+    """An SVG line chart of snapshot size over time (oldest left), or None."""
     done = [s for s in reversed(snapshots) if s.status == Status.COMPLETED and s.size_bytes]
-    if len(done) < 2:
-        return {}
-    low, high = min(s.size_bytes for s in done), max(s.size_bytes for s in done)
-    span = max(high - low, 1)
-    step = CHART_WIDTH / (len(done) - 1)
-    points = [
-        (
-            round(i * step, 1),
-            round(CHART_HEIGHT - 10 - (s.size_bytes - low) / span * (CHART_HEIGHT - 20), 1),
-        )
-        for i, s in enumerate(done)
-    ]
-    return {
-        "points": " ".join(f"{x},{y}" for x, y in points),
-        "dots": [(x, y, s) for (x, y), s in zip(points, done, strict=True)],
-        "low": low,
-        "high": high,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "first": done[0].created_at,
-        "last": done[-1].created_at,
-    }
+    return line_chart(
+        "Snapshot size",
+        done,
+        when=lambda s: s.created_at,
+        value=lambda s: s.size_bytes,
+        fmt=size_text,
+        name=lambda s: s.name,
+    )
 
 
 @login_required

@@ -1,10 +1,21 @@
 // The console's only script besides htmx. The Content-Security-Policy forbids inline
-// scripts and event handlers, so a confirmation is a data-confirm attribute on a form
-// or on its submit button, asked here before the form is sent.
+// scripts and event handlers, so behaviour hangs on data attributes, wired up here.
+
+// A confirmation is a data-confirm attribute on a form or on its submit button,
+// asked before the form is sent.
 document.addEventListener("submit", function (event) {
   var source = event.submitter && event.submitter.dataset.confirm ? event.submitter : event.target;
   var question = source.dataset ? source.dataset.confirm : "";
   if (question && !window.confirm(question)) {
     event.preventDefault();
   }
+});
+
+// Below 1000 px the main menu collapses behind its "Menu" button.
+document.addEventListener("click", function (event) {
+  var toggle = event.target.closest ? event.target.closest(".menu-toggle") : null;
+  if (!toggle) return;
+  var open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  document.body.classList.toggle("menu-open", open);
 });

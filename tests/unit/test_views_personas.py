@@ -37,6 +37,12 @@ def as_finished_preview(w) -> None:
     Restore.objects.filter(pk=w.restore.pk).update(is_preview=True, status="completed")
 
 
+def team_pk(name: str) -> int:
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get(name=name).pk
+
+
 def everyone(status, **others) -> dict:
     return dict.fromkeys(PEOPLE, status) | others
 
@@ -124,6 +130,57 @@ CASES = [
         lambda w: reverse("cluster_health", args=[w.cluster.name]),
         seers(FOUND),
         method="post",
+    ),
+    Case(
+        "cluster_edit_form",
+        lambda w: reverse("cluster_edit", args=[w.cluster.name]),
+        admin_only(OK),
+    ),
+    Case(
+        "cluster_edit",
+        lambda w: reverse("cluster_edit", args=[w.cluster.name]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {"description": "changed", "etcd_endpoint": "https://127.0.0.1:9"},
+    ),
+    Case(
+        "cluster_access_form",
+        lambda w: reverse("cluster_access", args=[w.cluster.name]),
+        admin_only(OK),
+    ),
+    Case(
+        "cluster_access",
+        lambda w: reverse("cluster_access", args=[w.cluster.name]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {"username": "outsider", "actions": ["view", "backup"]},
+    ),
+    Case(
+        "cluster_access_revoke",
+        lambda w: reverse("cluster_access_revoke", args=[w.cluster.name]),
+        admin_only(FOUND),
+        method="post",
+        data=lambda w: {"kind": "user", "id": w.users["cluster_grantee"].pk},
+    ),
+    Case("team_list", lambda w: reverse("team_list"), everyone(OK)),
+    Case(
+        "team_create",  # a new team gets a role in a workspace its creator administers
+        lambda w: reverse("team_list"),
+        everyone(FORBIDDEN, admin=FOUND, team_admin=FOUND),
+        method="post",
+        data=lambda w: {"name": "new-team", "workspace": w.workspace.pk, "role": "viewer"},
+    ),
+    Case(
+        "team_detail",
+        lambda w: reverse("team_detail", args=[team_pk("auditors")]),
+        everyone(NOT_FOUND, admin=OK, team_admin=OK),
+    ),
+    Case(
+        "team_member_add",
+        lambda w: reverse("team_detail", args=[team_pk("auditors")]),
+        everyone(NOT_FOUND, admin=FOUND, team_admin=FOUND),
+        method="post",
+        data=lambda w: {"username": "outsider"},
     ),
     Case(
         "cluster_delete_form",
@@ -340,6 +397,13 @@ CASES = [
         operators(OK, cluster_grantee=FORBIDDEN),
     ),
     Case("schedule_calendar", lambda w: reverse("schedule_calendar"), everyone(OK)),
+    Case("schedule_list", lambda w: reverse("schedule_list"), everyone(OK)),
+    Case(
+        "schedule_run",  # backs up the schedule's cluster now: whoever may back it up
+        lambda w: reverse("schedule_run", args=[w.schedule.pk]),
+        operators(FOUND),
+        method="post",
+    ),
     Case(
         "schedule_preview",
         lambda w: reverse("schedule_preview") + "?preset=custom&cron=*/5+*+*+*+*",

@@ -14,10 +14,10 @@ from backups.models import EtcdPolicy
 
 from .. import audit
 from ..access import can
-from ..forms import ClusterForm
+from ..forms import ClusterEditForm, ClusterForm
 from ..kube import KubeconfigError
 from ..models import Cluster
-from ..registration import register_cluster
+from ..registration import register_cluster, update_cluster
 from ..roles import Action
 from .common import add_errors, fragment, visible_cluster, visible_workspace
 
@@ -59,6 +59,7 @@ def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
     context = {
         "cluster": cluster,
         "can_manage": can(user, Action.MANAGE, cluster),
+        "can_grant": can(user, Action.MANAGE, cluster.workspace),
         "recent_backups": cluster.backups.restrict(user).select_related("location", "created_by")[
             :10
         ],
@@ -69,6 +70,29 @@ def cluster_detail(request: HttpRequest, name: str) -> HttpResponse:
         else None,
     }
     return render(request, "clusters/detail.html", context)
+
+
+@login_required
+def cluster_edit(request: HttpRequest, name: str) -> HttpResponse:
+    """Replace the kubeconfig, the etcd endpoint and certificates (Admins)."""
+    cluster = visible_cluster(request, name, Action.MANAGE, "change clusters")
+    form = ClusterEditForm.for_cluster(cluster, request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = update_cluster(cluster, by=request.user, **form.cleaned_data)
+        except KubeconfigError as exc:
+            form.add_error("kubeconfig", str(exc))
+        except ValidationError as exc:
+            cluster.refresh_from_db()
+            add_errors(form, exc)
+        else:
+            if changed:
+                fields = ", ".join(f.replace("_", " ") for f in changed)
+                messages.success(request, f"Cluster {cluster} changed: {fields}.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect(cluster)
+    return render(request, "clusters/edit.html", {"cluster": cluster, "form": form})
 
 
 @login_required

@@ -1,0 +1,38 @@
+"""Filters the pages share: dates with their time zone, ages and durations for people."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+
+from backups.charts import seconds_text
+
+register = template.Library()
+
+
+@register.filter
+def when(value) -> str:
+    """A <time> element: "2026-12-01 10:40 UTC", machine-readable in its datetime."""
+    if not value:
+        return "—"
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}">{}</time>', local.isoformat(), date_format(local, "Y-m-d H:i T")
+    )
+
+
+@register.filter
+def age(value: timedelta | None) -> str:
+    """How old, in the largest units that matter: "3 h 5 min", "2 d 4 h"."""
+    if value is None:
+        return "never"
+    seconds = max(value.total_seconds(), 0)
+    if seconds >= 86400:
+        days, rest = divmod(int(seconds), 86400)
+        return f"{days} d {rest // 3600} h" if rest >= 3600 else f"{days} d"
+    text = seconds_text(seconds)
+    return text.removesuffix(" 0 min").removesuffix(" 0 s")
