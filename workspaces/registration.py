@@ -121,6 +121,7 @@ def update_cluster(cluster: Cluster, *, by=None, **changes) -> list[str]:
         changes.pop("etcd_key", None)
     if "kubeconfig" in changes:
         parse_kubeconfig(changes["kubeconfig"])
+        check_egress(changes["kubeconfig"])
     merged = {
         f: changes.get(f, getattr(cluster, f))
         for f in ("etcd_endpoint", "etcd_ca", "etcd_cert", "etcd_key")
@@ -129,10 +130,24 @@ def update_cluster(cluster: Cluster, *, by=None, **changes) -> list[str]:
     changed = [f for f, v in changes.items() if getattr(cluster, f) != v]
     if not changed:
         return []
-    with transaction.atomic():
-        for f in changed:
-            setattr(cluster, f, changes[f])
+    from .etcd_identity import EtcdError, EtcdIdentityError, record
+
+    for f in changed:
+        setattr(cluster, f, changes[f])
+    try:
         cluster.full_clean()
+        if {"etcd_endpoint", "etcd_ca", "etcd_cert", "etcd_key"} & set(changed):
+            try:  # the etcd it now names: the rules of a registration
+                record(cluster)
+            except EtcdIdentityError as exc:
+                raise ValidationError({"etcd_endpoint": str(exc)}) from None
+            except EtcdError:
+                cluster.etcd_cluster_id, cluster.etcd_members = "", []  # read at next snapshot
+            changed += ["etcd_cluster_id", "etcd_members"]
+    except ValidationError:
+        cluster.refresh_from_db()  # nothing saved, nothing half-changed in memory
+        raise
+    with transaction.atomic():
         cluster.save(update_fields=changed)
         policy = EtcdPolicy.objects.filter(cluster=cluster)
         if not cluster.etcd_endpoint:

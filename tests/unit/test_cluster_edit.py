@@ -142,3 +142,17 @@ def test_a_new_team_comes_with_a_role(world, login):
         reverse("team_list"), {"name": "sre2", "workspace": other.pk, "role": "admin"}
     )
     assert refused.status_code == 400 and not Group.objects.filter(name="sre2").exists()
+
+
+def test_the_edit_page_holds_new_addresses_to_the_egress_policy(world, login, settings):
+    """A workspace Admin may not point a registered cluster at an internal address."""
+    settings.PALETTE_EGRESS_ALLOW = []  # the test environment allows loopback; a server does not
+    url = reverse("cluster_edit", args=[world.cluster.name])
+    response = login(world.users["admin"]).post(
+        url,
+        {"description": "pivot", "kubeconfig": kubeconfig("t"),
+         "etcd_endpoint": world.cluster.etcd_endpoint},
+    )  # fmt: skip
+    assert response.status_code == 200 and b"field-error" in response.content
+    world.cluster.refresh_from_db()
+    assert world.cluster.description == "" and "not-a-real-token" in world.cluster.kubeconfig
