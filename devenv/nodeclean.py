@@ -145,7 +145,8 @@ def our_cgroups() -> list[str]:
 
 
 def _remove_cgroup(path: Path) -> None:
-    for sub in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+    found = [Path(d) for d, _dirs, _files in os.walk(path)]  # a vanished one is skipped
+    for sub in sorted((p for p in found if p != path), key=lambda p: -len(p.parts)):
         with contextlib.suppress(OSError):
             sub.rmdir()
     with contextlib.suppress(OSError):
@@ -153,10 +154,14 @@ def _remove_cgroup(path: Path) -> None:
 
 
 def _pids_in_cgroup(path: Path) -> set[int]:
+    """Every process in ``path`` and below. The kubelet removes pod cgroups while we
+    walk them: a directory gone midway is skipped (os.walk ignores it), not an error."""
     pids = set()
-    for procs_file in path.rglob("cgroup.procs"):
-        with contextlib.suppress(OSError, ValueError):
-            pids |= {int(x) for x in procs_file.read_text().split()}
+    for directory, _dirs, files in os.walk(path):
+        if "cgroup.procs" in files:
+            with contextlib.suppress(OSError, ValueError):
+                text = Path(directory, "cgroup.procs").read_text()
+                pids |= {int(x) for x in text.split()}
     return pids
 
 

@@ -115,6 +115,16 @@ TEST_EGRESS_ALLOW = ["127.0.0.0/8", "::1/128", "localhost"]
 TEST_FILESYSTEM_ROOTS = [tempfile.gettempdir()]
 
 
+def policy_env() -> dict[str, str]:
+    """The same server policies as environment variables, for the console processes
+    that tests start (workers, commands, scripts)."""
+    return {
+        "PALETTE_EGRESS_ALLOW": ",".join(TEST_EGRESS_ALLOW),
+        "PALETTE_ETCD_ALLOW_PLAINTEXT": "1",
+        "PALETTE_FILESYSTEM_ROOTS": ",".join(TEST_FILESYSTEM_ROOTS),
+    }
+
+
 @pytest.fixture(autouse=True)
 def _test_environment_settings(settings):
     settings.PALETTE_EGRESS_ALLOW = TEST_EGRESS_ALLOW

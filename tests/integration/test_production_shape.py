@@ -31,6 +31,7 @@ import redis
 from cryptography.fernet import Fernet
 
 from devenv.testing import need
+from tests.conftest import policy_env
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +153,7 @@ def shape(devenv, tmp_path):
         PALETTE_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
         PALETTE_PENDING_TIMEOUT=str(PENDING_TIMEOUT),
         PALETTE_REAPER_SECONDS=str(REAPER_SECONDS),
+        **policy_env(),
         PYTHONUNBUFFERED="1",
     )
     (tmp_path / "logs").mkdir()

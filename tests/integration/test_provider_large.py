@@ -58,7 +58,7 @@ def test_200_mib_up_and_down_with_flat_memory(kind, request, tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "palette_site.settings"},
+        env={**os.environ, **_policy_env(), "DJANGO_SETTINGS_MODULE": "palette_site.settings"},
     )
     assert answer.returncode == 0, answer.stderr[-3000:]
     report = json.loads(answer.stdout.strip().splitlines()[-1])
@@ -118,6 +118,14 @@ def _chunks(size: int):
     block = os.urandom(CHUNK)
     for number in range(size // CHUNK):
         yield number.to_bytes(8, "little") + block[8:]
+
+
+def _policy_env() -> dict[str, str]:
+    # Imported here: this module is also the measuring subprocess, which sets Django up
+    # itself before anything imports the models.
+    from tests.conftest import policy_env
+
+    return policy_env()
 
 
 def main() -> None:

@@ -9,8 +9,9 @@ import pytest
 
 from backups.engine.restore.target import Target
 from devenv.demo_objects import STORAGE_CLASS
+from devenv.images import BUSYBOX_IMAGE
 from devenv.seed import create
-from devenv.testing import unique
+from devenv.testing import unique, wait_for
 from tests.integration.test_restore_engine import backup_of, live, mapped, restore_of
 from tests.integration.test_restore_engine import world as world  # noqa: F401 (the fixture)
 
@@ -114,13 +115,18 @@ def test_the_label_selector_and_resource_filters_choose_items(world):
 def test_finished_pods_are_not_restored(world, fresh_namespace):
     ns = fresh_namespace
     target = Target(world.kube_a, None)
-    for name in ("done", "waiting"):
+    # Real pods on cluster A's node: "done" runs to its end, "waiting" keeps running.
+    for name, command in (("done", ["true"]), ("waiting", ["sleep", "3600"])):
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
+               "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
+                        "containers": [{"name": "c", "image": BUSYBOX_IMAGE,
+                                        "imagePullPolicy": "Never", "command": command}]}}  # fmt: skip
         assert target.request("POST", f"/api/v1/namespaces/{ns}/pods", pod).ok
-    status = {"status": {"phase": "Succeeded"}}
-    path = f"/api/v1/namespaces/{ns}/pods/done/status"
-    assert target.request("PATCH", path, status, content_type=MERGE).ok
+    wait_for(
+        lambda: target.request("GET", f"/api/v1/namespaces/{ns}/pods/done").doc()
+        .get("status", {}).get("phase") == "Succeeded",
+        timeout=60, what="the finished pod to be Succeeded",
+    )  # fmt: skip
     backup = backup_of(world, include_namespaces=[ns])
     mapping = mapped(world, [ns])
     _r, outcome, rec = restore_of(world, backup, namespace_mapping=mapping)
