@@ -276,6 +276,7 @@ AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+AXES_USERNAME_CALLABLE = "palette_site.axes_support.username"
 # axes.W006 asks to lock by client address too; behind a proxy every client has the
 # proxy's address, so one attacker would lock everyone out. Usernames are locked.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
