@@ -75,9 +75,13 @@ def interval_of(expression: str, now: datetime) -> timedelta | None:
 
 
 def _newest(queryset, cluster_ref: str = "pk"):
-    """A subquery: the newest finished_at of ``queryset`` for the outer cluster."""
+    """A subquery: the newest finished_at of ``queryset`` for the outer cluster.
+    Rows without one are left out: PostgreSQL sorts NULL first in a descending order
+    (SQLite last), so one such row would hide every real backup there."""
     return Subquery(
-        queryset.filter(cluster=OuterRef(cluster_ref), status=Status.COMPLETED)
+        queryset.filter(
+            cluster=OuterRef(cluster_ref), status=Status.COMPLETED, finished_at__isnull=False
+        )
         .order_by("-finished_at")
         .values("finished_at")[:1]
     )

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from backups.models import Schedule, Status
@@ -119,11 +118,6 @@ def test_the_menu_collapses_below_1000_px(world, page, log_in):
     assert page.is_visible("nav.mainnav") and not page.is_visible(".menu-toggle")
 
 
-@pytest.mark.skipif(
-    connection.vendor == "postgresql",
-    reason="known bug on PostgreSQL: the recovery-point table finds no good backup "
-    "(passes on SQLite); to be fixed, see the closing note of this change",
-)
 def test_the_dashboard_shows_recovery_points_and_charts(world, page, log_in):
     history(world)
     log_in("viewer", PASSWORD)
