@@ -78,6 +78,21 @@ class BackupJob(Job):
             )  # fmt: skip
 
 
+def _free_name(location: BackupLocation, name: str) -> str:
+    """A generated name that is not taken yet: two backups started within the same second
+    get ``-2``, ``-3``... rather than a refusal."""
+    taken = set(
+        Backup.objects.filter(location=location, name__startswith=name).values_list(
+            "name", flat=True
+        )
+    )
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
 def start_backup(
     cluster: Cluster,
     location: BackupLocation,
@@ -94,7 +109,8 @@ def start_backup(
     ``options`` are BackupOptions fields: include_namespaces, exclude_namespaces,
     include_resources, exclude_resources, cluster_resources, label_selector,
     include_disks (the model's defaults for those not given)."""
-    name = name or backup_name(prefix, cluster.name)
+    if not name:
+        name = _free_name(location, backup_name(prefix, cluster.name))
     problem = check_name(name)
     if problem:
         raise JobRefused(f"Backup name {name!r}: {problem}")

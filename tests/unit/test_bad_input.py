@@ -307,3 +307,17 @@ def test_a_backup_started_twice_at_once_is_refused(world, raced):
     from workspaces.models import AuditEvent
 
     assert not AuditEvent.objects.filter(action="started backup", object_repr="twin").exists()
+
+
+def test_two_backups_started_within_one_second_get_distinct_generated_names(world):
+    """Generated names carry the second they were made; a second backup in the same
+    second is not refused (it was, in CI) but gets a counter."""
+    from unittest import mock
+
+    from backups.jobs import start_backup
+
+    frozen = timezone.now()
+    with mock.patch("backups.naming.timezone.now", return_value=frozen):
+        names = [start_backup(world.cluster, world.location).name for _ in range(3)]
+    assert len(set(names)) == 3
+    assert names[1] == f"{names[0]}-2" and names[2] == f"{names[0]}-3"
