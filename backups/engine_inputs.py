@@ -109,6 +109,7 @@ def restore_request(restore, provider: Provider | None = None) -> RestoreRequest
             restore_pvs=bool(restore.restore_pvs),
             preserve_node_ports=bool(restore.preserve_node_ports),
             existing_policy=restore.existing_policy,
+            resource_modifiers=restore.resource_modifiers or "",
         ),
         preview=bool(restore.is_preview),
     )

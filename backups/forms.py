@@ -16,7 +16,7 @@ from workspaces.models import Cluster
 from workspaces.roles import Action
 
 from . import cron
-from .models import ClusterResources, Schedule
+from .models import ClusterResources, ResourceModifierSet, Schedule
 from .naming import check_name, parse_mapping, split_list
 
 TTL_CHOICES = [
@@ -272,8 +272,19 @@ class RestoreForm(forms.Form):
         initial="none",
     )
     label_selector = SelectorField()
-    include_resources = forms.CharField(required=False, help_text="Comma-separated; empty = all.")
+    include_resources = forms.CharField(
+        required=False,
+        help_text="Comma-separated; empty = all. Naming a control-plane kind (such as "
+        "ipaddresses, left out by default) restores it.",
+    )
     exclude_resources = forms.CharField(required=False, help_text="Comma-separated.")
+    modifier_set = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Resource modifiers",
+        help_text="Rules that change objects as they are restored, from the target "
+        "cluster's workspace; the preview applies them exactly as the restore will.",
+    )
 
     def __init__(self, *args, user, backup, namespaces: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -285,6 +296,16 @@ class RestoreForm(forms.Form):
         choices = [(ns, ns) for ns in namespaces]
         self.fields["include_namespaces"].choices = choices
         self.fields["include_namespaces"].widget.attrs["size"] = min(10, max(3, len(choices)))
+        self.fields["modifier_set"].queryset = ResourceModifierSet.objects.restrict(
+            user
+        ).select_related("workspace")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        chosen, target = data.get("modifier_set"), data.get("target_cluster")
+        if chosen is not None and target is not None and (problem := chosen.refusal(target)):
+            self.add_error("modifier_set", problem)
+        return data
 
     def clean_namespace_mapping(self) -> dict:
         try:
@@ -304,6 +325,8 @@ class RestoreForm(forms.Form):
             "label_selector": data["label_selector"].strip(),
             "include_resources": split_list(data["include_resources"]),
             "exclude_resources": split_list(data["exclude_resources"]),
+            "modifier_set": data["modifier_set"],
+            "resource_modifiers": data["modifier_set"].rules if data["modifier_set"] else "",
         }
 
 

@@ -208,6 +208,14 @@ class EtcdPolicyQuerySet(RestrictedQuerySet):
         )
 
 
+class ResourceModifierSetQuerySet(RestrictedQuerySet):
+    def rule(self, user, action: str) -> Q:
+        """I may see a workspace's resource modifier sets when I hold a role in it, and
+        create, change or delete them when my role there may restore. They belong to
+        the whole workspace: a single-cluster grant shows none of them."""
+        return _role(user, action, "workspace__")
+
+
 class AuditEventQuerySet(RestrictedQuerySet):
     def rule(self, user, action: str) -> Q:
         """I may read an event when I hold a role in its workspace, or when it is about a

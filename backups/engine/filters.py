@@ -128,6 +128,25 @@ def parse_selector(text: str) -> dict:
     return selector
 
 
+def selector_matches(selector: dict, labels: dict | None) -> bool:
+    """Whether ``labels`` satisfy a LabelSelector object (``filters.parse_selector``)."""
+    labels = labels or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or ()
+        if op == "In" and (key not in labels or labels[key] not in values):
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
 def validate_selector(text: str) -> str:
     """The selector text, normalised for the API server; FilterError when invalid."""
     try:

@@ -83,6 +83,7 @@ class RestoreSpec:
     restore_pvs: bool = False
     preserve_node_ports: bool = False
     existing_policy: str = "none"  # none | update
+    resource_modifiers: str = ""  # Velero's resource modifier rules (YAML text)
 
 
 @dataclass(frozen=True)

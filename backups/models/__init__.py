@@ -2,6 +2,7 @@
 
 from .backup import Backup, Schedule
 from .etcd import EtcdPolicy, EtcdRestore, EtcdSnapshot
+from .modifiers import ResourceModifierSet
 from .operation import ACTIVE_STATUSES, FINAL_STATUSES, Operation, Status
 from .options import BackupOptions, ClusterResources
 from .restore import Restore, RestoreItem
@@ -18,6 +19,7 @@ __all__ = [
     "EtcdRestore",
     "EtcdSnapshot",
     "Operation",
+    "ResourceModifierSet",
     "Restore",
     "RestoreItem",
     "Schedule",

@@ -60,6 +60,17 @@ class Restore(Operation):
     existing_policy = models.CharField(
         max_length=10, choices=ExistingPolicy.choices, default=ExistingPolicy.NONE
     )
+    modifier_set = models.ForeignKey(
+        "backups.ResourceModifierSet",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="restores",
+        help_text="The resource modifier set chosen; its rules are copied below.",
+    )
+    resource_modifiers = models.TextField(
+        blank=True, help_text="The resource modifier rules this restore runs with (a copy)."
+    )
     is_preview = models.BooleanField(default=False, help_text="A server-side dry run only.")
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)

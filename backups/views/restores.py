@@ -33,6 +33,8 @@ OPTION_FIELDS = (
     "restore_pvs",
     "preserve_node_ports",
     "existing_policy",
+    "modifier_set",
+    "resource_modifiers",
 )
 
 

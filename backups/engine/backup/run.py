@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from backups.engine import control_plane
 from backups.engine.backup.collect import (
     Batch,
     Collector,
@@ -193,6 +194,13 @@ class BackupExecutor(Executor):
             + (f"; label selector {scope.selector!r}" if scope.selector else "")
             + ")."
         )
+        wanted = [t for t in discovery.types if scope.wants_type(t)]
+        reference_only = sorted(control_plane.not_creatable(wanted))
+        if reference_only:
+            self.log(
+                "Kept for reference only (the cluster does not create these kinds, so a "
+                f"restore skips them): {', '.join(reference_only)}."
+            )
         return discovery, scope, namespaces
 
     # Archive --------------------------------------------------------------------------

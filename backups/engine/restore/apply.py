@@ -33,6 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from backups.engine.kube.discovery import ResourceType
+from backups.engine.restore import bindings
+from backups.engine.restore.modifiers import ModifierError
 from backups.engine.restore.plan import CRD, Group, PlannedItem
 from backups.engine.restore.sanitize import describe_paths, differences, merge_patch
 from backups.engine.restore.target import MERGE_PATCH, Response, Target
@@ -129,9 +131,10 @@ class Applier:
 
     # One item ----------------------------------------------------------------------------
 
-    def _resolve(self, item: PlannedItem) -> tuple[ResourceType | None, dict, str]:
-        """(endpoint, body, error): the target's type for the item, at the main copy's
-        version or at another version the archive holds."""
+    def _resolve(self, item: PlannedItem) -> tuple[ResourceType | None, dict, list[str], str]:
+        """(endpoint, body, notes, error): the target's type for the item, at the main
+        copy's version or at another version the archive holds; the object to create
+        and what the restore changed in it (``PlannedItem.prepare``)."""
         key = (item.group_resource, item.api_version)
         with self._lock:
             known = key in self._endpoints
@@ -140,18 +143,22 @@ class Applier:
             rt = self.target.endpoint(*key)
             with self._lock:
                 self._endpoints[key] = rt
-        if rt is not None:
-            return rt, item.body(), ""
-        for folder, data in sorted((item.alternates or {}).items()):
-            version = folder.removesuffix("-preferredversion")
-            group = item.group_resource.partition(".")[2]
-            alternate = self.target.endpoint(item.group_resource, f"{group}/{version}")
-            if alternate is not None:
-                return alternate, item.body(data), ""
+        try:
+            if rt is not None:
+                return rt, *item.prepare(), ""
+            for folder, data in sorted((item.alternates or {}).items()):
+                version = folder.removesuffix("-preferredversion")
+                group = item.group_resource.partition(".")[2]
+                alternate = self.target.endpoint(item.group_resource, f"{group}/{version}")
+                if alternate is not None:
+                    return alternate, *item.prepare(data), ""
+        except ModifierError as exc:
+            return None, {}, [], str(exc)
         served = self.target.served_versions(item.group_resource)
         return (
             None,
             {},
+            [],
             f"The backup holds it as {item.api_version or '?'}, which the cluster does not "
             + (f"serve (it serves {', '.join(served)})." if served else "serve at all."),
         )
@@ -165,12 +172,21 @@ class Applier:
                 if item.namespace in self.pending_namespaces
                 else "its CustomResourceDefinition is created by this restore"
             )
+            if item.namespace in self.pending_namespaces and _made_by_cluster(item):
+                return Applied(
+                    item,
+                    SKIPPED_EQUAL,
+                    "Would exist already (made by the cluster: its controllers create a "
+                    "default ServiceAccount in every new namespace).",
+                )
             return Applied(item, CREATED, f"Would be created (not checked by the server: {why}).")
-        rt, body, error = self._resolve(item)
+        rt, body, notes, error = self._resolve(item)
         if rt is None:
             return Applied(item, FAILED, error)
         result = self._create(item, rt, body)
         result.api_version, result.kind = rt.api_version, rt.kind or item.kind
+        if notes:
+            result.message = " ".join(filter(None, (result.message, *notes)))
         if item.group_resource == "namespaces" and result.outcome == FAILED:
             with self._lock:
                 self.failed_namespaces[item.name] = (
@@ -232,6 +248,9 @@ class Applier:
         paths = differences(item.group_resource, body, live)
         if not paths:
             return Applied(item, SKIPPED_EQUAL, "Already exists and matches the backup.")
+        subjects = bindings.needs_copy(item.group_resource, item.options, item.data)
+        if subjects:
+            return bindings.apply_copy(self, item, path, body, subjects)
         if not self.update:
             return Applied(
                 item,
@@ -327,6 +346,11 @@ class Applier:
             if any(r.get("name") == plural for r in resources):
                 return
             time.sleep(0.25)
+
+
+def _made_by_cluster(item: PlannedItem) -> bool:
+    """Objects a new namespace's controllers make before anything is restored into it."""
+    return item.group_resource == "serviceaccounts" and item.name == "default"
 
 
 def custom_types(groups: list[Group]) -> set[str]:

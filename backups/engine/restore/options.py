@@ -6,7 +6,8 @@ backup's namespace names), resource names as a user types them (``deploy``,
 ``configmaps``, ``widgets``) resolved to group-resources against the target
 cluster's types or, for custom resources whose definition the restore brings,
 the archive's folders; the label selector; the namespace mapping (checked: each
-target must be a valid namespace name).
+target must be a valid namespace name); the resource modifiers (``modifiers.py``);
+the target's types that cannot be created (``control_plane.py``).
 """
 
 from __future__ import annotations
@@ -14,36 +15,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from backups.engine import control_plane
 from backups.engine.filters import (
     FilterError,
     NamespaceFilter,
     parse_selector,
     resolve_resources,
+    selector_matches,  # noqa: F401 (callers import it from here too)
     validate_selector,
 )
 from backups.engine.kube.discovery import ResourceType
+from backups.engine.restore import modifiers
 from backups.engine.restore.sanitize import SanitizeOptions
 
 _NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-
-
-def selector_matches(selector: dict, labels: dict | None) -> bool:
-    """Whether ``labels`` satisfy a LabelSelector object (``filters.parse_selector``)."""
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or ():
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or ()
-        if op == "In" and (key not in labels or labels[key] not in values):
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 @dataclass
@@ -55,6 +40,8 @@ class RestoreOptions:
     included: set[str] | None = None  # group-resources; None = all
     excluded: set[str] = field(default_factory=set)
     selector: dict = field(default_factory=dict)
+    # types the target serves without the create verb (``control_plane.not_creatable``)
+    not_creatable: set[str] = field(default_factory=set)
 
     def allows_type(self, group_resource: str) -> bool:
         if group_resource in self.excluded:
@@ -87,7 +74,8 @@ def resolve_names(names, types: list[ResourceType], archived: set[str]):
 
 def check_options(spec) -> dict[str, str]:
     """The namespace mapping, cleaned; FilterError for a mapping to an invalid
-    namespace name or an invalid label selector. Needs no cluster."""
+    namespace name, an invalid label selector or resource modifiers that cannot be
+    used. Needs no cluster."""
     mapping = {
         str(k).strip(): str(v).strip()
         for k, v in (spec.namespace_mapping or {}).items()
@@ -101,6 +89,7 @@ def check_options(spec) -> dict[str, str]:
                 "and ending with a letter or digit."
             )
     validate_selector(spec.label_selector)
+    modifiers.parse(spec.resource_modifiers)
     return mapping
 
 
@@ -124,11 +113,13 @@ def build_options(request, types: list[ResourceType], archived: set[str]):
             restore_name=request.name,
             namespace_mapping=mapping,
             preserve_node_ports=bool(spec.preserve_node_ports),
+            modifiers=modifiers.parse(spec.resource_modifiers) or None,
         ),
         cluster_resources=spec.cluster_resources or "auto",
         restore_pvs=bool(spec.restore_pvs),
         included=included,
         excluded=excluded or set(),
         selector=parse_selector(spec.label_selector),
+        not_creatable=control_plane.not_creatable(types),
     )
     return options, warnings

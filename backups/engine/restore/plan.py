@@ -31,9 +31,10 @@ Velero's semantics (its restore code, read for facts):
   mirror pods; Jobs that completed; legacy service-account token secrets.
   Beyond Velero, the objects that the target's own controllers make and would
   fight over are left to them: the ``kube-root-ca.crt`` ConfigMap of each
-  namespace (each cluster publishes its own CA), Endpoints and EndpointSlices
-  managed by the endpoint controllers (made again from the restored Services),
-  and APIServices that the API server manages.
+  namespace (each cluster publishes its own CA), and the control plane's own
+  state listed in ``control_plane.py`` (IPAddresses, managed Endpoints and
+  EndpointSlices, ...; naming the type in the include list keeps it). Kinds the
+  target serves without the ``create`` verb are left out too, with that reason.
 * Order: Velero's priority list, then every other type alphabetically, then
   cluster-api and carvel types last. Each type is one group; the apply step
   creates a group's items in parallel and the groups one after the other.
@@ -45,8 +46,11 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
+from backups.engine import control_plane
+from backups.engine.control_plane import not_creatable_reason
+from backups.engine.filters import selector_matches
 from backups.engine.restore.archive import Contents, Key
-from backups.engine.restore.options import RestoreOptions, selector_matches
+from backups.engine.restore.options import RestoreOptions
 from backups.engine.restore.sanitize import SanitizeOptions, is_legacy_token_secret, sanitize
 
 CRD = "customresourcedefinitions.apiextensions.k8s.io"
@@ -93,13 +97,6 @@ NEVER_RESTORED = frozenset(
         "resticrepositories.velero.io",
     )
 )
-ENDPOINT_MANAGERS = {
-    "endpoints": ("endpoints.kubernetes.io/managed-by", {"endpoint-controller"}),
-    "endpointslices.discovery.k8s.io": (
-        "endpointslice.kubernetes.io/managed-by",
-        {"endpointslice-controller.k8s.io", "endpointslicemirroring-controller.k8s.io"},
-    ),
-}
 
 
 def order_key(group_resource: str) -> tuple:
@@ -133,11 +130,24 @@ class PlannedItem:
     alternates: dict[str, bytes] | None = None
 
     def body(self, data: bytes | None = None) -> dict:
-        """The sanitized object to create (a new dict each time), from ``data`` (an
-        alternate copy) or the main copy."""
+        """The sanitized (and modified) object to create, a new dict each time, from
+        ``data`` (an alternate copy) or the main copy."""
+        return self.prepare(data)[0]
+
+    def prepare(self, data: bytes | None = None) -> tuple[dict, list[str]]:
+        """(the object to create, notes on what the restore changed in it: namespace
+        references rewritten, resource modifiers applied). Raises ModifierError when a
+        modifier cannot apply to it."""
+        notes: list[str] = []
         if self.prepared is not None and data is None:
-            return json.loads(json.dumps(self.prepared))
-        return sanitize(self.group_resource, json.loads(data or self.data), self.options)
+            obj = json.loads(json.dumps(self.prepared))
+        else:
+            obj = sanitize(self.group_resource, json.loads(data or self.data), self.options, notes)
+        modifiers = self.options.modifiers if self.options is not None else None
+        if modifiers:
+            obj, applied = modifiers.apply(self.group_resource, self.source_namespace, obj)
+            notes += applied
+        return obj, notes
 
 
 @dataclass
@@ -161,9 +171,13 @@ class Plan:
         return next((g for g in self.groups if g.group_resource == group_resource), None)
 
 
-def _skip_reason(gr: str, obj: dict) -> str | None:
+def _skip_reason(gr: str, obj: dict, options: RestoreOptions) -> str | None:
+    if gr in options.not_creatable:
+        return not_creatable_reason(gr)
+    found = control_plane.reason(gr, obj, options.included or frozenset())
+    if found:
+        return found
     meta = obj.get("metadata") or {}
-    labels = meta.get("labels") or {}
     if gr == "pods":
         if (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return "pods that had finished"
@@ -173,16 +187,8 @@ def _skip_reason(gr: str, obj: dict) -> str | None:
         return "Jobs that had completed"
     elif gr == "configmaps" and meta.get("name") == "kube-root-ca.crt":
         return "kube-root-ca.crt ConfigMaps (each cluster publishes its own CA)"
-    elif gr in ENDPOINT_MANAGERS:
-        key, managers = ENDPOINT_MANAGERS[gr]
-        if labels.get(key) in managers:
-            return f"{gr} managed by the endpoint controllers (made again from the Services)"
     elif gr == "secrets" and is_legacy_token_secret(obj):
         return "service-account token secrets (the target's token controller makes them)"
-    elif gr == "apiservices.apiregistration.k8s.io" and labels.get(
-        "kube-aggregator.kubernetes.io/automanaged"
-    ):
-        return "APIServices that the API server manages"
     return None
 
 
@@ -225,7 +231,7 @@ class _Planner:
                 return False
         elif gr in self.options.excluded:
             return False
-        reason = _skip_reason(gr, obj)
+        reason = _skip_reason(gr, obj, self.options)
         if reason:
             self.skipped[reason] += 1
             return False
@@ -328,7 +334,9 @@ class _Planner:
             groups.setdefault(gr, []).append(item)
         for target, obj in self._namespaces().items():
             prepared = sanitize("namespaces", obj, options)
-            item = PlannedItem("namespaces", "", "", target, "v1", "Namespace", prepared=prepared)
+            item = PlannedItem(
+                "namespaces", "", "", target, "v1", "Namespace", options=options, prepared=prepared
+            )
             groups.setdefault("namespaces", []).append(item)
         plan = Plan(sanitize_options=options)
         for gr in sorted(groups, key=order_key):

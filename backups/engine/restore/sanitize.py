@@ -10,9 +10,10 @@ Pure functions on the JSON dicts of the archive, with Velero's rules
   ``velero.io/restore-name`` are added (values cut to a valid label as Velero
   does: 57 characters and 6 of a sha256);
 * namespaced objects move to their target namespace (namespace mapping), and so do
-  the references Velero rewrites: a PV's ``claimRef.namespace``, the subjects of
-  RoleBindings and ClusterRoleBindings; a Namespace is renamed, with its
-  ``kubernetes.io/metadata.name`` label;
+  the references inside objects (``references.py``: the ones Velero rewrites, a PV's
+  ``claimRef.namespace`` and binding subjects, and beyond Velero every
+  ``namespace``/``namespaces`` field and ``kubernetes.io/metadata.name`` selector);
+  a Namespace is renamed, with its ``kubernetes.io/metadata.name`` label;
 * Pod: ``nodeName`` and ``priority`` cleared, legacy service-account token volumes
   (``<sa>-token-*``) and their mounts dropped;
 * Service: ``clusterIP``/``clusterIPs`` cleared unless headless (``None``); node ports
@@ -46,6 +47,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+
+from backups.engine.restore import references
 
 BACKUP_LABEL = "velero.io/backup-name"
 RESTORE_LABEL = "velero.io/restore-name"
@@ -109,13 +112,18 @@ class SanitizeOptions:
     preserve_node_ports: bool = False
     # PVs that are not restored but provisioned anew: claims drop ``volumeName``
     reprovisioned_pvs: frozenset[str] = frozenset()
+    # resource modifiers (``modifiers.Modifiers``), applied after sanitizing
+    modifiers: object = None
 
     def target(self, namespace: str) -> str:
         return self.namespace_mapping.get(namespace, namespace) if namespace else namespace
 
 
-def sanitize(group_resource: str, obj: dict, options: SanitizeOptions) -> dict:
-    """Make ``obj`` (changed in place, and returned) ready to be created in the target."""
+def sanitize(
+    group_resource: str, obj: dict, options: SanitizeOptions, notes: list[str] | None = None
+) -> dict:
+    """Make ``obj`` (changed in place, and returned) ready to be created in the target;
+    the namespace references it rewrote (``references.py``) are added to ``notes``."""
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
@@ -132,6 +140,9 @@ def sanitize(group_resource: str, obj: dict, options: SanitizeOptions) -> dict:
     rule = _RULES.get(group_resource)
     if rule is not None:
         rule(obj, options)
+    rewrites = references.rewrite(group_resource, obj, options.namespace_mapping)
+    if rewrites and notes is not None:
+        notes.append("Namespace references follow the mapping: " + "; ".join(rewrites) + ".")
     return obj
 
 
@@ -202,8 +213,6 @@ def _pv(obj: dict, options: SanitizeOptions) -> None:
     if isinstance(claim, dict):
         claim.pop("uid", None)
         claim.pop("resourceVersion", None)
-        if claim.get("namespace"):
-            claim["namespace"] = options.target(claim["namespace"])
 
 
 def _service_account(obj: dict, options: SanitizeOptions) -> None:
@@ -220,12 +229,6 @@ def _secret(obj: dict, options: SanitizeOptions) -> None:
     if isinstance(data, dict):
         data.pop("token", None)
         data.pop("ca.crt", None)
-
-
-def _binding(obj: dict, options: SanitizeOptions) -> None:
-    for subject in obj.get("subjects") or ():
-        if isinstance(subject, dict) and subject.get("namespace"):
-            subject["namespace"] = options.target(subject["namespace"])
 
 
 def _namespace(obj: dict, options: SanitizeOptions) -> None:
@@ -245,8 +248,6 @@ _RULES = {
     "persistentvolumes": _pv,
     "serviceaccounts": _service_account,
     "secrets": _secret,
-    "rolebindings.rbac.authorization.k8s.io": _binding,
-    "clusterrolebindings.rbac.authorization.k8s.io": _binding,
     "namespaces": _namespace,
 }
 
