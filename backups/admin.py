@@ -110,3 +110,12 @@ class RestoreItemAdmin(admin.ModelAdmin):
     list_filter = ("outcome",)
     search_fields = ("name", "namespace", "resource", "restore__name")
     list_select_related = ("restore",)
+
+
+@admin.register(models.ResourceModifierSet)
+class ResourceModifierSetAdmin(admin.ModelAdmin):
+    list_display = ("name", "workspace", "updated_at", "created_by")
+    list_filter = ("workspace",)
+    search_fields = ("name", "description", "workspace__name")
+    list_select_related = ("workspace", "created_by")
+    readonly_fields = ("created_by", "updated_at")

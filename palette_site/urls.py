@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from backups.views import backup as backup_views
-from backups.views import etcd, jobs, restores, schedules
+from backups.views import etcd, jobs, modifiers, restores, schedules
 from backups.views import lists as backups
 from locations import views as locations
 from workspaces.views import clusters, dashboard, grants, workspaces
@@ -113,4 +113,15 @@ urlpatterns = [
     ),
     path("jobs/<str:kind>/<int:pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("admin/", admin.site.urls),
+    # resource modifier sets (#20)
+    path(
+        "workspaces/<slug:slug>/modifiers/", modifiers.modifier_set_list, name="modifier_set_list"
+    ),
+    path(
+        "workspaces/<slug:slug>/modifiers/new/",
+        modifiers.modifier_set_create,
+        name="modifier_set_create",
+    ),
+    path("modifiers/<int:pk>/", modifiers.modifier_set_detail, name="modifier_set_detail"),
+    path("modifiers/<int:pk>/delete/", modifiers.modifier_set_delete, name="modifier_set_delete"),
 ]

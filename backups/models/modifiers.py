@@ -53,6 +53,9 @@ class ResourceModifierSet(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("modifier_set_detail", args=[self.pk])
+
     def refusal(self, target) -> str:
         """Why a restore into ``target`` (a Cluster) may not use this set ("" if it may):
         a set serves the clusters of its own workspace only."""
@@ -62,6 +65,3 @@ class ResourceModifierSet(models.Model):
                 f"cluster {target.name}."
             )
         return ""
-
-    def get_absolute_url(self) -> str:
-        return reverse("modifier_set_detail", args=[self.pk])

@@ -37,6 +37,22 @@ def as_finished_preview(w) -> None:
     Restore.objects.filter(pk=w.restore.pk).update(is_preview=True, status="completed")
 
 
+MODIFIER_RULES = """version: v1
+resourceModifierRules:
+- conditions: {groupResource: persistentvolumeclaims}
+  patches: [{operation: replace, path: /spec/storageClassName, value: fast}]
+"""
+
+
+def modifier_set(w):
+    from backups.models import ResourceModifierSet
+
+    found, _ = ResourceModifierSet.objects.get_or_create(
+        workspace=w.workspace, name="storage", defaults={"rules": MODIFIER_RULES}
+    )
+    return found
+
+
 def team_pk(name: str) -> int:
     from django.contrib.auth.models import Group
 
@@ -475,6 +491,47 @@ CASES = [
         "job_cancel_etcd_restore",
         lambda w: reverse("job_cancel", args=["etcd_restore", w.etcd_restore.pk]),
         admin_only(FOUND),
+        method="post",
+    ),
+    # resource modifier sets (#20): a workspace role sees them, one that restores changes them
+    Case(
+        "modifier_set_list",
+        lambda w: reverse("modifier_set_list", args=[w.workspace.slug]),
+        seers(OK),
+    ),
+    Case(
+        "modifier_set_create_form",
+        lambda w: reverse("modifier_set_create", args=[w.workspace.slug]),
+        operators(OK, cluster_grantee=FORBIDDEN),
+    ),
+    Case(
+        "modifier_set_create",
+        lambda w: reverse("modifier_set_create", args=[w.workspace.slug]),
+        operators(FOUND, cluster_grantee=FORBIDDEN),
+        method="post",
+        data=lambda w: {"name": "fresh", "rules": MODIFIER_RULES},
+    ),
+    Case(
+        "modifier_set_detail",
+        lambda w: reverse("modifier_set_detail", args=[modifier_set(w).pk]),
+        seers(OK, cluster_grantee=NOT_FOUND),
+    ),
+    Case(
+        "modifier_set_edit",
+        lambda w: reverse("modifier_set_detail", args=[modifier_set(w).pk]),
+        operators(FOUND, cluster_grantee=NOT_FOUND),
+        method="post",
+        data=lambda w: {"name": "storage", "rules": MODIFIER_RULES},
+    ),
+    Case(
+        "modifier_set_delete_form",
+        lambda w: reverse("modifier_set_delete", args=[modifier_set(w).pk]),
+        operators(OK, cluster_grantee=NOT_FOUND),
+    ),
+    Case(
+        "modifier_set_delete",
+        lambda w: reverse("modifier_set_delete", args=[modifier_set(w).pk]),
+        operators(FOUND, cluster_grantee=NOT_FOUND),
         method="post",
     ),
 ]

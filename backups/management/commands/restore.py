@@ -5,14 +5,17 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from backups.engine.filters import FilterError, validate_selector
 from backups.jobs import JobRefused, run_and_wait, start_restore
 from backups.management.commands.backup import PHASES
-from backups.models import Backup
+from backups.models import Backup, ResourceModifierSet, RestoreItem
 from backups.naming import parse_mapping, split_list
 from palette_site.command_support import named
 from workspaces.access import can, operation_q
 from workspaces.models import Cluster
 from workspaces.roles import Action
+
+FIRST_FAILURES = 5
 
 
 class Command(BaseCommand):
@@ -23,7 +26,20 @@ class Command(BaseCommand):
         parser.add_argument("--to", required=True, dest="cluster", help="Target cluster")
         parser.add_argument("--location", help="The backup's location, when the name is ambiguous")
         parser.add_argument("--include-namespaces", default="", help="a,b (default: all)")
+        parser.add_argument("--exclude-namespaces", default="", help="c,d")
         parser.add_argument("--namespace-mapping", default="", help="a=b,c=d")
+        parser.add_argument(
+            "--include-resources",
+            default="",
+            help="deployments,configmaps (default: all; naming a control-plane kind keeps it)",
+        )
+        parser.add_argument("--exclude-resources", default="", help="secrets,...")
+        parser.add_argument("--selector", default="", help="Label selector, e.g. app=shop")
+        parser.add_argument(
+            "--resource-modifiers",
+            metavar="SET",
+            help="A resource modifier set of the target cluster's workspace",
+        )
         parser.add_argument("--existing-policy", choices=["none", "update"], default="none")
         parser.add_argument(
             "--cluster-resources", choices=["auto", "always", "never"], default="auto"
@@ -67,12 +83,23 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--namespace-mapping: {exc}") from None
         try:
+            selector = validate_selector(o["selector"])
+        except FilterError as exc:
+            raise CommandError(f"--selector: {exc}") from None
+        modifier_set = self._modifier_set(o["resource_modifiers"], target, user)
+        try:
             restore = start_restore(
                 backup,
                 target,
                 by=user,
                 preview=o["preview"],
                 include_namespaces=split_list(o["include_namespaces"]),
+                exclude_namespaces=split_list(o["exclude_namespaces"]),
+                include_resources=split_list(o["include_resources"]),
+                exclude_resources=split_list(o["exclude_resources"]),
+                label_selector=selector,
+                modifier_set=modifier_set,
+                resource_modifiers=modifier_set.rules if modifier_set else "",
                 namespace_mapping=mapping,
                 existing_policy=o["existing_policy"],
                 cluster_resources=o["cluster_resources"],
@@ -93,4 +120,32 @@ class Command(BaseCommand):
         if restore.status in ("failed", "cancelled"):
             raise CommandError(restore.error or "The restore failed.")
         if restore.status != "completed":
-            raise CommandError(f"{restore.failed_count} item(s) failed; see the restore's page.")
+            self._first_failures(restore)
+            count = restore.failed_count
+            raise CommandError(f"{count} item{'' if count == 1 else 's'} failed.")
+
+    def _modifier_set(self, name, target, user):
+        """The named set of the target's workspace (one the user may see, with --as-user)."""
+        if not name:
+            return None
+        sets = ResourceModifierSet.objects.filter(workspace=target.workspace_id, name=name)
+        if user is not None:
+            sets = sets.restrict(user)
+        found = sets.first()
+        if found is None:
+            raise CommandError(
+                f"--resource-modifiers: workspace {target.workspace.name} has no resource "
+                f"modifier set {name!r}."
+            )
+        return found
+
+    def _first_failures(self, restore, shown: int = FIRST_FAILURES) -> None:
+        failed = restore.items.filter(outcome=RestoreItem.Outcome.FAILED).order_by("id")
+        for item in failed[:shown]:
+            where = f"{item.namespace}/{item.name}" if item.namespace else item.name
+            self.stdout.write(f"Failed: {item.resource} {where}: {item.message}")
+        if restore.failed_count > shown:
+            self.stdout.write(
+                f"... and {restore.failed_count - shown} more; every failure is on the "
+                f"restore's page."
+            )
