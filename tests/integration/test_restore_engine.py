@@ -22,6 +22,7 @@ import pytest
 from backups.engine.backup.run import run_backup
 from backups.engine.kube.api import ApiError, Kube
 from backups.engine.kube.discovery import discover
+from backups.engine.restore import bindings
 from backups.engine.restore.archive import parse_path
 from backups.engine.restore.run import run_restore
 from backups.engine.restore.sanitize import SanitizeOptions, differences, sanitize
@@ -244,6 +245,18 @@ def test_the_seeded_mix_of_a_comes_back_on_b_under_mapped_namespaces(world):
     # Every restorable archived object is in the results and on B, equal to its source
     # after the same stripping; what controllers of B make for themselves is left out.
     options = SanitizeOptions(backup.name, restore.name, mapping)
+    # Existing ClusterRoleBindings whose subjects the mapping moves get a copy on B.
+    copies = {
+        (CRB, "", name): bindings.copy_name(name, bindings.mapped_subjects(obj, mapping))
+        for (gr, _ns, name), obj in archived.items()
+        if gr == CRB
+        and bindings.mapped_subjects(obj, mapping)
+        and live(world.kube_b, CRB, "", name)
+    }
+    for name in copies.values():
+        world.made.append(
+            (world.kube_b, f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{name}")
+        )
     for (gr, ns, name), obj in archived.items():
         if gr in ("endpoints", "endpointslices.discovery.k8s.io") or name == "kube-root-ca.crt":
             continue
@@ -260,18 +273,27 @@ def test_the_seeded_mix_of_a_comes_back_on_b_under_mapped_namespaces(world):
             assert outcomes[key] == "created", key
             continue
         assert on_b is not None, key
+        if gr == CRB and key in copies:  # B's original is left alone; its copy holds them
+            on_b = live(world.kube_b, gr, "", copies[key])
+            desired = bindings.copy_of(desired, bindings.mapped_subjects(obj, mapping))
         if outcomes[key] in ("created", "skipped_equal"):
             assert differences(gr, desired, on_b) == [], key
 
     # The cluster-scoped objects B already holds from its own seeding.
     assert outcomes[(CRD, "", "widgets.demo.palette.io")] == "skipped_equal"
     assert outcomes[(CR, "", "palette-demo-reader")] == "skipped_equal"
-    binding = rec.item(CRB, "", "palette-demo-reader")  # its subject's namespace is mapped
-    assert binding.outcome == "skipped_exists" and "subjects[0].namespace" in binding.message
+    # Its subject's namespace is mapped: B's binding is left as it is, and a copy named for
+    # the target namespace grants the mapped account.
+    binding = rec.item(CRB, "", "palette-demo-reader")
+    copy = f"palette-demo-reader-{mapping['monitoring']}"
+    assert binding.outcome == "created" and f"its copy {copy} was created" in binding.message
+    assert live(world.kube_b, CRB, "", "palette-demo-reader")["subjects"][0]["namespace"] == (
+        "monitoring"
+    )
     for ns in DEMO:
         volume = rec.item("persistentvolumes", "", f"{ns}-data")  # bound to B's own claim
         assert volume.outcome == "skipped_exists" and "spec.claimRef.namespace" in volume.message
-    assert outcome.warnings == 1 + len(DEMO)
+    assert outcome.warnings == len(DEMO)
     namespaced = Counter(o for (gr, ns, _n), o in outcomes.items() if ns)
     assert set(namespaced) <= {"created", "skipped_equal"} and namespaced["created"] > 50
     assert {outcomes[("widgets.demo.palette.io", mapping[ns], f"{app}-widget")]
@@ -290,7 +312,7 @@ def test_the_seeded_mix_of_a_comes_back_on_b_under_mapped_namespaces(world):
 
     results = json.loads(artefact("results"))
     assert results["errors"] == {"velero": [], "cluster": [], "namespaces": {}}
-    assert any("palette-demo-reader" in w for w in results["warnings"]["cluster"])
+    assert not any("palette-demo-reader" in w for w in results["warnings"]["cluster"])
     listing = json.loads(artefact("resource-list"))
     assert f"{mapping['shop']}/frontend(created)" in listing["apps/v1/Deployment"]
     assert (
@@ -433,8 +455,11 @@ def test_a_preview_changes_nothing_and_predicts_the_restore(world, kube_a, fresh
     # Into namespaces that do not exist yet: everything would be created, nothing is.
     mapping = mapped(world, [ns])
     _r, preview, predicted = restore_of(world, backup, namespace_mapping=mapping, is_preview=True)
-    assert preview.phase == "Completed" and preview.created == preview.total - 1
+    # the definition exists on B; the new namespace's controllers make its default account
+    assert preview.phase == "Completed" and preview.created == preview.total - 2
     assert predicted.outcomes()[(CRD, "", "widgets.demo.palette.io")] == "skipped_equal"
+    account = predicted.item("serviceaccounts", mapping[ns], "default")
+    assert account.outcome == "skipped_equal" and "made by the cluster" in account.message
     assert live(world.kube_b, "namespaces", "", mapping[ns]) is None
     assert (
         "not checked by the server" in predicted.item("configmaps", mapping[ns], "settings").message
