@@ -191,3 +191,16 @@ def test_a_preview_predicts_the_default_service_account_of_a_new_namespace_exist
 def test_copy_names_fit_a_name():
     subjects = [{"namespace": "b" * 20}]
     assert len(bindings.copy_name("a" * 250, subjects)) == 253
+
+
+def test_a_preview_into_a_new_namespace_still_lists_what_the_restore_changes():
+    applier = Applier(Cluster(), None, workers=1, dry_run=True, update=False, planned=set(),
+                      stop=threading.Event())  # fmt: skip
+    applier.pending_namespaces.add("shop-copy")
+    pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": "shop"},
+           "spec": {"affinity": {"namespaces": ["shop"]}}}  # fmt: skip
+    item = PlannedItem("pods", "shop", "shop-copy", "p", "v1", "Pod", json.dumps(pod).encode(),
+                       MAPPED)  # fmt: skip
+    result = applier.apply(item)
+    assert result.outcome == CREATED and "Would be created" in result.message
+    assert "spec.affinity.namespaces: shop -> shop-copy" in result.message

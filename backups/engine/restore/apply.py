@@ -179,7 +179,12 @@ class Applier:
                     "Would exist already (made by the cluster: its controllers create a "
                     "default ServiceAccount in every new namespace).",
                 )
-            return Applied(item, CREATED, f"Would be created (not checked by the server: {why}).")
+            try:  # what the restore will change in it, as the restore will
+                notes = item.prepare()[1]
+            except ModifierError as exc:
+                return Applied(item, FAILED, str(exc))
+            predicted = f"Would be created (not checked by the server: {why})."
+            return Applied(item, CREATED, " ".join((predicted, *notes)))
         rt, body, notes, error = self._resolve(item)
         if rt is None:
             return Applied(item, FAILED, error)
