@@ -39,7 +39,9 @@ OPTION_FIELDS = (
 
 
 def _restore(request: HttpRequest, pk: int, **lookup) -> Restore:
-    restores = Restore.objects.select_related("created_by", "target_cluster", "backup")
+    restores = Restore.objects.select_related(
+        "created_by", "target_cluster", "backup", "modifier_set"
+    )
     return fetch(request, restores, pk=pk, **lookup)
 
 

@@ -177,3 +177,11 @@ def test_a_failed_restore_names_its_first_five_failures(world, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed[:5] == [f"Failed: configmaps shop/c{n}: refused {n}" for n in range(5)]
     assert printed[5].startswith("... and 2 more")
+
+
+def test_the_restore_page_shows_the_rules_it_ran_with(world, login):
+    chosen = a_set(world)
+    restore = factories.restore(world.backup, world.cluster, modifier_set=chosen,
+                                resource_modifiers=RULES)  # fmt: skip
+    page = login(world.users["viewer"]).get(restore.get_absolute_url()).content.decode()
+    assert "Resource modifiers" in page and "/spec/storageClassName" in page
