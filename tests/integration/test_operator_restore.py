@@ -149,14 +149,12 @@ def allowed(kube, user_ns: str, **attributes) -> bool:
 
 def delete_created_cluster_objects(world, rec) -> None:
     """What a restore created on B outside namespaces is the test's to remove."""
+    types = discover(world.kube_b)
     for item in rec.items:
         if item.outcome == "created" and not item.namespace and item.resource != "namespaces":
-            world.made.append((world.kube_b, path_on_b(world, item.resource, item.name)))
-
-
-def path_on_b(world, gr: str, name: str) -> str:
-    rt = discover(world.kube_b).find(gr)
-    return f"{rt.list_path()}/{name}" if rt else ""
+            rt = types.find(item.resource)
+            if rt is not None:
+                world.made.append((world.kube_b, f"{rt.list_path()}/{item.name}"))
 
 
 @pytest.fixture
