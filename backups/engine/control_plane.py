@@ -133,3 +133,14 @@ def not_creatable_reason(group_resource: str) -> str:
         f"{group_resource} (the cluster does not create this kind: it is kept in the "
         "backup for reference only)"
     )
+
+
+def reference_only_note(types: Iterable[ResourceType]) -> str:
+    """The backup log's line naming the kinds it keeps for reference only ("" if none)."""
+    kinds = sorted(not_creatable(types))
+    if not kinds:
+        return ""
+    return (
+        "Kept for reference only (the cluster does not create these kinds, so a restore "
+        f"skips them): {', '.join(kinds)}."
+    )

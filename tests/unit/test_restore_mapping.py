@@ -52,6 +52,11 @@ def test_kinds_the_target_cannot_create_are_skipped_never_failed():
     types = [*TYPES, ResourceType("", "v1", "componentstatuses", "ComponentStatus", False,
                                   verbs=("get", "list"))]  # fmt: skip
     assert control_plane.not_creatable(types) == {"componentstatuses"}
+    assert control_plane.reference_only_note(types) == (
+        "Kept for reference only (the cluster does not create these kinds, so a restore "
+        "skips them): componentstatuses."
+    )
+    assert control_plane.reference_only_note(TYPES) == ""  # (no verbs known: not judged)
     archive = contents(obj("ComponentStatus", "etcd-0"), obj("ConfigMap", "c", "shop"))
     from backups.engine.restore.options import build_options
     from backups.engine.restore.plan import plan_restore

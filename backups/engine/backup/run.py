@@ -194,13 +194,9 @@ class BackupExecutor(Executor):
             + (f"; label selector {scope.selector!r}" if scope.selector else "")
             + ")."
         )
-        wanted = [t for t in discovery.types if scope.wants_type(t)]
-        reference_only = sorted(control_plane.not_creatable(wanted))
-        if reference_only:
-            self.log(
-                "Kept for reference only (the cluster does not create these kinds, so a "
-                f"restore skips them): {', '.join(reference_only)}."
-            )
+        note = control_plane.reference_only_note(t for t in discovery.types if scope.wants_type(t))
+        if note:
+            self.log(note)
         return discovery, scope, namespaces
 
     # Archive --------------------------------------------------------------------------
