@@ -190,6 +190,14 @@ class Mover:
         result = self._exec(["sh", "-c", RESTORE_SCRIPT], stdin=chunks())
         progress(done[0])
         if not result.ok:
+            # Was it the copy? Hash the rest of it: a damaged copy is the better reason.
+            for _rest in chunks():
+                pass
+            if expected_sha256 and digest.hexdigest() != expected_sha256:
+                raise MoveFailed(
+                    f"the stored copy is damaged: its sha256 is {digest.hexdigest()}, the "
+                    f"backup recorded {expected_sha256} (tar in the mover: {result.describe()})"
+                )
             raise MoveFailed(f"tar in the mover failed ({result.describe()})")
         mine = digest.hexdigest()
         if expected_sha256 and mine != expected_sha256:
