@@ -46,10 +46,10 @@ class Objects:
         self.kube = kube
 
     def request(self, method: str, path: str, body=None, query=None, content_type=None):
-        data = json.dumps(body).encode() if body is not None else None
+        # The client serializes a dict body itself (JSON and merge-patch content types).
         try:
             status, raw, reason = self.kube.call(
-                method, path, data, query, content_type or ("application/json" if data else None)
+                method, path, body, query, content_type or ("application/json" if body else None)
             )
         except (urllib3.exceptions.HTTPError, OSError, ssl.SSLError, ApiException) as exc:
             if isinstance(exc, ApiException) and exc.status:
