@@ -85,7 +85,10 @@ class OptionsForm(forms.Form):
         ),
     )
     volume_mode = forms.ChoiceField(
-        label="Volume data", choices=BackupOptions.VolumeMode.choices, initial="auto"
+        label="Volume data",
+        choices=BackupOptions.VolumeMode.choices,
+        initial="auto",
+        required=False,  # scripts and older pages that do not send it get "auto"
     )
     volume_policy = forms.CharField(
         required=False,
@@ -130,6 +133,9 @@ class OptionsForm(forms.Form):
             "volume_mode": data["volume_mode"],
             "volume_policy": data["volume_policy"],
         }
+
+    def clean_volume_mode(self) -> str:
+        return self.cleaned_data.get("volume_mode") or BackupOptions.VolumeMode.AUTO
 
     def clean_volume_policy(self) -> dict:
         try:
