@@ -243,18 +243,18 @@ def test_the_reaper_and_the_sweep_remove_what_dead_or_failed_runs_left(db, deven
         Backup.objects.filter(pk=dead.pk).update(status=Status.RUNNING, started_at=old,
                                                  heartbeat_at=old)  # fmt: skip
         _leftover_pod(devenv, ns, dead)
-        assert leftovers(devenv, "b", dead) != []
+        assert leftovers(devenv, "b", dead, wait=0) != []
         reap()
         dead.refresh_from_db()
         assert dead.status == Status.FAILED
-        wait_for(lambda: leftovers(devenv, "b", dead) == [], 60, "the reaper's clean-up")
+        assert leftovers(devenv, "b", dead) == [], "the reaper's clean-up"
 
         failed = start_backup(clusters["B"], location, include_disks=True, name=unique("failed"))
         Backup.objects.filter(pk=failed.pk).update(status=Status.FAILED, finished_at=timezone.now(),
                                                    error="the cluster was unreachable")  # fmt: skip
         _leftover_pod(devenv, ns, failed)
         assert sweep_recent() >= 1
-        wait_for(lambda: leftovers(devenv, "b", failed) == [], 60, "the sweep")
+        assert leftovers(devenv, "b", failed) == [], "the sweep"
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "missing"])

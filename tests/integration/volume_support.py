@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -131,16 +132,21 @@ def restore(backup_row, target, mapping: dict, **options):
     return run_and_wait(row)
 
 
-def leftovers(devenv, cluster: str, row) -> list[str]:
-    """Objects of the job ``row`` still in the cluster (pods, claims, snapshots)."""
+def leftovers(devenv, cluster: str, row, wait: float = 60.0) -> list[str]:
+    """Objects of the job ``row`` still in the cluster (pods, claims, snapshots), after
+    waiting up to ``wait`` seconds for deletions in progress to finish."""
     from backups.engine_inputs import operation_label
 
     label = f"palette.io/operation={operation_label(row)}"
-    found = []
-    for kind in ("pods", "pvc", "volumesnapshots", "volumesnapshotcontents"):
-        out = kubectl(devenv, "get", kind, "-A", "-l", label, "-o", "name", cluster=cluster)
-        found += [line for line in out.split() if line]
-    return found
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for kind in ("pods", "pvc", "volumesnapshots", "volumesnapshotcontents"):
+            out = kubectl(devenv, "get", kind, "-A", "-l", label, "-o", "name", cluster=cluster)
+            found += [line for line in out.split() if line]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
 
 
 @contextlib.contextmanager

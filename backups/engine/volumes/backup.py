@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from backups.engine.kube.api import ApiError, ClusterUnreachable
 from backups.engine.volumes import hooks
-from backups.engine.volumes.cleanup import sweep_operation
+from backups.engine.volumes.cleanup import CLEANUP_WAIT, sweep_operation
 from backups.engine.volumes.cluster import Objects, content_path, core_path
 from backups.engine.volumes.mover import MoveFailed, Mover, MoverSettings
 from backups.engine.volumes.objects import (
@@ -147,25 +147,28 @@ class VolumeBackup:
     def capture(self) -> None:
         for entry in self.entries:
             self.report(entry)
-        failed_pods = self._hooks(hooks.PRE_BACKUP)
-        for entry in self.active():
-            owner = failed_pods.get(entry.key)
-            if owner:
-                self.fail(entry, f"the pre-backup hook of pod {owner} failed (on-error Fail)")
-        wanted = [e for e in self.active() if e.snapshot]
-        for entry in wanted:
-            entry.state = RUNNING
-            self.report(entry)
-        self.snapshots.take(wanted, self.operation, self._snapshot_labels, self.fail)
-        for entry in wanted:
-            if entry.state != FAILED and not entry.copy_pending():
-                self.succeed(entry)
-            self.report(entry)
-        for entry in self.active():
-            if not entry.snapshot and entry.method != "snapshot":
-                self._copy(entry, entry.claim, entry.node)
-                self.run.stop_here()
-        self._hooks(hooks.POST_BACKUP)
+        failed_pods = self._hooks(hooks.PRE_BACKUP, self.run.should_stop)
+        try:
+            for entry in self.active():
+                owner = failed_pods.get(entry.key)
+                if owner:
+                    self.fail(entry, f"the pre-backup hook of pod {owner} failed (on-error Fail)")
+            wanted = [e for e in self.active() if e.snapshot]
+            for entry in wanted:
+                entry.state = RUNNING
+                self.report(entry)
+            self.snapshots.take(wanted, self.operation, self._snapshot_labels, self.fail)
+            self.run.stop_here()
+            for entry in wanted:
+                if entry.state != FAILED and not entry.copy_pending():
+                    self.succeed(entry)
+            for entry in self.active():
+                if not entry.snapshot and entry.method != "snapshot":
+                    self._copy(entry, entry.claim, entry.node)
+                    self.run.stop_here()
+        finally:
+            # Whatever happened (a cancel too), what the pre-hooks froze is thawed.
+            self._hooks(hooks.POST_BACKUP, lambda: False)
 
     def _snapshot_labels(self, entry: VolumeEntry) -> dict[str, str]:
         if entry.snapshot.get("kept"):
@@ -175,14 +178,14 @@ class VolumeBackup:
             }
         return {OPERATION_LABEL: self.operation}
 
-    def _hooks(self, prefix: str) -> dict[str, str]:
+    def _hooks(self, prefix: str, should_stop) -> dict[str, str]:
         """Run ``prefix`` hooks of every pod in scope; claim key -> pod, for failed ones."""
         failed: dict[str, str] = {}
         for pod in self.pods:
             hook = hooks.pod_hook(pod, prefix)
             if hook is None:
                 continue
-            report = hooks.run_hook(self.kube, pod, hook, self.run.should_stop)
+            report = hooks.run_hook(self.kube, pod, hook, should_stop)
             self._report_hook(report)
             where = pod["metadata"]["namespace"]
             text = hooks.describe(report)
@@ -304,7 +307,7 @@ class VolumeBackup:
 
     def cleanup(self) -> None:
         """Delete this run's temporary objects (best effort: the sweep retries)."""
-        sweep_operation(self.objects, self.operation)
+        sweep_operation(self.objects, self.operation, wait=CLEANUP_WAIT)
 
     def discard(self) -> None:
         """A backup that will not be kept: also delete the snapshots it kept."""

@@ -12,15 +12,24 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 from backups.engine.kube.api import ApiError
-from backups.engine.volumes.cluster import Objects, content_path, core_path, snapshot_path
+from backups.engine.volumes.cluster import (
+    POLL,
+    Objects,
+    content_path,
+    core_path,
+    snapshot_path,
+)
 from backups.engine.volumes.objects import (
     BACKUP_LABEL,
     OPERATION_LABEL,
     SNAPSHOT_API,
     label_value,
 )
+
+CLEANUP_WAIT = 90.0  # seconds a job waits for its temporary objects to be gone
 
 KINDS = (
     ("/api/v1/pods", lambda ns, n: core_path(ns, "pods", n)),
@@ -40,13 +49,20 @@ def _labelled(objects: Objects, selector: str):
             yield item, path_of
 
 
-def sweep_operation(objects: Objects, operation: str) -> int:
-    """Delete every object of ``operation``; returns how many were deleted."""
+def sweep_operation(objects: Objects, operation: str, wait: float = 0.0) -> int:
+    """Delete every object of ``operation``; returns how many were deleted. With ``wait``,
+    poll (bounded) until they are gone, so that a job ends with nothing of its own left."""
+    selector = f"{OPERATION_LABEL}={operation}"
     removed = 0
-    for item, path_of in _labelled(objects, f"{OPERATION_LABEL}={operation}"):
+    for item, path_of in _labelled(objects, selector):
         meta = item["metadata"]
         with contextlib.suppress(ApiError):
             removed += objects.delete(path_of(meta.get("namespace", ""), meta["name"]))
+    deadline = time.monotonic() + wait
+    while wait and time.monotonic() < deadline:
+        if next(_labelled(objects, selector), None) is None:
+            break
+        time.sleep(POLL)
     return removed
 
 

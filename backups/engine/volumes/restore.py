@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from backups.engine.kube.api import ApiError, ClusterUnreachable
 from backups.engine.storage.base import NotFound, StorageError
 from backups.engine.volumes import hooks
-from backups.engine.volumes.cleanup import sweep_operation
+from backups.engine.volumes.cleanup import CLEANUP_WAIT, sweep_operation
 from backups.engine.volumes.cluster import (
     Objects,
     WaitTimeout,
@@ -364,7 +364,7 @@ class VolumeRestore:
                 self.run.results.warning(text, namespace=meta["namespace"])
 
     def cleanup(self) -> None:
-        sweep_operation(self.objects, self.operation)
+        sweep_operation(self.objects, self.operation, wait=CLEANUP_WAIT)
 
     def report(self, entry: VolumeEntry) -> None:
         self._report_volume(entry)
