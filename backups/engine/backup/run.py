@@ -153,6 +153,9 @@ class BackupExecutor(VolumeSteps, Executor):
             return self._failed(
                 f"The backup stopped on an unexpected error ({exc.__class__.__name__}: {exc})."
             )
+        except BaseException:  # the caller stopping the job (its own signal): keep nothing
+            self._discard_volumes()
+            raise
         finally:
             if self.volumes is not None:
                 self._volume_step(self.volumes.cleanup, quiet=True)
