@@ -74,19 +74,31 @@ class VolumeBackup:
     # 1. What to capture ------------------------------------------------------------
 
     def _in_scope(self, obj: dict) -> bool:
+        """In the backup's namespaces, not excluded, and no temporary object of a job."""
         meta = obj.get("metadata") or {}
         if not self.scope.namespaces.allows(meta.get("namespace", "")):
             return False
-        return (meta.get("labels") or {}).get("velero.io/exclude-from-backup") != "true"
+        labels = meta.get("labels") or {}
+        return labels.get("velero.io/exclude-from-backup") != "true" and (
+            OPERATION_LABEL not in labels
+        )
+
+    def _backs_up(self, group_resource: str) -> bool:
+        scope = self.scope
+        if group_resource in scope.excluded:
+            return False
+        return scope.included is None or group_resource in scope.included
+
+    def _listed(self, kind: str) -> list[dict]:
+        if not self._backs_up(kind):  # claims (or pods) left out of the backup
+            return []
+        found = self.objects.list(f"/api/v1/{kind}", self.spec.label_selector)
+        return [obj for obj in found if self._in_scope(obj)]
 
     def prepare(self) -> None:
-        query = self.spec.label_selector
-        claims = [c for c in self.objects.list("/api/v1/persistentvolumeclaims", query)
-                  if self._in_scope(c)]  # fmt: skip
-        self.pods = [
-            p for p in self.objects.list("/api/v1/pods", query)
-            if self._in_scope(p) and (p.get("status") or {}).get("phase") == "Running"
-        ]  # fmt: skip
+        claims = self._listed("persistentvolumeclaims")
+        self.pods = [p for p in self._listed("pods")
+                     if (p.get("status") or {}).get("phase") == "Running"]  # fmt: skip
         excluded, nodes = set(), {}
         for pod in self.pods:
             ns = pod["metadata"]["namespace"]
