@@ -148,6 +148,8 @@ def _connect_options(configuration) -> tuple[dict, list[str]]:
         sslopt["keyfile"] = configuration.key_file
     if not configuration.verify_ssl:
         sslopt["check_hostname"] = False
+    if getattr(configuration, "tls_server_name", None):
+        sslopt["server_hostname"] = configuration.tls_server_name
     headers = []
     token = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
         "BearerToken"
