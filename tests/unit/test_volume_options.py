@@ -76,3 +76,32 @@ def test_the_sweep_judges_only_finished_jobs_of_its_own(setup):
     assert _over(f"backup-{done.pk}")
     assert _over("backup-999999")  # its row is gone
     assert not _over("something-else") and not _over("restore-x")
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    [("admin", 200), ("operator", 200), ("viewer", 200), ("cluster_grantee", 200),
+     ("outsider", 404), ("anonymous", 302)],
+)  # fmt: skip
+def test_the_volume_and_hook_tables_show_to_whoever_sees_the_backup(world, login, persona, status):
+    from django.urls import reverse
+
+    backup, restore = world.backup, world.restore
+    Backup.objects.filter(pk=backup.pk).update(include_disks=True)
+    Restore.objects.filter(pk=restore.pk).update(restore_pvs=True)
+    VolumeResult.objects.create(backup=backup, namespace="shop", claim="db-data", method="copy",
+                                state="failed", reason="the mover image cannot be pulled")  # fmt: skip
+    VolumeResult.objects.create(restore=restore, namespace="shop", claim="db-data",
+                                method="snapshot", state="succeeded")  # fmt: skip
+    HookResult.objects.create(backup=backup, namespace="shop", pod="db-0", phase="pre-backup",
+                              command='["fsfreeze"]', exit_code=1, output="<b>busy</b>")  # fmt: skip
+    client = login(world.users[persona])
+    page = client.get(reverse("backup_detail", args=[backup.pk]))
+    assert page.status_code == status
+    if status == 200:
+        text = page.content.decode()
+        assert "shop/db-data" in text and "the mover image cannot be pulled" in text
+        assert "Copy into the location" in text and "fsfreeze" in text
+        assert "<b>busy</b>" not in text and "&lt;b&gt;busy&lt;/b&gt;" in text
+        page = client.get(reverse("restore_detail", args=[restore.pk]))
+        assert page.status_code == 200 and "CSI snapshot" in page.content.decode()
