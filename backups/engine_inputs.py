@@ -23,6 +23,7 @@ from backups.engine.inputs import (
     RestoreSpec,
     SnapshotRequest,
     Store,
+    VolumeSettings,
 )
 from backups.engine.storage.base import Provider
 from backups.engine.storage.layout import Layout
@@ -70,6 +71,22 @@ def local_target(cluster) -> LocalTarget | None:
     return find_local_target(targets, cluster.etcd_endpoint)
 
 
+def volume_settings() -> VolumeSettings:
+    return VolumeSettings(
+        mover_image=settings.PALETTE_MOVER_IMAGE,
+        snapshot_timeout=float(settings.PALETTE_SNAPSHOT_TIMEOUT),
+        mover_start_timeout=float(settings.PALETTE_MOVER_START_TIMEOUT),
+        idle_timeout=float(settings.PALETTE_MOVER_IDLE_TIMEOUT),
+        restore_wait_timeout=float(settings.PALETTE_RESTORE_WAIT_TIMEOUT),
+    )
+
+
+def operation_label(row) -> str:
+    """The ``palette.io/operation`` value of a job's temporary objects: ``<kind>-<pk>``
+    (``backups/volume_sweep.py`` reads it back)."""
+    return f"{row._meta.model_name}-{row.pk}"
+
+
 FILTERS = ("include_namespaces", "exclude_namespaces", "include_resources", "exclude_resources")
 
 
@@ -88,8 +105,12 @@ def backup_request(backup, provider: Provider | None = None) -> BackupRequest:
             label_selector=backup.label_selector or "",
             ttl=backup.ttl or BackupSpec.ttl,
             include_disks=bool(backup.include_disks),
+            volume_mode=backup.volume_mode or "auto",
+            volume_policy=dict(backup.volume_policy or {}),
         ),
         schedule_name=backup.schedule.prefix if backup.schedule_id else "",
+        operation=operation_label(backup),
+        volumes=volume_settings(),
     )
 
 
@@ -110,8 +131,11 @@ def restore_request(restore, provider: Provider | None = None) -> RestoreRequest
             preserve_node_ports=bool(restore.preserve_node_ports),
             existing_policy=restore.existing_policy,
             resource_modifiers=restore.resource_modifiers or "",
+            storage_class_mapping=dict(restore.storage_class_mapping or {}),
         ),
         preview=bool(restore.is_preview),
+        operation=operation_label(restore),
+        volumes=volume_settings(),
     )
 
 

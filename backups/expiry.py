@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from backups.engine.storage.base import StorageError
 
-from .jobs import delete_backup
+from .jobs import JobRefused, delete_backup
 from .models import FINAL_STATUSES, Backup
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def gc_backups(now: datetime | None = None) -> GcResult:
     for backup in expired.iterator():
         try:
             delete_backup(backup)
-        except StorageError as exc:
+        except (StorageError, JobRefused) as exc:
             reason = (
                 f"Expired, but deleting it from {backup.location} failed: {exc} (retried hourly)"
             )

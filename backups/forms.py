@@ -16,8 +16,15 @@ from workspaces.models import Cluster
 from workspaces.roles import Action
 
 from . import cron
-from .models import ClusterResources, ResourceModifierSet, Schedule
-from .naming import check_name, parse_mapping, split_list
+from .models import BackupOptions, ClusterResources, ResourceModifierSet, Schedule
+from .naming import (
+    check_name,
+    format_pairs,
+    parse_class_mapping,
+    parse_mapping,
+    parse_volume_policy,
+    split_list,
+)
 
 TTL_CHOICES = [
     ("24h", "1 day"),
@@ -71,7 +78,23 @@ class OptionsForm(forms.Form):
     include_disks = forms.BooleanField(
         required=False,
         label="Include all disks (volume data)",
-        help_text="Needs a node agent in the cluster; without one the backup says so in its warnings.",
+        help_text=(
+            "Each claim's data: a CSI snapshot where its driver has a snapshot class, and a "
+            "copy into the location (read from the snapshot, else from the live volume after "
+            "the pods' pre-backup hooks)."
+        ),
+    )
+    volume_mode = forms.ChoiceField(
+        label="Volume data",
+        choices=BackupOptions.VolumeMode.choices,
+        initial="auto",
+        required=False,  # scripts and older pages that do not send it get "auto"
+    )
+    volume_policy = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Per storage class",
+        help_text="class=skip|snapshot|copy|snapshot_and_copy, comma-separated; e.g. scratch=skip",
     )
     label_selector = SelectorField(help_text="e.g. app=shop,tier!=cache")
     include_resources = forms.CharField(
@@ -107,7 +130,18 @@ class OptionsForm(forms.Form):
             "cluster_resources": data["cluster_resources"],
             "label_selector": data["label_selector"].strip(),
             "include_disks": data["include_disks"],
+            "volume_mode": data["volume_mode"],
+            "volume_policy": data["volume_policy"],
         }
+
+    def clean_volume_mode(self) -> str:
+        return self.cleaned_data.get("volume_mode") or BackupOptions.VolumeMode.AUTO
+
+    def clean_volume_policy(self) -> dict:
+        try:
+            return parse_volume_policy(self.cleaned_data["volume_policy"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def namespaces(self, field: str) -> list[str]:
         value = self.cleaned_data.get(field) or []
@@ -197,6 +231,8 @@ class ScheduleForm(WorkspaceBackupForm):
                     "cluster_resources": instance.cluster_resources,
                     "label_selector": instance.label_selector,
                     "include_disks": instance.include_disks,
+                    "volume_mode": instance.volume_mode,
+                    "volume_policy": format_pairs(instance.volume_policy),
                 }
             )
         super().__init__(*args, **kwargs)
@@ -261,7 +297,18 @@ class RestoreForm(forms.Form):
     cluster_resources = forms.ChoiceField(
         label="Include cluster-wide resources", choices=ClusterResources.choices, initial="auto"
     )
-    restore_pvs = forms.BooleanField(required=False, label="Restore persistent volumes")
+    restore_pvs = forms.BooleanField(
+        required=False,
+        label="Restore persistent volumes",
+        help_text="Each claim's data comes back before its pods start: from its snapshot in "
+        "the same cluster, else from its copy in the location.",
+    )
+    storage_class_mapping = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "standard=fast"}),
+        help_text="Give restored claims another storage class: backup=target, comma-separated.",
+    )
     preserve_node_ports = forms.BooleanField(required=False, label="Preserve node ports")
     existing_policy = forms.ChoiceField(
         label="Objects that already exist",
@@ -307,6 +354,12 @@ class RestoreForm(forms.Form):
             self.add_error("modifier_set", problem)
         return data
 
+    def clean_storage_class_mapping(self) -> dict:
+        try:
+            return parse_class_mapping(self.cleaned_data["storage_class_mapping"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
     def clean_namespace_mapping(self) -> dict:
         try:
             return parse_mapping(self.cleaned_data["namespace_mapping"])
@@ -320,6 +373,7 @@ class RestoreForm(forms.Form):
             "namespace_mapping": data["namespace_mapping"],
             "cluster_resources": data["cluster_resources"],
             "restore_pvs": data["restore_pvs"],
+            "storage_class_mapping": data["storage_class_mapping"],
             "preserve_node_ports": data["preserve_node_ports"],
             "existing_policy": data["existing_policy"],
             "label_selector": data["label_selector"].strip(),

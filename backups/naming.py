@@ -71,3 +71,45 @@ def parse_mapping(text: str) -> dict[str, str]:
             raise ValueError(f"{source!r} is mapped twice")
         mapping[source] = target
     return mapping
+
+
+SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+VOLUME_POLICY_MODES = ("skip", "snapshot", "copy", "snapshot_and_copy")
+
+
+def _pairs(text: str, what: str, check) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for pair in split_list(text):
+        source, sep, target = (part.strip() for part in pair.partition("="))
+        if not sep or not source or not target:
+            raise ValueError(f"{pair!r} is not {what}")
+        for name in (source, target) if check is None else (source,):
+            if len(name) > 253 or not SUBDOMAIN_RE.match(name):
+                raise ValueError(f"{name!r} is not a valid storage class name")
+        if check is not None:
+            check(target)
+        if source in found:
+            raise ValueError(f"{source!r} is given twice")
+        found[source] = target
+    return found
+
+
+def parse_class_mapping(text: str) -> dict[str, str]:
+    """``"standard=fast, slow=cheap"`` -> storage class in the backup -> class in the
+    target; raises ValueError naming the bad pair."""
+    return _pairs(text, "class=class", None)
+
+
+def parse_volume_policy(text: str) -> dict[str, str]:
+    """``"local-path=copy, scratch=skip"`` -> storage class -> what to do with its claims
+    (skip, snapshot, copy or snapshot_and_copy); raises ValueError naming the bad pair."""
+
+    def mode(value: str) -> None:
+        if value not in VOLUME_POLICY_MODES:
+            raise ValueError(f"{value!r} is not one of {', '.join(VOLUME_POLICY_MODES)}")
+
+    return _pairs(text, "class=mode", mode)
+
+
+def format_pairs(mapping: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((mapping or {}).items()))

@@ -34,6 +34,8 @@ OPTION_FIELDS = (
     "cluster_resources",
     "label_selector",
     "include_disks",
+    "volume_mode",
+    "volume_policy",
     "ttl",
 )
 

@@ -7,6 +7,7 @@ from celery import shared_task
 from .etcd_policy import tick_etcd
 from .expiry import gc_backups
 from .jobs import BackupJob, EtcdRestoreJob, RestoreJob, SnapshotJob, reap
+from .jobs.volumes import sweep_recent
 from .scheduling import tick
 from .sync import sync_all
 
@@ -35,6 +36,13 @@ def run_etcd_snapshot(snapshot_id: int) -> str:
 @shared_task(acks_late=True)
 def run_etcd_restore(restore_id: int) -> str:
     return EtcdRestoreJob.run(restore_id)
+
+
+@shared_task
+def sweep_volume_objects() -> int:
+    """Remove temporary volume objects of jobs that ended in the last day (a run that
+    failed because its cluster was unreachable could not remove them itself)."""
+    return sweep_recent()
 
 
 @shared_task

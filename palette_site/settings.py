@@ -373,3 +373,17 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Volume data ("Include all disks"; backups/engine/volumes/). The mover image needs sh, tar,
+# tee, mkfifo, sha256sum and du (busybox has them); air-gapped clusters point this at a
+# mirror. Timeouts in seconds. The sweep removes, every PALETTE_VOLUME_SWEEP_SECONDS, the
+# temporary objects (label palette.io/operation) of jobs that ended without removing them.
+PALETTE_MOVER_IMAGE = env_str("PALETTE_MOVER_IMAGE", "busybox:1.36")
+PALETTE_SNAPSHOT_TIMEOUT = env_int("PALETTE_SNAPSHOT_TIMEOUT", 300, minimum=1)
+PALETTE_MOVER_START_TIMEOUT = env_int("PALETTE_MOVER_START_TIMEOUT", 180, minimum=1)
+PALETTE_MOVER_IDLE_TIMEOUT = env_int("PALETTE_MOVER_IDLE_TIMEOUT", 120, minimum=5)
+PALETTE_RESTORE_WAIT_TIMEOUT = env_int("PALETTE_RESTORE_WAIT_TIMEOUT", 300, minimum=1)
+CELERY_BEAT_SCHEDULE["sweep-volume-objects"] = {
+    "task": "backups.tasks.sweep_volume_objects",
+    "schedule": float(env_int("PALETTE_VOLUME_SWEEP_SECONDS", 600, minimum=10)),
+}

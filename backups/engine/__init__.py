@@ -25,6 +25,8 @@ Callbacks, all called on the caller's thread:
   ``total`` is 0 while unknown.
 - ``log(line: str)``: one line of the job's log.
 - ``record(results: list[ItemResult])``: a restore's per-item outcomes, in batches.
+- ``volume(entry: VolumeEntry)`` and ``hook(report: HookReport)`` (backups and restores
+  with volume data, optional): a volume's progress and result, a hook's exit code and output.
 - ``should_stop() -> bool``: asked at every safe point (between pages, tar records,
   restore groups, snapshot chunks). When it says yes the job aborts its uploads,
   deletes what it wrote for this job, and its outcome's phase is "Cancelled".
@@ -33,5 +35,6 @@ Where things are: ``kube/`` (client from a kubeconfig, raw GETs, discovery, list
 pages), ``backup/``, ``restore/``, ``etcd/``, ``storage/`` (the store interface
 every provider implements, its errors, the layout of a location), ``velero/`` (the
 archive and the files beside it, and the one reader of a stored backup),
-``filters.py`` (namespace/resource/label filters shared by backups and restores).
+``filters.py`` (namespace/resource/label filters shared by backups and restores),
+``volumes/`` (volume data: snapshots, copies through a mover pod over exec, hooks).
 """

@@ -47,6 +47,18 @@ class Store:
 
 
 @dataclass(frozen=True)
+class VolumeSettings:
+    """How the volume work runs (the server's settings, never a user's)."""
+
+    mover_image: str = "busybox:1.36"  # needs sh, tar, tee, mkfifo, sha256sum, du
+    snapshot_timeout: float = 300.0  # seconds for a VolumeSnapshot to become ready
+    mover_start_timeout: float = 180.0  # seconds for a mover pod to run
+    idle_timeout: float = 120.0  # seconds without data before a stream counts as dead
+    mover_deadline: int = 6 * 3600  # the mover pod's activeDeadlineSeconds
+    restore_wait_timeout: float = 300.0  # seconds for a restored pod to run (post hooks)
+
+
+@dataclass(frozen=True)
 class BackupSpec:
     """What to back up (the options a person chose; Velero's Backup spec)."""
 
@@ -58,6 +70,11 @@ class BackupSpec:
     label_selector: str = ""
     ttl: timedelta = DEFAULT_TTL
     include_disks: bool = False
+    # auto (snapshot and copy where a class exists, else copy) | snapshot |
+    # snapshot_and_copy | copy; a storage class's policy (skip|snapshot|copy|
+    # snapshot_and_copy) overrides it for that class's claims.
+    volume_mode: str = "auto"
+    volume_policy: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,10 @@ class BackupRequest:
     store: Store
     spec: BackupSpec = BackupSpec()
     schedule_name: str = ""  # the schedule that fired it (a label in velero-backup.json)
+    # Labels every temporary object of this job (palette.io/operation), so that the
+    # sweep can tell whose it is; empty: ``backup-<name>``.
+    operation: str = ""
+    volumes: VolumeSettings = VolumeSettings()
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,7 @@ class RestoreSpec:
     preserve_node_ports: bool = False
     existing_policy: str = "none"  # none | update
     resource_modifiers: str = ""  # Velero's resource modifier rules (YAML text)
+    storage_class_mapping: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,8 @@ class RestoreRequest:
     spec: RestoreSpec = RestoreSpec()
     backup_sha256: str = ""  # recorded at backup time; checked before anything is restored
     preview: bool = False  # a server-side dry run: nothing changes
+    operation: str = ""  # as BackupRequest.operation; empty: ``restore-<name>``
+    volumes: VolumeSettings = VolumeSettings()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from django.db import IntegrityError
 
+from backups.engine.kube.api import KubeError
+from backups.engine.kube.client import KubeconfigError
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
 from locations.models import BackupLocation
@@ -20,6 +22,7 @@ from ..engine_inputs import backup_request
 from ..models import ACTIVE_STATUSES, Backup, Status
 from ..naming import backup_name, check_name
 from .base import Job, JobFailed, JobRefused, Outcome
+from .volumes import VolumeRecorder, delete_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,14 @@ class BackupJob(Job):
 
     def engine(self):
         """The one engine call; it stops at its next safe point once ``should_stop``."""
+        recorder = VolumeRecorder("backup", self.row)
         return engine_run_backup(
             backup_request(self.row, self.provider),
             progress=self.progress,
             log=self.reporter.log,
             should_stop=self.should_stop,
+            volume=recorder.volume,
+            hook=recorder.hook,
         )
 
     def work(self) -> Outcome:
@@ -153,6 +159,12 @@ def delete_backup(backup: Backup, by=None) -> None:
             "This backup was imported from the location and is read-only here: delete it "
             "with the tool that made it (the console then forgets it at the next sync)."
         )
+    try:
+        snapshots = delete_snapshots(backup)
+    except (KubeError, KubeconfigError) as exc:
+        message = f"Deleting its volume snapshots in cluster {backup.cluster_name} failed: {exc}"
+        Backup.objects.filter(pk=backup.pk).update(error=message)
+        raise JobRefused(message + " Try again once the cluster answers.") from None
     provider = get_provider(backup.location)
     try:
         removed = provider.delete_prefix(Layout(backup.location.prefix).backup_dir(backup.name))
@@ -161,6 +173,8 @@ def delete_backup(backup: Backup, by=None) -> None:
         raise
     finally:
         provider.close()
+    if snapshots:
+        log.info("deleted %d volume snapshots of backup %s", snapshots, backup.name)
     audit.record(by, "deleted backup", backup, objects=removed, location=backup.location.name)
     backup.delete()
     log.info("deleted backup %s (%d objects)", backup.name, removed)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from ..models import Operation
+from . import volumes
 from .backup import BackupJob
 from .base import Job
 from .etcd import EtcdRestoreJob, SnapshotJob
@@ -32,9 +35,12 @@ def reap(now=None) -> int:
     """Fail running rows whose worker died; re-queue, then fail, rows no worker claimed."""
     now = now or timezone.now()
     busy = any(job.busy(now) for job in JOBS.values())
+    cutoff = now - timedelta(seconds=settings.OPERATION_HEARTBEAT_TIMEOUT)
+    clusters = volumes.stale_clusters(cutoff)
     stale = sum(job.reap_stale(now) for job in JOBS.values())
     if stale:
         log.warning("marked %d job(s) failed: their worker stopped sending heartbeats", stale)
+        volumes.sweep(clusters)  # what the dead workers' volume work left in the clusters
     unclaimed = sum(job.reap_unclaimed(now, workers_busy=busy) for job in JOBS.values())
     if unclaimed:
         log.warning("%d unclaimed pending job(s) queued again or failed", unclaimed)

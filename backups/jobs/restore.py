@@ -14,6 +14,7 @@ from ..engine_inputs import restore_request
 from ..models import Backup, Restore, RestoreItem, Status
 from .backup import PHASE_STATUS
 from .base import Job, JobFailed, JobRefused, Outcome
+from .volumes import VolumeRecorder
 
 
 class RestoreJob(Job):
@@ -33,12 +34,15 @@ class RestoreJob(Job):
 
     def engine(self):
         """The one engine call; it stops at its next safe point once ``should_stop``."""
+        recorder = VolumeRecorder("restore", self.row)
         return engine_run_restore(
             restore_request(self.row, self.provider),
             progress=self.progress,
             log=self.reporter.log,
             record=self.record,
             should_stop=self.should_stop,
+            volume=recorder.volume,
+            hook=recorder.hook,
         )
 
     def record(self, results) -> None:
@@ -105,7 +109,8 @@ def start_restore(
     permission on the TARGET cluster, not only on the backup's cluster).
     ``options`` are Restore fields: include_namespaces, exclude_namespaces,
     namespace_mapping, include_resources, exclude_resources, label_selector,
-    cluster_resources, restore_pvs, preserve_node_ports, existing_policy.
+    cluster_resources, restore_pvs, storage_class_mapping, preserve_node_ports,
+    existing_policy.
     """
     if backup.status not in (Status.COMPLETED, Status.PARTIALLY_FAILED):
         raise JobRefused(f"Backup {backup.name} did not complete, so it cannot be restored.")

@@ -7,6 +7,7 @@ from .operation import ACTIVE_STATUSES, FINAL_STATUSES, Operation, Status
 from .options import BackupOptions, ClusterResources
 from .restore import Restore, RestoreItem
 from .run import BackupRun
+from .volume import HookResult, VolumeResult
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -18,10 +19,12 @@ __all__ = [
     "EtcdPolicy",
     "EtcdRestore",
     "EtcdSnapshot",
+    "HookResult",
     "Operation",
     "ResourceModifierSet",
     "Restore",
     "RestoreItem",
     "Schedule",
     "Status",
+    "VolumeResult",
 ]

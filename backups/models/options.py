@@ -35,6 +35,21 @@ class BackupOptions(models.Model):
     include_disks = models.BooleanField(
         default=False, help_text="Also back up the data of persistent volumes."
     )
+
+    class VolumeMode(models.TextChoices):
+        AUTO = "auto", "Snapshot and copy where the driver can snapshot, else copy"
+        SNAPSHOT_AND_COPY = "snapshot_and_copy", "Snapshot and copy"
+        SNAPSHOT = "snapshot", "Snapshot only (stays in the cluster)"
+        COPY = "copy", "Copy only (into the location)"
+
+    volume_mode = models.CharField(
+        max_length=20, choices=VolumeMode.choices, default=VolumeMode.AUTO,
+        help_text="With disks: how each claim's data is captured.",
+    )  # fmt: skip
+    volume_policy = models.JSONField(
+        default=dict, blank=True,
+        help_text="Per storage class: skip, snapshot, copy or snapshot_and_copy.",
+    )  # fmt: skip
     ttl = models.DurationField(default=DEFAULT_TTL, help_text="How long the backup is kept.")
 
     class Meta:

@@ -56,6 +56,9 @@ class Restore(Operation):
         max_length=10, choices=ClusterResources.choices, default=ClusterResources.AUTO
     )
     restore_pvs = models.BooleanField(default=False)
+    storage_class_mapping = models.JSONField(
+        default=dict, blank=True, help_text="Storage class in the backup -> class in the target."
+    )
     preserve_node_ports = models.BooleanField(default=False)
     existing_policy = models.CharField(
         max_length=10, choices=ExistingPolicy.choices, default=ExistingPolicy.NONE

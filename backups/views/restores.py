@@ -31,6 +31,7 @@ OPTION_FIELDS = (
     "label_selector",
     "cluster_resources",
     "restore_pvs",
+    "storage_class_mapping",
     "preserve_node_ports",
     "existing_policy",
     "modifier_set",

@@ -27,6 +27,7 @@ from backups.engine.kube.api import ApiError, Kube
 from backups.engine.kube.discovery import ResourceType
 from backups.engine.kube.pages import decode_page, type_prefix, with_type
 from backups.engine.velero.archive import ItemRecords
+from backups.engine.volumes.objects import OPERATION_LABEL
 
 PAGE_SIZE = 500
 WORKERS = 8
@@ -129,9 +130,19 @@ class ByteQueue:
 class Collector:
     """Runs units on a thread pool; ``events()`` yields what they produce."""
 
-    def __init__(self, kube: Kube, *, mtime: int, workers: int = WORKERS):
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        mtime: int,
+        workers: int = WORKERS,
+        rewrites: dict[str, Callable[[str, str, dict], dict]] | None = None,
+    ):
         self.kube = kube
         self.mtime = mtime
+        # group-resource -> f(namespace, name, object) -> object as it goes into the
+        # archive (a claim gets its snapshot's name, as Velero writes it)
+        self.rewrites = rewrites or {}
         self.queue = ByteQueue(QUEUE_BYTES)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backup-list")
         self._stop = threading.Event()
@@ -215,6 +226,7 @@ class Collector:
         gr, namespaced = rt.group_resource, rt.namespaced
         add = ItemRecords(gr, rt.version, self.mtime).add
         ns_filter, keep_names, keep, track = unit.ns_filter, unit.keep_names, unit.keep, unit.track
+        rewrite = self.rewrites.get(gr)
         records: list[bytes] = []
         names: list[str] = []
         namespaces: set[str] = set()
@@ -223,8 +235,8 @@ class Collector:
             if entry.deleting:
                 continue
             labels = entry.labels
-            if labels and labels.get(EXCLUDE_LABEL) == "true":
-                continue
+            if labels and (labels.get(EXCLUDE_LABEL) == "true" or OPERATION_LABEL in labels):
+                continue  # excluded, or a temporary object of the console's own jobs
             ns = entry.namespace if namespaced else ""
             if ns and ns_filter is not None and not ns_filter.allows(ns):
                 continue
@@ -235,7 +247,12 @@ class Collector:
                 full = json.loads(entry.raw)
                 if not keep(full):
                     continue
-            add(records, ns, entry.name, with_type(entry, prefix))
+            data = with_type(entry, prefix)
+            if rewrite is not None:
+                data = json.dumps(
+                    rewrite(ns, entry.name, json.loads(data)), separators=(",", ":")
+                ).encode()
+            add(records, ns, entry.name, data)
             if ns:
                 names.append(f"{ns}/{entry.name}")
                 namespaces.add(ns)

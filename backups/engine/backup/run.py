@@ -12,8 +12,14 @@ The flow:
    (``collect.py``) -> tar records -> gzip -> the provider's multipart writer.
    Then the cluster-scoped objects the chosen namespaces need (``auto``), then
    the namespaces themselves.
-4. Upload the resource list, results, empty volume lists, log, and
-   ``velero-backup.json`` again with the final phase.
+4. Upload the resource list, results, the volume records (empty lists without
+   disks), log, and ``velero-backup.json`` again with the final phase.
+
+With ``include_disks``, the volume work (``volumes/backup.py``) runs around step 3:
+hooks, snapshots and live copies before the archive (so that it holds the snapshots),
+copies from snapshots after it. A volume that fails makes the backup PartiallyFailed
+with that volume's reason; its temporary objects are always removed, and a backup that
+fails or is cancelled also deletes the snapshots it kept.
 
 A failed LIST of one resource type makes the backup PartiallyFailed with the
 reason in results; an unreachable cluster or store makes it Failed. When the
@@ -42,6 +48,7 @@ from backups.engine.backup.collect import (
     binds_service_account,
 )
 from backups.engine.backup.namespaces import NamespacePlan, plan_namespaces
+from backups.engine.backup.volume_steps import BackupFailed, VolumeSteps
 from backups.engine.filters import FilterError, Scope, build_scope, validate_selector
 from backups.engine.inputs import BackupRequest
 from backups.engine.job import CANCELLED, Cancelled, Executor, ShouldStop, never
@@ -51,25 +58,19 @@ from backups.engine.kube.discovery import Discovery, discover, server_version
 from backups.engine.storage.base import StorageError, Unreachable
 from backups.engine.velero.archive import ArchiveWriter
 from backups.engine.velero.format import (
-    EMPTY_LIST_FILES,
     ResourceList,
     Results,
     backup_document,
     backup_json,
     gz_json,
 )
+from backups.engine.volumes.backup import VolumeBackup
 
 logger = logging.getLogger(__name__)
 
 COMPLETED, PARTIALLY_FAILED, FAILED = "Completed", "PartiallyFailed", "Failed"
 # After a store failure, how long to keep trying to record the Failed phase.
 FAILED_METADATA_RETRIES = (1, 2, 4, 8)
-
-DISKS_WARNING = (
-    "Volume data was not backed up: it needs a node agent (file-system backup or "
-    "volume snapshots), which this console does not run. The backup holds the "
-    "PersistentVolume and PersistentVolumeClaim objects only."
-)
 
 
 @dataclass
@@ -87,23 +88,33 @@ class BackupOutcome:
     expires: datetime
 
 
-class BackupFailed(Exception):
-    """Stops the backup; the message is the reason shown to people."""
-
-
 def run_backup(
     request: BackupRequest,
     *,
     progress: Callable[[int, int, str], None],
     log: Callable[[str], None],
     should_stop: ShouldStop = never,
+    volume: Callable | None = None,
+    hook: Callable | None = None,
 ) -> BackupOutcome:
-    return BackupExecutor(request, progress, log, should_stop).execute()
+    """``volume(entry: VolumeEntry)`` is called as each volume moves (bytes done, result);
+    ``hook(report: HookReport)`` once per hook that ran. Both on the caller's thread."""
+    return BackupExecutor(request, progress, log, should_stop, volume, hook).execute()
 
 
-class BackupExecutor(Executor):
-    def __init__(self, request: BackupRequest, progress, log, should_stop: ShouldStop = never):
+def _ignore(_report) -> None:
+    return None
+
+
+class BackupExecutor(VolumeSteps, Executor):
+    def __init__(
+        self, request: BackupRequest, progress, log, should_stop: ShouldStop = never,
+        volume=None, hook=None,
+    ):  # fmt: skip
         super().__init__(progress, log, should_stop)
+        self.volume_cb = volume or _ignore
+        self.hook_cb = hook or _ignore
+        self.volumes: VolumeBackup | None = None
         self.request = request
         self.spec = request.spec
         self.name = request.name
@@ -132,15 +143,23 @@ class BackupExecutor(Executor):
         try:
             self._run()
         except BackupFailed as exc:
+            self._discard_volumes()
             return self._failed(str(exc))
         except Cancelled:
+            self._discard_volumes()
             return self._cancelled()
         except Exception as exc:  # a bug: still end the backup Failed, with a reason
             logger.exception("backup %s stopped on an unexpected error", self.name)
+            self._discard_volumes()
             return self._failed(
                 f"The backup stopped on an unexpected error ({exc.__class__.__name__}: {exc})."
             )
+        except BaseException:  # the caller stopping the job (its own signal): keep nothing
+            self._discard_volumes()
+            raise
         finally:
+            if self.volumes is not None:
+                self._volume_step(self.volumes.cleanup, quiet=True)
             if self.kube is not None:
                 self.kube.close()
         phase = PARTIALLY_FAILED if self.results.errors else COMPLETED
@@ -153,9 +172,21 @@ class BackupExecutor(Executor):
         self.stop_here()
         self.progress("Writing backup metadata")
         self._put_metadata("InProgress")
+        if self.spec.include_disks:
+            self.progress("Capturing volumes (hooks, snapshots, live copies)")
+            self.volumes = VolumeBackup(
+                self.kube, self.request, scope, self, self.volume_cb, self.hook_cb
+            )
+            self._volume_step(self.volumes.prepare)
+            self._volume_step(self.volumes.capture)
+            self.stop_here()
         self.progress("Backing up resources")
         self._write_archive(discovery, scope, namespaces)
         self.stop_here()
+        if self.volumes is not None:
+            self.progress("Copying volumes from their snapshots")
+            self._volume_step(self.volumes.copy_from_snapshots)
+            self.stop_here()
         self.progress("Uploading results")
         self._put_final_files()
 
@@ -178,8 +209,6 @@ class BackupExecutor(Executor):
         scope, warnings = build_scope(self.spec, discovery.types)
         for warning in warnings:
             self.results.warning(warning)
-        if self.spec.include_disks:
-            self.results.warning(DISKS_WARNING)
         try:
             namespaces = plan_namespaces(self.kube, discovery, scope, self.results)
         except ClusterUnreachable as exc:
@@ -209,7 +238,10 @@ class BackupExecutor(Executor):
             with self.provider.open_write(key, "application/gzip") as sink:
                 archive = ArchiveWriter(sink, mtime=mtime)
                 archive.add_version_file()
-                collector = Collector(self.kube, mtime=mtime)
+                rewrites = {}
+                if self.volumes is not None:
+                    rewrites["persistentvolumeclaims"] = self.volumes.claim_rewrite
+                collector = Collector(self.kube, mtime=mtime, rewrites=rewrites)
                 units = ns.units(discovery, scope)
                 collector.submit(units)
                 related = self._drain(collector, archive)
@@ -218,6 +250,7 @@ class BackupExecutor(Executor):
                     self._related(collector, archive, discovery, scope, related)
                 self.progress("Backing up namespaces")
                 self._namespaces(archive, ns, scope)
+                self._snapshot_contents(archive, discovery, scope)
                 self.size, self.sha256 = archive.finish()
         except StorageError as exc:
             if collector:
@@ -359,8 +392,8 @@ class BackupExecutor(Executor):
         try:
             self._put("resource-list", gz_json(self.resources.as_dict()))
             self._put("results", gz_json(self.results.as_dict()))
-            for kind in EMPTY_LIST_FILES:
-                self._put(kind, gz_json([]))
+            for kind, data in self._volume_files().items():
+                self._put(kind, data)
         except StorageError as exc:
             raise BackupFailed(f"Writing to the location failed: {exc}") from None
         phase = PARTIALLY_FAILED if self.results.errors else COMPLETED

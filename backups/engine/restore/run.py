@@ -28,6 +28,7 @@ the outcomes (same values) say what the restore would do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -58,6 +59,7 @@ from backups.engine.restore.plan import CRD, Plan, item_path_key, plan_restore
 from backups.engine.restore.target import Target
 from backups.engine.storage.base import StorageError
 from backups.engine.velero.format import Results, gz_json
+from backups.engine.volumes.restore import VolumeRestore
 
 logger = logging.getLogger(__name__)
 
@@ -107,13 +109,23 @@ def run_restore(
     log: Callable[[str], None],
     record: Callable[[list[ItemResult]], None],
     should_stop: ShouldStop = never,
+    volume: Callable | None = None,
+    hook: Callable | None = None,
 ) -> RestoreOutcome:
-    return RestoreExecutor(request, progress, log, record, should_stop).execute()
+    """``volume(entry)`` and ``hook(report)`` as for ``run_backup``."""
+    return RestoreExecutor(request, progress, log, record, should_stop, volume, hook).execute()
 
 
 class RestoreExecutor(Executor):
-    def __init__(self, request: RestoreRequest, progress, log, record, should_stop=never):
+    def __init__(
+        self, request: RestoreRequest, progress, log, record, should_stop=never, volume=None,
+        hook=None,
+    ):  # fmt: skip
         super().__init__(progress, log, should_stop)
+        self.volume_cb = volume or (lambda _entry: None)
+        self.hook_cb = hook or (lambda _report: None)
+        self.volumes: VolumeRestore | None = None
+        self.created_claims: set[tuple[str, str]] = set()
         self.request = request
         self.provider = request.store.provider
         self.layout = request.store.layout
@@ -157,6 +169,9 @@ class RestoreExecutor(Executor):
             error = f"The restore stopped on an unexpected error ({exc.__class__.__name__}: {exc})."
         finally:
             self.flush(force=True)
+            if self.volumes is not None and not self.preview:
+                with contextlib.suppress(KubeError):
+                    self.volumes.cleanup()
             if self.kube is not None:
                 self.kube.close()
             if self.spooled is not None:
@@ -247,6 +262,15 @@ class RestoreExecutor(Executor):
             plan = plan_restore(contents, options)
         except ValueError as exc:
             raise RestoreFailed(f"The archive holds an item that is not JSON ({exc}).") from None
+        if self.request.spec.restore_pvs:
+            self.volumes = VolumeRestore(self.kube, self.request, self, self.volume_cb,
+                                         self.hook_cb)  # fmt: skip
+            try:
+                self.volumes.prepare(plan)
+            except KubeError as exc:
+                raise RestoreFailed(f"Preparing the volumes failed: {exc}") from None
+            except StorageError as exc:
+                raise RestoreFailed(f"Reading the volume records failed: {exc}") from None
         for note in plan.notes:
             self.log(note)
         self.total = plan.total
@@ -272,14 +296,39 @@ class RestoreExecutor(Executor):
                 for group in plan.groups:
                     self.stop_here()
                     self.progress(f"Restoring {group.group_resource}")
+                    self._volumes_before(group)
                     applied = self._run_group(applier, group)
+                    self._volumes_after(group)
                     if group.group_resource == CRD:
                         for problem in applier.wait_for_crds(applied, crd_types):
                             self.results.warning(problem, cluster=True)
                             self.log(problem, "warning")
             finally:
                 stop.set()  # whatever happened, no worker takes another item
+        if self.volumes is not None and not self.preview:
+            self.progress("Running post-restore hooks")
+            self._volume_step(self.volumes.post_hooks)
         self.progress("Writing results")
+
+    def _volumes_before(self, group) -> None:
+        if self.volumes is None:
+            return
+        for item, reason in self._volume_step(lambda: self.volumes.before_group(group)):
+            self._handle(Applied(item, FAILED, reason))
+
+    def _volumes_after(self, group) -> None:
+        if self.volumes is not None and not self.preview:
+            if group.group_resource == "persistentvolumeclaims":
+                self.progress("Restoring volume data")
+                self._volume_step(lambda: self.volumes.after_claims(self.created_claims))
+
+    def _volume_step(self, step):
+        try:
+            return step()
+        except ClusterUnreachable as exc:
+            raise RestoreFailed(f"The restore stopped: {exc}") from None
+        except KubeError as exc:
+            raise RestoreFailed(f"The volume restore stopped: {exc}.") from None
 
     def _run_group(self, applier: Applier, group) -> list[Applied]:
         before = Counter(self.counts)
@@ -309,6 +358,8 @@ class RestoreExecutor(Executor):
 
     def _handle(self, applied: Applied) -> None:
         item, outcome = applied.item, applied.outcome
+        if item.group_resource == "persistentvolumeclaims" and outcome == CREATED:
+            self.created_claims.add((item.namespace, item.name))
         self.counts[outcome] += 1
         self.done += 1
         self.batch.append(

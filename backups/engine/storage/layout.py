@@ -41,10 +41,16 @@ class Layout:
             "podvolumebackups": f"{name}-podvolumebackups.json.gz",
             "itemoperations": f"{name}-itemoperations.json.gz",
             "volumeinfo": f"{name}-volumeinfo.json.gz",
+            # the console's own (Velero ignores files it does not know here)
+            "volumecopies": f"{name}-palette-volumes.json.gz",
         }
         return self._join("backups", name, files[kind])
 
     # Restores --------------------------------------------------------------------------
+
+    def volume_copy(self, name: str, namespace: str, claim: str) -> str:
+        """A volume's copy: a plain tar of the claim's files."""
+        return self._join("backups", name, "volumes", namespace, f"{claim}.tar")
 
     def restore_file(self, name: str, kind: str) -> str:
         """``kind``: logs, results or resource-list."""

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backups.forms import SelectorField
 from backups.jobs import JobRefused, run_and_wait, start_backup
-from backups.models import ClusterResources
-from backups.naming import parse_duration, split_list
+from backups.models import BackupOptions, ClusterResources
+from backups.naming import parse_duration, parse_volume_policy, split_list
 from locations.models import BackupLocation
 from palette_site.command_support import named
 from workspaces.models import Cluster
@@ -38,6 +38,16 @@ class Command(BaseCommand):
         parser.add_argument("--selector", default="", help="Label selector, e.g. app=shop")
         parser.add_argument("--ttl", default="720h", help="How long to keep it, e.g. 720h")
         parser.add_argument(
+            "--include-disks", action="store_true", help="Volume data too (snapshots, copies)"
+        )
+        parser.add_argument(
+            "--volume-mode", choices=BackupOptions.VolumeMode.values, default="auto",
+            help="With --include-disks: auto (default), snapshot_and_copy, snapshot or copy",
+        )  # fmt: skip
+        parser.add_argument(
+            "--volume-policy", default="", help="Per storage class: class=skip|snapshot|copy,..."
+        )
+        parser.add_argument(
             "--wait", action="store_true", help="Wait for the end; exit 1 unless Completed"
         )
 
@@ -53,6 +63,10 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"--selector: {' '.join(exc.messages)}") from None
         try:
+            policy = parse_volume_policy(o["volume_policy"])
+        except ValueError as exc:
+            raise CommandError(f"--volume-policy: {exc}") from None
+        try:
             backup = start_backup(
                 cluster,
                 location,
@@ -64,6 +78,9 @@ class Command(BaseCommand):
                 exclude_resources=split_list(o["exclude_resources"]),
                 cluster_resources=o["cluster_resources"],
                 label_selector=selector,
+                include_disks=o["include_disks"],
+                volume_mode=o["volume_mode"],
+                volume_policy=policy,
             )
         except JobRefused as exc:
             raise CommandError(str(exc)) from None

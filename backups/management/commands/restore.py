@@ -9,7 +9,7 @@ from backups.engine.filters import FilterError, validate_selector
 from backups.jobs import JobRefused, run_and_wait, start_restore
 from backups.management.commands.backup import PHASES
 from backups.models import Backup, ResourceModifierSet, RestoreItem
-from backups.naming import parse_mapping, split_list
+from backups.naming import parse_class_mapping, parse_mapping, split_list
 from palette_site.command_support import named
 from workspaces.access import can, operation_q
 from workspaces.models import Cluster
@@ -44,7 +44,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--cluster-resources", choices=["auto", "always", "never"], default="auto"
         )
-        parser.add_argument("--restore-pvs", action="store_true")
+        parser.add_argument("--restore-pvs", action="store_true", help="Volume data too")
+        parser.add_argument(
+            "--storage-class-mapping", default="", help="Backup class=target class, e.g. a=b,c=d"
+        )
         parser.add_argument("--preserve-node-ports", action="store_true")
         parser.add_argument("--preview", action="store_true", help="Server-side dry run only")
         parser.add_argument(
@@ -88,6 +91,10 @@ class Command(BaseCommand):
             raise CommandError(f"--selector: {exc}") from None
         modifier_set = self._modifier_set(o["resource_modifiers"], target, user)
         try:
+            classes = parse_class_mapping(o["storage_class_mapping"])
+        except ValueError as exc:
+            raise CommandError(f"--storage-class-mapping: {exc}") from None
+        try:
             restore = start_restore(
                 backup,
                 target,
@@ -104,6 +111,7 @@ class Command(BaseCommand):
                 existing_policy=o["existing_policy"],
                 cluster_resources=o["cluster_resources"],
                 restore_pvs=o["restore_pvs"],
+                storage_class_mapping=classes,
                 preserve_node_ports=o["preserve_node_ports"],
             )
         except JobRefused as exc:

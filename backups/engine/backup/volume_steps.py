@@ -1,0 +1,70 @@
+"""The volume steps of a backup's run (``run.py``): the parts that talk to
+``volumes/backup.py``, kept apart so that the run reads as its flow."""
+
+from __future__ import annotations
+
+import json
+
+from backups.engine.filters import Scope
+from backups.engine.kube.api import ClusterUnreachable, KubeError
+from backups.engine.velero.archive import ArchiveWriter, ItemRecords
+from backups.engine.velero.format import EMPTY_LIST_FILES, gz_json
+from backups.engine.volumes.records import item_operation, volume_info
+
+VSC = "volumesnapshotcontents.snapshot.storage.k8s.io"
+
+
+class BackupFailed(Exception):
+    """Stops the backup; the message is the reason shown to people."""
+
+
+class VolumeSteps:
+    """Mixed into ``BackupExecutor``: uses its ``volumes``, ``resources``, ``done``,
+    ``per_type`` and ``name``."""
+
+    def _snapshot_contents(self, archive: ArchiveWriter, discovery, scope: Scope) -> None:
+        """The contents of kept snapshots (cluster-scoped: not listed with a namespace
+        filter), labelled with the backup's name as Velero writes them."""
+        rt = discovery.find(VSC)
+        if self.volumes is None or rt is None or scope.wants_type(rt):
+            return
+        contents = self._volume_step(self.volumes.kept_contents) or []
+        out: list[bytes] = []
+        add = ItemRecords(VSC, rt.version, archive.mtime).add
+        for content in contents:
+            add(out, "", content["metadata"]["name"], json.dumps(content).encode())
+        if out:
+            archive.write_records(b"".join(out))
+            self.resources.add(rt.gvk_key, [c["metadata"]["name"] for c in contents])
+            self.done += len(contents)
+            self.per_type[VSC] += len(contents)
+
+    def _volume_step(self, step, quiet: bool = False):
+        """A step of the volume work; an unreachable cluster fails the backup."""
+        try:
+            return step()
+        except ClusterUnreachable as exc:
+            if quiet:
+                return None
+            raise BackupFailed(str(exc)) from None
+        except KubeError as exc:
+            if quiet:
+                return None
+            raise BackupFailed(f"The volume work stopped: {exc}.") from None
+
+    def _discard_volumes(self) -> None:
+        if self.volumes is not None:
+            self._volume_step(self.volumes.discard, quiet=True)
+
+    def _volume_files(self) -> dict[str, bytes]:
+        if self.volumes is None:
+            return {kind: gz_json([]) for kind in EMPTY_LIST_FILES}
+        entries = self.volumes.entries
+        operations = [item_operation(e, self.name, "") for e in entries]
+        return {
+            "volumesnapshots": gz_json([]),
+            "podvolumebackups": gz_json([]),
+            "itemoperations": gz_json([op for op in operations if op]),
+            "volumeinfo": gz_json([volume_info(e, self.name) for e in entries]),
+            "volumecopies": gz_json([e.as_json() for e in entries]),
+        }

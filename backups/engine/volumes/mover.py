@@ -1,0 +1,216 @@
+"""The mover: a short-lived pod that mounts one claim, and the byte streams through it.
+
+``Mover.start`` creates the pod and waits (bounded) until it runs, with the reason when
+it does not (image missing, unschedulable, volume not mounted). ``copy_out`` runs the
+tar in it and writes every stdout byte into the store's writer while hashing it;
+``copy_in`` sends a stored copy to the tar in it. Both compare the worker's sha256 with
+the one the mover's ``sha256sum`` computed. ``remove`` deletes the pod (the job's
+cleanup does it again if this run dies first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from backups.engine.kube.exec import ExecError, exec_command
+from backups.engine.volumes.cluster import Objects, WaitTimeout, core_path, wait_for
+from backups.engine.volumes.objects import (
+    BACKUP_SCRIPT,
+    MOVER_CONTAINER,
+    RESTORE_SCRIPT,
+    SIZE_COMMAND,
+    SUM_COMMAND,
+    mover_pod,
+)
+
+READ_CHUNK = 1 << 20
+
+
+class MoveFailed(Exception):
+    """The copy of one volume failed; ``str()`` is the volume's reason."""
+
+
+@dataclass(frozen=True)
+class MoverSettings:
+    image: str
+    start_timeout: float  # seconds for the pod to run
+    idle_timeout: float  # seconds without a frame before the stream counts as dead
+    deadline: int  # the pod's activeDeadlineSeconds
+
+
+def _pod_state(pod: dict | None) -> tuple[bool, str]:
+    if pod is None:
+        return False, "the pod is gone"
+    status = pod.get("status") or {}
+    phase = status.get("phase", "Pending")
+    if phase in ("Failed", "Succeeded"):
+        raise MoveFailed(f"the mover pod ended ({phase}: {status.get('reason') or 'no reason'})")
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            reason = waiting.get("reason", "")
+            if reason in (
+                "ErrImagePull",
+                "ImagePullBackOff",
+                "ErrImageNeverPull",
+                "InvalidImageName",
+            ):
+                raise MoveFailed(
+                    f"the mover image cannot be pulled ({reason}: {waiting.get('message', '')})"
+                )
+            return False, f"container waiting: {reason}"
+        if (cs.get("state") or {}).get("running"):
+            return True, "running"
+    for condition in status.get("conditions") or []:
+        if condition.get("status") == "False" and condition.get("message"):
+            return False, condition["message"]
+    return False, phase
+
+
+class Mover:
+    def __init__(self, objects: Objects, settings: MoverSettings, should_stop):
+        self.objects = objects
+        self.settings = settings
+        self.should_stop = should_stop
+        self.namespace = self.name = ""
+
+    def start(self, namespace: str, claim: str, *, operation: str, read_only: bool, node=""):
+        body = mover_pod(
+            namespace, claim, operation=operation, image=self.settings.image,
+            read_only=read_only, deadline=self.settings.deadline, node=node,
+        )  # fmt: skip
+        created = self.objects.create(core_path(namespace, "pods"), body)
+        self.namespace, self.name = namespace, created["metadata"]["name"]
+        path = core_path(namespace, "pods", self.name)
+        try:
+            wait_for(
+                f"The mover pod {namespace}/{self.name}",
+                lambda: _pod_state(self.objects.find(path)),
+                self.settings.start_timeout,
+                self.should_stop,
+                self._stopped,
+            )
+        except WaitTimeout as exc:
+            raise MoveFailed(str(exc)) from None
+
+    def _stopped(self):
+        raise MoveFailed("stopped (the job was cancelled)")
+
+    def _exec(self, command, **kwargs):
+        try:
+            return exec_command(
+                self.objects.kube, self.namespace, self.name, MOVER_CONTAINER, command,
+                timeout=self.settings.idle_timeout, should_stop=self.should_stop, **kwargs,
+            )  # fmt: skip
+        except ExecError as exc:
+            raise MoveFailed(self._explain(str(exc))) from None
+
+    def _explain(self, text: str) -> str:
+        """Add what became of the pod when a stream broke (killed, evicted, gone)."""
+        try:
+            pod = self.objects.find(core_path(self.namespace, "pods", self.name))
+        except Exception:  # noqa: BLE001 (the cluster may be gone too: say what we know)
+            return text
+        if pod is None:
+            return f"{text} The mover pod {self.namespace}/{self.name} was deleted."
+        if pod.get("metadata", {}).get("deletionTimestamp"):
+            return f"{text} The mover pod {self.namespace}/{self.name} was being deleted."
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Failed", "Succeeded"):
+            return f"{text} The mover pod {self.namespace}/{self.name} ended ({phase})."
+        return text
+
+    def used_bytes(self) -> int:
+        out = bytearray()
+        result = self._exec(SIZE_COMMAND, on_stdout=out.extend)
+        if not result.ok:
+            return 0
+        try:
+            return int(out.split()[0]) * 1024
+        except (IndexError, ValueError):
+            return 0
+
+    def _mover_sum(self) -> str:
+        out = bytearray()
+        result = self._exec(SUM_COMMAND, on_stdout=out.extend)
+        if not result.ok or not out:
+            raise MoveFailed(f"the mover's checksum could not be read ({result.describe()})")
+        return out.decode(errors="replace").split()[0]
+
+    def copy_out(self, writer, progress: Callable[[int], None]) -> tuple[int, str]:
+        """Stream the claim's tar into ``writer``; (bytes, sha256) once both ends agree."""
+        digest = hashlib.sha256()
+        done = [0]
+        last = [0.0]
+
+        def take(data: bytes) -> None:
+            writer.write(data)
+            digest.update(data)
+            done[0] += len(data)
+            now = time.monotonic()
+            if now - last[0] >= 0.5:
+                last[0] = now
+                progress(done[0])
+
+        result = self._exec(["sh", "-c", BACKUP_SCRIPT], on_stdout=take)
+        if not result.ok:
+            raise MoveFailed(f"tar in the mover failed ({result.describe()})")
+        progress(done[0])
+        mine, theirs = digest.hexdigest(), self._mover_sum()
+        if mine != theirs:
+            raise MoveFailed(
+                f"the copy arrived damaged: sha256 {mine} here, {theirs} in the mover "
+                f"({done[0]} bytes)"
+            )
+        return done[0], mine
+
+    def copy_in(self, stream, expected_sha256: str, progress: Callable[[int], None]) -> int:
+        """Send ``stream`` (a stored copy) to the tar in the mover; raise MoveFailed when
+        either end's sha256 differs from the one recorded at backup time."""
+        digest = hashlib.sha256()
+        done = [0]
+
+        def chunks() -> Iterator[bytes]:
+            last = 0.0
+            while True:
+                data = stream.read(READ_CHUNK)
+                if not data:
+                    return
+                digest.update(data)
+                done[0] += len(data)
+                now = time.monotonic()
+                if now - last >= 0.5:
+                    last = now
+                    progress(done[0])
+                yield data
+
+        result = self._exec(["sh", "-c", RESTORE_SCRIPT], stdin=chunks())
+        progress(done[0])
+        if not result.ok:
+            # Was it the copy? Hash the rest of it: a damaged copy is the better reason.
+            for _rest in chunks():
+                pass
+            if expected_sha256 and digest.hexdigest() != expected_sha256:
+                raise MoveFailed(
+                    f"the stored copy is damaged: its sha256 is {digest.hexdigest()}, the "
+                    f"backup recorded {expected_sha256} (tar in the mover: {result.describe()})"
+                )
+            raise MoveFailed(f"tar in the mover failed ({result.describe()})")
+        mine = digest.hexdigest()
+        if expected_sha256 and mine != expected_sha256:
+            raise MoveFailed(
+                f"the stored copy is damaged: its sha256 is {mine}, the backup recorded "
+                f"{expected_sha256}"
+            )
+        theirs = self._mover_sum()
+        if theirs != mine:
+            raise MoveFailed(f"the copy arrived damaged: sha256 {mine} sent, {theirs} received")
+        return done[0]
+
+    def remove(self) -> None:
+        if self.name:
+            self.objects.delete(core_path(self.namespace, "pods", self.name))
+            self.name = ""

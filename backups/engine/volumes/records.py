@@ -1,0 +1,180 @@
+"""What a backup records about its volumes: Velero 1.18's files, and the console's own.
+
+Velero's (``VELERO-FORMAT.md``, "Volumes"): ``<b>-volumeinfo.json.gz`` one record per
+claim's PV, ``<b>-itemoperations.json.gz`` one record per CSI snapshot kept in the
+cluster. A kept snapshot is written as Velero's CSI snapshot (``backupMethod``
+CSISnapshot, not moved, local snapshot preserved), so Velero restores it as its own.
+A copy made from a temporary snapshot is recorded as moved data (``snapshotDataMoved``,
+data mover ``palette``, uploader ``tar``), a copy of a live volume as a file-system
+backup (``PodVolumeBackup``): Velero restores those claims empty, since the bytes are in
+the console's layout, not a Kopia repository (the console says so).
+
+The console's own: ``<b>-palette-volumes.json.gz`` (``VolumeEntry`` as JSON), what a
+restore needs: the claim, its class, the snapshot (name, handle, content) and the copy
+(key, size, sha256).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from backups.engine.volumes.objects import SNAPSHOT_GROUP
+
+SUCCEEDED, FAILED, SKIPPED, RUNNING, PENDING = (
+    "succeeded",
+    "failed",
+    "skipped",
+    "running",
+    "pending",
+)
+SNAPSHOT_ACTION = "velero.io/csi-volumesnapshot-backupper"
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+@dataclass
+class VolumeEntry:
+    """One claim of a backup (or restore) and what became of its data."""
+
+    namespace: str
+    claim: str
+    pv_name: str = ""
+    storage_class: str = ""
+    driver: str = ""
+    capacity: str = ""  # the claim's request, e.g. 64Mi
+    access_modes: list[str] = field(default_factory=list)
+    method: str = ""  # snapshot | copy | snapshot_and_copy | "" (skipped)
+    state: str = PENDING  # pending | running | succeeded | failed | skipped
+    reason: str = ""
+    bytes_done: int = 0
+    bytes_total: int = 0
+    # the kept or temporary snapshot: name, class, content, handle, restore_size, kept
+    snapshot: dict = field(default_factory=dict)
+    copy: dict = field(default_factory=dict)  # key, size, sha256, format
+    from_snapshot: bool = False  # the copy was read from a snapshot (else the live volume)
+    node: str = ""  # a node where a pod mounts it (a live copy runs there)
+    reclaim_policy: str = ""
+    pv_labels: dict = field(default_factory=dict)
+    started: datetime | None = None
+    finished: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.claim}"
+
+    def copy_pending(self) -> bool:
+        """A copy is asked for and not made yet."""
+        return "copy" in self.method and not self.copy and self.state not in (FAILED, SKIPPED)
+
+    def fail(self, reason: str) -> None:
+        if self.state != FAILED:
+            self.state, self.reason = FAILED, reason
+            self.finished = datetime.now(UTC)
+
+    def as_json(self) -> dict:
+        doc = asdict(self)
+        doc["started"], doc["finished"] = rfc3339(self.started), rfc3339(self.finished)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict) -> VolumeEntry:
+        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        known["started"] = known["finished"] = None
+        return cls(**known)
+
+
+def _method(entry: VolumeEntry) -> str:
+    if entry.state == SKIPPED:
+        return ""
+    if entry.snapshot:
+        return "CSISnapshot"
+    return "PodVolumeBackup" if entry.copy or "copy" in entry.method else ""
+
+
+def volume_info(entry: VolumeEntry, backup_name: str) -> dict:
+    snapshot = entry.snapshot
+    kept = bool(snapshot.get("kept"))
+    record = {
+        "backupMethod": _method(entry),
+        "pvcName": entry.claim,
+        "pvcNamespace": entry.namespace,
+        "pvName": entry.pv_name,
+        "snapshotDataMoved": bool(entry.copy) and bool(snapshot) and not kept,
+        "preserveLocalSnapshot": kept,
+        "skipped": entry.state == SKIPPED,
+        "skippedReason": entry.reason if entry.state == SKIPPED else "",
+        "startTimestamp": rfc3339(entry.started),
+        "completionTimestamp": rfc3339(entry.finished),
+        "result": "succeeded" if entry.state in (SUCCEEDED, SKIPPED) else "failed",
+        "pvInfo": {"reclaimPolicy": entry.reclaim_policy, "labels": entry.pv_labels},
+    }
+    if snapshot:
+        record["csiSnapshotInfo"] = {
+            "snapshotHandle": snapshot.get("handle", ""),
+            "size": int(snapshot.get("restore_size") or 0),
+            "driver": entry.driver,
+            "vscName": snapshot.get("content", ""),
+            "operationID": snapshot.get("operation_id", ""),
+            "ReadyToUse": bool(snapshot.get("ready")),
+        }
+    if entry.copy and snapshot and not kept:
+        record["snapshotDataMovementInfo"] = {
+            "dataMover": "palette",
+            "uploaderType": "tar",
+            "snapshotHandle": entry.copy.get("key", ""),
+            "operationID": snapshot.get("operation_id", ""),
+            "size": int(entry.copy.get("size") or 0),
+            "incrementalSize": int(entry.copy.get("size") or 0),
+            "Phase": "Completed" if entry.state == SUCCEEDED else "Failed",
+        }
+    elif entry.copy and not snapshot:
+        record["pvbInfo"] = {
+            "snapshotHandle": entry.copy.get("key", ""),
+            "size": int(entry.copy.get("size") or 0),
+            "uploaderType": "tar",
+            "volumeName": entry.claim,
+            "podName": "",
+            "podNamespace": entry.namespace,
+            "nodeName": entry.node,
+            "phase": "Completed" if entry.state == SUCCEEDED else "Failed",
+        }
+    return record
+
+
+def item_operation(entry: VolumeEntry, backup_name: str, backup_uid: str) -> dict | None:
+    """The CSI snapshot's asynchronous operation, as Velero records it (kept snapshots)."""
+    snapshot = entry.snapshot
+    if not snapshot.get("kept") or not snapshot.get("name"):
+        return None
+    moment = rfc3339(entry.finished or entry.started)
+    return {
+        "spec": {
+            "backupName": backup_name,
+            "backupUID": backup_uid,
+            "backupItemAction": SNAPSHOT_ACTION,
+            "resourceIdentifier": {
+                "Group": SNAPSHOT_GROUP, "Resource": "volumesnapshots",
+                "Namespace": entry.namespace, "Name": snapshot["name"],
+            },
+            "operationID": snapshot.get("operation_id", ""),
+            "postOperationItems": [
+                {"Group": SNAPSHOT_GROUP, "Resource": "volumesnapshots",
+                 "Namespace": entry.namespace, "Name": snapshot["name"]},
+                {"Group": SNAPSHOT_GROUP, "Resource": "volumesnapshotcontents",
+                 "Namespace": "", "Name": snapshot.get("content", "")},
+            ],
+        },
+        "status": {
+            "phase": "Completed" if snapshot.get("ready") else "Failed",
+            "error": "" if snapshot.get("ready") else entry.reason,
+            "nCompleted": 0, "nTotal": 0, "operationUnits": "",
+            "created": moment, "started": moment, "updated": moment,
+        },
+    }  # fmt: skip
+
+
+def operation_id(namespace: str, snapshot: str, moment: datetime) -> str:
+    return f"{namespace}/{snapshot}/{rfc3339(moment)}"
