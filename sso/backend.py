@@ -5,9 +5,11 @@ and team membership follows the groups claim at every login."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
+import requests
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import SuspiciousOperation
@@ -17,6 +19,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from .models import Identity
 
+log = logging.getLogger(__name__)
+
 LEEWAY = 60  # seconds of clock difference allowed on exp and iat
 
 
@@ -24,7 +28,14 @@ class TeamSyncBackend(OIDCAuthenticationBackend):
     def authenticate(self, request, **kwargs):
         if not settings.PALETTE_OIDC_ENABLED:
             return None
-        return super().authenticate(request, **kwargs)
+        try:
+            return super().authenticate(request, **kwargs)
+        except SuspiciousOperation as exc:  # a refused token: the login page says it failed
+            log.warning("single sign-on refused: %s", exc)
+            return None
+        except (requests.RequestException, ValueError) as exc:  # the provider failed us
+            log.warning("single sign-on failed at the provider: %s", exc.__class__.__name__)
+            return None
 
     def verify_token(self, token, **kwargs):
         payload = super().verify_token(token, **kwargs)
