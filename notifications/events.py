@@ -26,9 +26,17 @@ def notify(workspace, event: str, doc: dict, rules=None) -> list[Delivery]:
 
 
 def queue(pk: int, countdown: float = 0) -> None:
+    """Send the delivery's task after commit. A broker that refuses it loses nothing:
+    the periodic pass (``send_due``) sends what is due and was not sent."""
     from .tasks import deliver
 
-    transaction.on_commit(lambda: deliver.apply_async((pk,), countdown=countdown))
+    def send() -> None:
+        try:
+            deliver.apply_async((pk,), countdown=countdown)
+        except Exception as exc:
+            log.warning("delivery %s not queued (%s); the periodic pass sends it", pk, exc)
+
+    transaction.on_commit(send)
 
 
 def on_job_finished(sender, row, **_) -> None:
