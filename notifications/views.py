@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -46,10 +46,14 @@ def rule_list(request: HttpRequest, slug: str) -> HttpResponse:
     form = RuleForm(request.POST, workspace=workspace)
     if not form.is_valid():
         return _page(request, workspace, form, status=400)
-    with transaction.atomic():
-        form.instance.created_by = request.user
-        rule = form.save()
-        audit.record(request.user, "created notification rule", rule, channel=rule.channel)
+    try:
+        with transaction.atomic():
+            form.instance.created_by = request.user
+            rule = form.save()
+            audit.record(request.user, "created notification rule", rule, channel=rule.channel)
+    except IntegrityError:  # the same name saved by a second request in between
+        form.add_error("name", "This workspace already has a rule with this name.")
+        return _page(request, workspace, form, status=400)
     # The signing secret is shown on this one answer, never again.
     return _page(request, workspace, RuleForm(workspace=workspace), status=201, created=rule)
 
