@@ -263,3 +263,21 @@ def test_a_lost_delivery_task_is_sent_by_the_periodic_pass(world, local_store, s
         assert sending.send_due() == 1
         hook.wait_for(1)
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.DELIVERED
+
+
+def test_job_finished_is_sent_once_and_not_for_a_row_someone_else_ended(world, local_store):
+    from backups.jobs.base import job_finished
+
+    heard = []
+
+    def listener(sender, row, **_):
+        heard.append((sender.kind, row.pk, row.status))
+
+    job_finished.connect(listener)
+    try:
+        type(world.backup).objects.filter(pk=world.backup.pk).update(status=Status.PENDING)
+        JOBS["backup"].run(world.backup.pk)
+        JOBS["backup"].run(world.backup.pk)  # a second delivery of the task: skipped
+        assert heard == [("backup", world.backup.pk, Status.FAILED)]
+    finally:
+        job_finished.disconnect(listener)
