@@ -265,7 +265,7 @@ def test_a_lost_delivery_task_is_sent_by_the_periodic_pass(world, local_store, s
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.DELIVERED
 
 
-def test_job_finished_is_sent_once_and_not_for_a_row_someone_else_ended(world, local_store):
+def test_job_finished_is_sent_once_per_job(world, local_store):
     from backups.jobs.base import job_finished
 
     heard = []
