@@ -138,6 +138,8 @@ INSTALLED_APPS = [
     "workspaces",
     "locations",
     "backups",
+    "notifications",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -387,3 +389,52 @@ CELERY_BEAT_SCHEDULE["sweep-volume-objects"] = {
     "task": "backups.tasks.sweep_volume_objects",
     "schedule": float(env_int("PALETTE_VOLUME_SWEEP_SECONDS", 600, minimum=10)),
 }
+# Integrations: notifications, /metrics, single sign-on (README "Notifications",
+# "Metrics", "Single sign-on"). ---------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+PALETTE_NOTIFY_FROM = env_str("PALETTE_NOTIFY_FROM", "backup-console@localhost")
+PALETTE_NOTIFY_ATTEMPTS = env_int("PALETTE_NOTIFY_ATTEMPTS", 5, minimum=1)
+PALETTE_NOTIFY_RETRY_SECONDS = float(env_int("PALETTE_NOTIFY_RETRY_SECONDS", 30, minimum=0))
+PALETTE_NOTIFY_RPO_GRACE = env_int("PALETTE_NOTIFY_RPO_GRACE", 30, minimum=0)  # minutes
+CELERY_BEAT_SCHEDULE["notify-send-due"] = {"task": "notifications.tasks.send_due", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["notify-check-alarms"] = {
+    "task": "notifications.tasks.check_alarms",
+    "schedule": 60.0,
+}
+# /metrics answers a bearer token, or addresses in the allow-list (CIDRs); 404 with neither.
+PALETTE_METRICS_TOKEN = env_str("PALETTE_METRICS_TOKEN", "")
+PALETTE_METRICS_ALLOW = env_list("PALETTE_METRICS_ALLOW", [])
+# Single sign-on: OpenID Connect (mozilla-django-oidc), off unless PALETTE_OIDC_ISSUER is
+# set. The endpoints are those of the provider's /.well-known/openid-configuration.
+PALETTE_OIDC_ISSUER = env_str("PALETTE_OIDC_ISSUER", "").rstrip("/")
+PALETTE_OIDC_ENABLED = bool(PALETTE_OIDC_ISSUER)
+OIDC_RP_CLIENT_ID = env_str("PALETTE_OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("PALETTE_OIDC_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("PALETTE_OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("PALETTE_OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("PALETTE_OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("PALETTE_OIDC_JWKS_ENDPOINT", "")
+OIDC_RP_SCOPES = env_str("PALETTE_OIDC_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_CREATE_USER = True
+OIDC_VERIFY_SSL = env_bool("PALETTE_OIDC_VERIFY_TLS", True)
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+# The claim that lists the user's groups, and "group=team" pairs: at every SSO login the
+# user joins the mapped teams of the groups they have and leaves those of the others.
+PALETTE_OIDC_GROUPS_CLAIM = env_str("PALETTE_OIDC_GROUPS_CLAIM", "groups")
+PALETTE_OIDC_TEAMS = dict(
+    pair.split("=", 1) for pair in env_list("PALETTE_OIDC_TEAMS", []) if "=" in pair
+)
+if PALETTE_OIDC_ENABLED:
+    for _name in ("CLIENT_ID", "AUTHORIZATION_ENDPOINT", "TOKEN_ENDPOINT", "USERINFO_ENDPOINT",
+                  "JWKS_ENDPOINT"):  # fmt: skip
+        if not os.environ.get(f"PALETTE_OIDC_{_name}"):
+            raise ImproperlyConfigured(f"PALETTE_OIDC_ISSUER is set: set PALETTE_OIDC_{_name} too")
+# Local accounts stay (break-glass); the OIDC backend only answers its own callback.
+AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "sso.backend.TeamSyncBackend"]

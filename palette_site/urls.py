@@ -2,12 +2,14 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from backups.views import backup as backup_views
 from backups.views import etcd, jobs, modifiers, restores, schedules
 from backups.views import lists as backups
 from locations import views as locations
+from metrics.views import metrics
+from notifications import views as notifications
 from workspaces.views import clusters, dashboard, grants, workspaces
 
 admin.site.site_header = "Backup console: support"
@@ -124,4 +126,19 @@ urlpatterns = [
     ),
     path("modifiers/<int:pk>/", modifiers.modifier_set_detail, name="modifier_set_detail"),
     path("modifiers/<int:pk>/delete/", modifiers.modifier_set_delete, name="modifier_set_delete"),
+    path(
+        "workspaces/<slug:slug>/notifications/", notifications.rule_list, name="notification_rules"
+    ),
+    path(
+        "workspaces/<slug:slug>/notifications/<int:pk>/test/",
+        notifications.rule_test,
+        name="notification_rule_test",
+    ),
+    path(
+        "workspaces/<slug:slug>/notifications/<int:pk>/delete/",
+        notifications.rule_delete,
+        name="notification_rule_delete",
+    ),
+    path("metrics", metrics, name="metrics"),
+    path("oidc/", include("sso.urls")),
 ]

@@ -21,6 +21,7 @@ from datetime import timedelta
 from celery import current_app, current_task
 from django.conf import settings
 from django.db import connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from backups.engine.storage.base import Provider, StorageError
@@ -31,6 +32,11 @@ from workspaces.access import can
 from ..models import ACTIVE_STATUSES, Operation, Status
 
 log = logging.getLogger(__name__)
+
+# Sent once per job that reaches a final status, by ``execute`` or by a reaper,
+# after the row is saved: ``sender`` is the Job class, ``row`` the final row.
+# Receivers (notifications) must not raise; the job is already over.
+job_finished = Signal()
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes to the row
 LOG_EVERY = 2.0  # seconds between log writes to the row
@@ -177,7 +183,8 @@ class Job:
     def execute(self) -> str:
         try:
             outcome = self._outcome()
-            self.row.finish(outcome.status, error=outcome.error, **outcome.fields)
+            if self.row.finish(outcome.status, error=outcome.error, **outcome.fields):
+                job_finished.send_robust(type(self), row=self.row)
             try:
                 self.after(outcome)
             except Exception as exc:  # the row has its status; say what did not follow
@@ -311,7 +318,9 @@ class Job:
         now = now or timezone.now()
         timeout = settings.OPERATION_HEARTBEAT_TIMEOUT
         cutoff = now - timedelta(seconds=timeout)
-        return cls.model.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).update(
+        stale = cls.model.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff)
+        pks = list(stale.values_list("pk", flat=True))
+        failed = stale.filter(pk__in=pks).update(
             status=Status.FAILED,
             finished_at=now,
             error=(
@@ -319,6 +328,8 @@ class Job:
                 "(it was probably stopped or killed). Start the job again."
             ),
         )
+        cls._announce(pks, now)
+        return failed
 
     @classmethod
     def reap_unclaimed(cls, now=None, workers_busy: bool = False) -> int:
@@ -341,7 +352,8 @@ class Job:
                 requeued += 1
         failed = 0
         if not workers_busy:
-            failed = pending.filter(requeued_at__lt=cutoff).update(
+            pks = list(pending.filter(requeued_at__lt=cutoff).values_list("pk", flat=True))
+            failed = pending.filter(pk__in=pks, requeued_at__lt=cutoff).update(
                 status=Status.FAILED,
                 finished_at=now,
                 error=(
@@ -350,7 +362,16 @@ class Job:
                     "Start it again once a worker runs."
                 ),
             )
+            cls._announce(pks, now)
         return requeued + failed
+
+    @classmethod
+    def _announce(cls, pks: list[int], now) -> None:
+        """``job_finished`` for the rows a reaper failed just now (its UPDATE wrote
+        ``finished_at=now``; a row that ended otherwise in between is not one)."""
+        rows = cls.model.objects.select_related(*cls.related)
+        for row in rows.filter(pk__in=pks, status=Status.FAILED, finished_at=now):
+            job_finished.send_robust(cls, row=row)
 
     @classmethod
     def busy(cls, now=None) -> bool:

@@ -551,6 +551,36 @@ def test_it_answers_each_persona_as_its_role_allows(world, login, case, persona)
     assert response.status_code == expected, response.content[:500]
 
 
+def notification_rule(w):
+    from notifications.models import Rule
+
+    rule, _ = Rule.objects.get_or_create(
+        workspace=w.workspace, name="on-call", defaults={"channel": "email",
+        "recipients": "ops@example.org", "events": ["backup.failed"]},
+    )  # fmt: skip
+    return rule
+
+
+# Integrations: notifications are the workspace Admin's; /metrics and SSO are off
+# unless configured (404 for everyone; test_metrics.py and test_sso.py turn them on).
+CASES += [
+    Case("notification_rules", lambda w: reverse("notification_rules", args=[w.workspace.slug]),
+         admin_only()),
+    Case("notification_rules_create",
+         lambda w: reverse("notification_rules", args=[w.workspace.slug]), admin_only(201),
+         method="post", data=lambda w: {"name": "new", "channel": "email", "events": ["backup.failed"], "recipients": "a@example.org"}),
+    Case("notification_rule_test", lambda w: reverse("notification_rule_test", args=[
+         w.workspace.slug, notification_rule(w).pk]), admin_only(FOUND), method="post"),
+    Case("notification_rule_delete", lambda w: reverse("notification_rule_delete", args=[
+         w.workspace.slug, notification_rule(w).pk]), admin_only(FOUND), method="post"),
+    Case("metrics", lambda w: reverse("metrics"), everyone(NOT_FOUND), anonymous=NOT_FOUND),
+    Case("oidc_authentication_init", lambda w: reverse("oidc_authentication_init"),
+         everyone(NOT_FOUND), anonymous=NOT_FOUND),
+    Case("oidc_authentication_callback", lambda w: reverse("oidc_authentication_callback"),
+         everyone(NOT_FOUND), anonymous=NOT_FOUND),
+]  # fmt: skip
+
+
 def url_names(patterns) -> set[str]:
     """Every URL of the URLconf by name (a pattern without a name by its route), less
     Django's admin, which test_admin.py covers."""

@@ -1,0 +1,1 @@
+"""Notifications: per-workspace rules that tell people when jobs end or things go wrong."""

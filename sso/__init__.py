@@ -1,0 +1,1 @@
+"""Single sign-on with OpenID Connect: identities, and teams that follow the provider's groups."""
