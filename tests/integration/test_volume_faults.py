@@ -25,8 +25,7 @@ from backups.jobs.volumes import sweep_recent
 from backups.models import Backup, HookResult, RestoreItem, Status, VolumeResult
 from devenv import config as devenv_config
 from devenv.testing import kubectl, unique, wait_for
-
-from .volume_support import (
+from tests.integration.volume_support import (
     BUSYBOX,
     app_objects,
     apply,

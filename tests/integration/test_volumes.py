@@ -22,8 +22,7 @@ import pytest
 from backups.engine.storage.layout import Layout
 from backups.models import Status, VolumeResult
 from devenv.testing import unique
-
-from .volume_support import (
+from tests.integration.volume_support import (
     apply,
     backup,
     checksums,
@@ -40,7 +39,7 @@ pytestmark = pytest.mark.integration
 
 
 def _app(devenv, cluster, namespace, storage_class):
-    from .volume_support import app_objects
+    from tests.integration.volume_support import app_objects
 
     create_namespace(devenv, cluster, namespace)
     apply(devenv, cluster, app_objects(namespace, storage_class, devenv["DEMO_APP_IMAGE"]))
