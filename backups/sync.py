@@ -16,6 +16,7 @@ from django.db import DatabaseError, transaction
 
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
+from backups.engine.storage.sealed import encrypted_message, is_sealed
 from backups.engine.velero.format import CLUSTER_LABEL, SHA256_ANNOTATION
 from locations.models import BackupLocation
 from locations.providers import get_provider
@@ -69,6 +70,8 @@ def backup_from_document(
 ) -> Backup:
     """An imported Backup (not saved) from a velero-backup.json; ValueError when the
     document does not fit the schema (velero_schema.py), naming the field."""
+    if isinstance(document, bytes) and is_sealed(document):
+        raise ValueError(encrypted_message("It"))
     doc = velero_schema.decode(document)
     meta, spec, status = doc.metadata, doc.spec, doc.status
     clusters = clusters or Clusters(location.workspace_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator
+from datetime import UTC
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -51,12 +52,15 @@ class MinioWriter(PartWriter):
                 io.BytesIO(data),
                 len(data),
                 content_type=self._content_type,
+                metadata=self._p.lock_headers() or None,
             )
 
     def _begin(self) -> None:
         with self._p.translated("CreateMultipartUpload", self._key):
             self._upload_id = self._p.client._create_multipart_upload(
-                self._p.bucket, self._key, {"Content-Type": self._content_type}
+                self._p.bucket,
+                self._key,
+                {"Content-Type": self._content_type, **self._p.lock_headers()},
             )
 
     def _put_part(self, number: int, data: bytes) -> None:
@@ -156,6 +160,34 @@ class MinioProvider(Provider):
             return found
         detail = scrub(str(exc), self._secrets)
         return StorageError(f"{operation} on bucket '{self.bucket}' failed: {detail}")
+
+    # Object lock ----------------------------------------------------------------------
+
+    def set_retention(self, retention) -> None:
+        self.retention = retention
+
+    def lock_headers(self) -> dict:
+        if self.retention is None:
+            return {}
+        return {
+            "x-amz-object-lock-mode": self.retention.header_mode,
+            "x-amz-object-lock-retain-until-date": self.retention.until.astimezone(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.000Z"
+            ),
+        }
+
+    def lock_config(self):
+        from locations.object_lock import BucketLock
+
+        try:
+            with self.translated("GetObjectLockConfiguration"):
+                config = self.client.get_object_lock_config(self.bucket)
+        except StorageError as exc:
+            if "ObjectLockConfigurationNotFound" in str(exc):
+                return BucketLock(False)
+            raise
+        unit = {"Days": 1, "Years": 365}.get(config.duration_unit or "", 0)
+        return BucketLock(True, (config.mode or "").lower(), (config.duration or 0) * unit)
 
     # Provider -------------------------------------------------------------------------
 

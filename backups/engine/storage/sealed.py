@@ -245,6 +245,11 @@ class SealedProvider(Provider):
             stream.close()
             raise
 
+    @property
+    def key_id(self) -> str:
+        """The data key this provider seals with."""
+        return self._current()[0]
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return self.inner.list(prefix)
 
@@ -263,6 +268,18 @@ class SealedProvider(Provider):
     def close(self) -> None:
         self.inner.close()
 
+    # Object lock belongs to the store underneath (the base class's would refuse it).
+    def set_retention(self, retention) -> None:
+        self.inner.set_retention(retention)
+
+    def lock_config(self):
+        return self.inner.lock_config()
+
     def __getattr__(self, name: str):
         # Provider-specific extras (object lock, hide, ...) pass straight through.
         return getattr(self.inner, name)
+
+
+def sealed_with(provider: Provider) -> str:
+    """The id of the data key ``provider`` seals with; "" for a plain location."""
+    return provider.key_id if isinstance(provider, SealedProvider) else ""
