@@ -37,6 +37,14 @@ def run_etcd_restore(restore_id: int) -> str:
     return EtcdRestoreJob.run(restore_id)
 
 
+@shared_task(acks_late=True)
+def run_copy(backup_id: int) -> str:
+    from .copies import run_copy
+    from .models import Backup
+
+    return run_copy(Backup.objects.get(pk=backup_id)).status
+
+
 @shared_task
 def tick_schedules() -> int:
     """Every minute: fire the schedules that are due (each exactly once)."""

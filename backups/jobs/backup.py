@@ -83,6 +83,9 @@ class BackupJob(Job):
                 self.row.created_by, "backed up", self.row, result=outcome.fields["phase"],
                 items=outcome.fields["items_done"],
             )  # fmt: skip
+            from ..copies import copy_after_backup
+
+            copy_after_backup(self.row)
 
 
 def _free_name(location: BackupLocation, name: str) -> str:

@@ -477,6 +477,13 @@ CASES = [
         admin_only(FOUND),
         method="post",
     ),
+    Case(
+        "backup_copy",  # no usable second location here: refused with a message
+        lambda w: reverse("backup_copy", args=[w.backup.pk]),
+        operators(FOUND),
+        method="post",
+        data=lambda w: {"location": "0"},
+    ),
 ]
 
 
