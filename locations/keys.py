@@ -58,7 +58,7 @@ def _kms(location):
     from locations.providers import get_provider
     from locations.providers.s3 import S3Provider
 
-    provider = get_provider(location, fail_fast=True)
+    provider = get_provider(location, fail_fast=True, raw=True)
     if not isinstance(provider, S3Provider):
         if hasattr(provider, "error"):  # refused by the server's policy
             raise provider.error

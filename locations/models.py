@@ -81,7 +81,7 @@ class BackupLocation(models.Model):
     object_lock_mode = models.CharField(
         max_length=12, choices=LockMode.choices, blank=True, default=LockMode.NONE
     )
-    object_lock_days = models.PositiveIntegerField(default=0)
+    object_lock_days = models.PositiveIntegerField(default=0, blank=True)
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN)
     status_message = models.TextField(blank=True)
@@ -127,6 +127,7 @@ class BackupLocation(models.Model):
 
         super().clean()
         check(self)
+        self.object_lock_days = self.object_lock_days or 0  # a form's empty field: no lock
         protection.check(self)
 
     @property

@@ -45,7 +45,6 @@ def adjust_form(form) -> None:
         fields["object_lock_mode"].disabled = True
         fields["object_lock_mode"].help_text = NO_LOCK_REASON[form.provider]
     if "object_lock_days" in fields:
-        fields["object_lock_days"].required = False  # empty: no lock (LocationForm keeps 0)
         fields["object_lock_days"].help_text = (
             "Every object of a backup is written once, locked this many days: nobody can "
             "delete it earlier (the bucket must have object lock enabled)."

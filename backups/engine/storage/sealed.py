@@ -151,7 +151,7 @@ class OpeningReader(io.RawIOBase):
             ) from None
         self._aead = _object_key(data_key, self._aad[-SALT:])
         self._index = 0
-        self._pending = b""
+        self._pending = memoryview(b"")
         self._done = False
         self._next = _read_exact(inner, CHUNK + TAG)
 
@@ -165,12 +165,13 @@ class OpeningReader(io.RawIOBase):
         self._next = _read_exact(self.inner, CHUNK + TAG) if len(sealed) == CHUNK + TAG else b""
         last = not self._next
         try:
-            self._pending = self._aead.decrypt(_nonce(self._index, last), sealed, self._aad)
+            plain = self._aead.decrypt(_nonce(self._index, last), sealed, self._aad)
         except InvalidTag:
             raise SealError(
                 f"{self.name_for_errors} does not open at chunk {self._index}: it was "
                 "tampered with, truncated or its chunks reordered."
             ) from None
+        self._pending = memoryview(plain)
         self._index += 1
         self._done = last
 
