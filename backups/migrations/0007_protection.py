@@ -5,71 +5,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backups', '0006_job_cancel_requeue'),
-        ('locations', '0004_protection'),
+        ("backups", "0006_job_cancel_requeue"),
+        ("locations", "0004_protection"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backup',
-            name='copied_from',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='copies', to='backups.backup'),
+            model_name="backup",
+            name="copied_from",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="copies",
+                to="backups.backup",
+            ),
         ),
         migrations.AddField(
-            model_name='backup',
-            name='key_id',
-            field=models.CharField(blank=True, help_text="The location's data key that sealed it; empty: plain.", max_length=40),
+            model_name="backup",
+            name="key_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The location's data key that sealed it; empty: plain.",
+                max_length=40,
+            ),
         ),
         migrations.AddField(
-            model_name='backup',
-            name='locked_until',
-            field=models.DateTimeField(blank=True, help_text='Its objects are locked in the store until then.', null=True),
+            model_name="backup",
+            name="locked_until",
+            field=models.DateTimeField(
+                blank=True, help_text="Its objects are locked in the store until then.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='backup',
-            name='origin',
-            field=models.CharField(blank=True, help_text='The backup and location it was copied from.', max_length=400),
+            model_name="backup",
+            name="origin",
+            field=models.CharField(
+                blank=True, help_text="The backup and location it was copied from.", max_length=400
+            ),
         ),
         migrations.AddField(
-            model_name='etcdsnapshot',
-            name='key_id',
-            field=models.CharField(blank=True, help_text="The location's data key that sealed it; empty: plain.", max_length=40),
+            model_name="etcdsnapshot",
+            name="key_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The location's data key that sealed it; empty: plain.",
+                max_length=40,
+            ),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='copy_to',
-            field=models.ForeignKey(blank=True, help_text='A second location every backup of the schedule is copied to (3-2-1).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='copy_schedules', to='locations.backuplocation'),
+            model_name="schedule",
+            name="copy_to",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="A second location every backup of the schedule is copied to (3-2-1).",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="copy_schedules",
+                to="locations.backuplocation",
+            ),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='keep_daily',
+            model_name="schedule",
+            name="keep_daily",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='keep_hourly',
+            model_name="schedule",
+            name="keep_hourly",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='keep_last',
+            model_name="schedule",
+            name="keep_last",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='keep_monthly',
+            model_name="schedule",
+            name="keep_monthly",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='keep_weekly',
+            model_name="schedule",
+            name="keep_weekly",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='keep_yearly',
+            model_name="schedule",
+            name="keep_yearly",
             field=models.PositiveIntegerField(default=0),
         ),
     ]

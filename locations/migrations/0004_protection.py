@@ -2,51 +2,91 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import locations.keys
 from django.db import migrations, models
+
+import locations.keys
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('locations', '0003_location_unique_external_id'),
+        ("locations", "0003_location_unique_external_id"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backuplocation',
-            name='encrypt',
-            field=models.BooleanField(default=False, help_text='Seal every object the console writes here (client-side encryption). Velero cannot read encrypted archives.'),
+            model_name="backuplocation",
+            name="encrypt",
+            field=models.BooleanField(
+                default=False,
+                help_text="Seal every object the console writes here (client-side encryption). Velero cannot read encrypted archives.",
+            ),
         ),
         migrations.AddField(
-            model_name='backuplocation',
-            name='kms_key_id',
-            field=models.CharField(blank=True, help_text='AWS KMS key that wraps the data keys (S3 only).', max_length=300),
+            model_name="backuplocation",
+            name="kms_key_id",
+            field=models.CharField(
+                blank=True,
+                help_text="AWS KMS key that wraps the data keys (S3 only).",
+                max_length=300,
+            ),
         ),
         migrations.AddField(
-            model_name='backuplocation',
-            name='object_lock_days',
+            model_name="backuplocation",
+            name="object_lock_days",
             field=models.PositiveIntegerField(blank=True, default=0),
         ),
         migrations.AddField(
-            model_name='backuplocation',
-            name='object_lock_mode',
-            field=models.CharField(blank=True, choices=[('', 'No object lock'), ('compliance', 'Compliance (nobody can shorten it)'), ('governance', 'Governance (bypass needs a special permission)')], default='', max_length=12),
+            model_name="backuplocation",
+            name="object_lock_mode",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "No object lock"),
+                    ("compliance", "Compliance (nobody can shorten it)"),
+                    ("governance", "Governance (bypass needs a special permission)"),
+                ],
+                default="",
+                max_length=12,
+            ),
         ),
         migrations.CreateModel(
-            name='LocationKey',
+            name="LocationKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key_id', models.CharField(default=locations.keys.new_key_id, max_length=40, unique=True)),
-                ('wrapped_by', models.CharField(choices=[('console', "The console's key (PALETTE_ENCRYPTION_KEY)"), ('kms', 'AWS KMS')], max_length=10)),
-                ('kms_key_id', models.CharField(blank=True, max_length=300)),
-                ('wrapped', models.TextField(help_text='The data key, wrapped (never in clear).')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='locations.backuplocation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key_id",
+                    models.CharField(default=locations.keys.new_key_id, max_length=40, unique=True),
+                ),
+                (
+                    "wrapped_by",
+                    models.CharField(
+                        choices=[
+                            ("console", "The console's key (PALETTE_ENCRYPTION_KEY)"),
+                            ("kms", "AWS KMS"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("kms_key_id", models.CharField(blank=True, max_length=300)),
+                ("wrapped", models.TextField(help_text="The data key, wrapped (never in clear).")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="locations.backuplocation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
     ]
