@@ -33,6 +33,7 @@ from workspaces.kube import flatten_kubeconfig
 from workspaces.models import Cluster
 
 pytestmark = pytest.mark.integration
+BLOBS = (1, 2, 3, 4)
 
 
 @pytest.fixture
@@ -65,13 +66,13 @@ def saved(ws, kind, env, bucket, **extra) -> BackupLocation:
 
 
 def seed(kube_a, namespace: str) -> dict:
-    """Two ConfigMaps of random text (the archive passes two sealed chunks) and a Secret."""
+    """ConfigMaps of random text (the archive spans more than two sealed chunks) and a Secret."""
     from kubernetes import client
 
     core = client.CoreV1Api(kube_a)
     data = {}
-    for n in (1, 2):
-        text = base64.b64encode(os.urandom(600 * 1024)).decode()
+    for n in BLOBS:
+        text = base64.b64encode(os.urandom(700 * 1024)).decode()
         core.create_namespaced_config_map(namespace, client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name=f"blob-{n}"), data={"blob": text}))  # fmt: skip
         data[f"blob-{n}"] = text
@@ -88,7 +89,7 @@ def restored(kube_b, namespace: str) -> dict | None:
     core = client.CoreV1Api(kube_b)
     try:
         found = {f"blob-{n}": core.read_namespaced_config_map(f"blob-{n}", namespace).data["blob"]
-                 for n in (1, 2)}  # fmt: skip
+                 for n in BLOBS}  # fmt: skip
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -184,7 +185,7 @@ def test_damaged_sealed_archives_fail_before_anything_is_applied(
                        aws_secret_access_key=devenv["S3_SECRET_KEY"])  # fmt: skip
     kms_key = kms.create_key(Description=unique("palette-test"))["KeyMetadata"]["KeyId"]
     location = saved(world, "s3-moto", devenv, s3_bucket, encrypt=True, kms_key_id=kms_key)
-    seed(kube_a, fresh_namespace)
+    data = seed(kube_a, fresh_namespace)
     row = backup(location, fresh_namespace)
     assert location.keys.get().wrapped_by == "kms"
     key = Layout(location.prefix).backup_file(row.name, "archive")
@@ -206,7 +207,10 @@ def test_damaged_sealed_archives_fail_before_anything_is_applied(
             assert failed.status == Status.FAILED, what
             assert "does not open" in failed.error or "truncated" in failed.error, failed.error
             assert failed.created_count == 0 and restored(kube_b, target) is None, what
-    moto_s3.put_object(Bucket=s3_bucket, Key=key, Body=good)  # and the intact one restores
+    moto_s3.put_object(Bucket=s3_bucket, Key=key, Body=good)  # the intact one restores
+    with target_namespace(kube_b) as target:
+        restore(row, fresh_namespace, target)
+        assert restored(kube_b, target) == data
 
 
 # 3. Object lock on MinIO ----------------------------------------------------------------
