@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
@@ -158,8 +159,17 @@ def sync_location(location: BackupLocation) -> SyncResult:
                 result.skipped[name] = f"not imported ({type(exc).__name__})"
             else:
                 result.imported.append(name)
+        # A backup still under object lock is kept: its versions are in the bucket even
+        # when a delete marker hides them from the listing.
+        locked = set(
+            Backup.objects.filter(location=location, locked_until__gt=timezone.now()).values_list(
+                "name", flat=True
+            )
+        )
         vanished = [
-            name for name, status in known.items() if name not in found and status in FINAL_STATUSES
+            name
+            for name, status in known.items()
+            if name not in found and status in FINAL_STATUSES and name not in locked
         ]
         Backup.objects.filter(location=location, name__in=vanished).delete()
         result.removed = vanished

@@ -284,3 +284,13 @@ def test_the_copy_page_action_queues_a_copy(
         ).status_code
         == 403
     )
+
+
+def test_sync_keeps_a_locked_backup_whose_objects_are_hidden(locked):
+    from backups.sync import sync_location
+
+    world, _ = locked
+    gone = factories.backup(world.cluster, world.location, name="gone-unlocked")
+    result = sync_location(world.location)
+    assert gone.name in result.removed and world.backup.name not in result.removed
+    assert Backup.objects.filter(pk=world.backup.pk).exists()
