@@ -130,3 +130,40 @@ def test_the_preview_is_what_expiry_deletes(tiered, login, settings, tmp_path):
     assert sorted(result.deleted) == dropped
     left = set(Backup.objects.filter(schedule=world.schedule).values_list("name", flat=True))
     assert left == {b.name for b in preview.keep} | {f"tier-running-{world.cluster.pk}"}
+
+
+def _edit(world, client, **extra):
+    return client.post(
+        reverse("schedule_edit", args=[world.schedule.pk]),
+        {"prefix": "nightly", "preset": Schedule.Preset.WEEKLY, "location": world.location.pk,
+         "ttl": "168h", "cluster_resources": "auto", **extra},
+    )  # fmt: skip
+
+
+def test_the_schedule_form_saves_tiers_and_a_second_location(world, login):
+    second = factories.location(world.workspace, "second-copy")
+    client = login(world.users["admin"])
+    response = _edit(world, client, keep_last="2", keep_weekly="4", copy_to=second.pk)
+    assert response.status_code == 302, response.content[:400]
+    world.schedule.refresh_from_db()
+    assert Tiers.of(world.schedule) == Tiers(keep_last=2, keep_weekly=4)
+    assert world.schedule.copy_to == second
+    page = client.get(reverse("schedule_detail", args=[world.schedule.pk])).content.decode()
+    assert "Keep 2 last, 4 weekly" in page and "second-copy" in page
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [({"keep_daily": "-1"}, "keep_daily"), ({"keep_last": "x"}, "keep_last"),
+     ({"keep_yearly": "100000"}, "keep_yearly")],
+)  # fmt: skip
+def test_bad_tiers_are_refused_and_nothing_is_saved(world, login, extra, field):
+    response = _edit(world, login(world.users["admin"]), **extra)
+    assert response.status_code == 200 and field in response.context["form"].errors
+    world.schedule.refresh_from_db()
+    assert not Tiers.of(world.schedule).active
+
+
+def test_a_copy_to_the_same_location_is_refused(world, login):
+    response = _edit(world, login(world.users["admin"]), copy_to=world.location.pk)
+    assert "copy_to" in response.context["form"].errors
