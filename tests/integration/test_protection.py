@@ -180,9 +180,13 @@ def test_damaged_sealed_archives_fail_before_anything_is_applied(
 ):
     import boto3
 
-    kms = boto3.client("kms", endpoint_url=devenv["S3_ENDPOINT"], region_name="us-east-1",
-                       aws_access_key_id=devenv["S3_ACCESS_KEY"],
-                       aws_secret_access_key=devenv["S3_SECRET_KEY"])  # fmt: skip
+    kms = boto3.client(
+        "kms",
+        endpoint_url=devenv["S3_ENDPOINT"],
+        region_name=devenv.get("S3_REGION", "us-east-1"),
+        aws_access_key_id=devenv["S3_ACCESS_KEY"],
+        aws_secret_access_key=devenv["S3_SECRET_KEY"],
+    )
     kms_key = kms.create_key(Description=unique("palette-test"))["KeyMetadata"]["KeyId"]
     location = saved(world, "s3-moto", devenv, s3_bucket, encrypt=True, kms_key_id=kms_key)
     data = seed(kube_a, fresh_namespace)
