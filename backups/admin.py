@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
+from django.shortcuts import redirect
 
+from locations.object_lock import Locked, refuse_early_delete
 from workspaces import audit
 
 from . import models
@@ -52,6 +54,29 @@ class BackupAdmin(OperationAdmin):
     )
     list_filter = ("status", "source", "location", "created_at")
     search_fields = ("name", "cluster_name")
+    readonly_fields = (*OperationAdmin.readonly_fields, "locked_until", "key_id", "origin")
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """A backup whose objects are still locked is not deleted here either: the
+        page says until when, and goes back to the backup."""
+        backup = self.get_object(request, object_id)
+        if backup is not None:
+            try:
+                refuse_early_delete(backup)
+            except Locked as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return redirect("admin:backups_backup_change", backup.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_queryset(self, request, queryset):
+        keep = []
+        for backup in queryset:
+            try:
+                refuse_early_delete(backup)
+            except Locked as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                keep.append(backup.pk)
+        super().delete_queryset(request, queryset.exclude(pk__in=keep))
 
 
 @admin.register(models.Restore)

@@ -25,6 +25,7 @@ from .naming import (
     parse_volume_policy,
     split_list,
 )
+from .retention import TIERS
 
 TTL_CHOICES = [
     ("24h", "1 day"),
@@ -202,6 +203,16 @@ class ScheduleForm(WorkspaceBackupForm):
         help_text="minute hour day-of-month month day-of-week, in the console's time zone",
     )
     paused = forms.BooleanField(required=False, label="Paused")
+    copy_to = forms.ModelChoiceField(
+        queryset=BackupLocation.objects.none(),
+        required=False,
+        label="Copy every backup to",
+        help_text="A second location (another provider or region), verified by checksum.",
+    )
+    keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly = (
+        forms.IntegerField(required=False, min_value=0, max_value=1000, label=label)
+        for label in ("Keep the last", "Hourly", "Daily", "Weekly", "Monthly", "Yearly")
+    )
     field_order = [
         "prefix",
         "preset",
@@ -233,9 +244,16 @@ class ScheduleForm(WorkspaceBackupForm):
                     "include_disks": instance.include_disks,
                     "volume_mode": instance.volume_mode,
                     "volume_policy": format_pairs(instance.volume_policy),
+                    "copy_to": instance.copy_to_id,
+                    **{tier: getattr(instance, tier) or None for tier in TIERS},
                 }
             )
         super().__init__(*args, **kwargs)
+        self.fields["copy_to"].queryset = self.fields["location"].queryset
+        self.fields["keep_last"].help_text = (
+            "Retention tiers, besides the expiry: keep the newest N, and the newest backup of "
+            "each of the last N hours, days, weeks, months, years. Empty: not used."
+        )
         self.fields["prefix"].initial = "scheduled"
         # The next five runs are shown as the user types or picks a preset (HTMX).
         preview = reverse("schedule_preview")
@@ -254,6 +272,8 @@ class ScheduleForm(WorkspaceBackupForm):
 
     def clean(self) -> dict:
         data = super().clean()
+        if data.get("copy_to") and data.get("copy_to") == data.get("location"):
+            self.add_error("copy_to", "Choose another location than the one backups go to.")
         if data.get("preset") == Schedule.Preset.CUSTOM:
             expression = (data.get("cron") or "").strip()
             if problem := cron.problem(expression):
@@ -271,6 +291,9 @@ class ScheduleForm(WorkspaceBackupForm):
         schedule.preset = data["preset"]
         schedule.cron = data["cron"]
         schedule.paused = data["paused"]
+        schedule.copy_to = data.get("copy_to")
+        for tier in TIERS:
+            setattr(schedule, tier, data.get(tier) or 0)
         for field, value in self.option_values().items():
             setattr(schedule, field, value)
         schedule.plan_next(now)

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
+from backups.engine.storage.sealed import encrypted_message, is_sealed
 from backups.engine.velero.format import CLUSTER_LABEL, SHA256_ANNOTATION
 from locations.models import BackupLocation
 from locations.providers import get_provider
@@ -69,6 +71,8 @@ def backup_from_document(
 ) -> Backup:
     """An imported Backup (not saved) from a velero-backup.json; ValueError when the
     document does not fit the schema (velero_schema.py), naming the field."""
+    if isinstance(document, bytes) and is_sealed(document):
+        raise ValueError(encrypted_message("It"))
     doc = velero_schema.decode(document)
     meta, spec, status = doc.metadata, doc.spec, doc.status
     clusters = clusters or Clusters(location.workspace_id)
@@ -155,8 +159,17 @@ def sync_location(location: BackupLocation) -> SyncResult:
                 result.skipped[name] = f"not imported ({type(exc).__name__})"
             else:
                 result.imported.append(name)
+        # A backup still under object lock is kept: its versions are in the bucket even
+        # when a delete marker hides them from the listing.
+        locked = set(
+            Backup.objects.filter(location=location, locked_until__gt=timezone.now()).values_list(
+                "name", flat=True
+            )
+        )
         vanished = [
-            name for name, status in known.items() if name not in found and status in FINAL_STATUSES
+            name
+            for name, status in known.items()
+            if name not in found and status in FINAL_STATUSES and name not in locked
         ]
         Backup.objects.filter(location=location, name__in=vanished).delete()
         result.removed = vanished

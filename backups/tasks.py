@@ -38,6 +38,14 @@ def run_etcd_restore(restore_id: int) -> str:
     return EtcdRestoreJob.run(restore_id)
 
 
+@shared_task(acks_late=True)
+def run_copy(backup_id: int) -> str:
+    from .copies import run_copy
+    from .models import Backup
+
+    return run_copy(Backup.objects.get(pk=backup_id)).status
+
+
 @shared_task
 def sweep_volume_objects() -> int:
     """Remove temporary volume objects of jobs that ended in the last day (a run that

@@ -1,6 +1,7 @@
 """Backup benchmark: the engine against the floor, on cluster A of `make devenv`.
 
     .venv/bin/python -m benchmarks.backup [--objects 20000] [--rounds 3] [--store minio]
+                                          [--encrypt]
 
 1. Makes sure cluster A holds at least N bulk objects (``devenv.seed`` bulk mode;
    idempotent: existing objects are counted, not created again).
@@ -14,8 +15,12 @@
 3. Prints, per run and as medians: objects, seconds, objects/s, peak RSS of the
    process, archive size, and the ratio of the backup to the floor.
 
-Targets: within 1.3x of the floor, peak RSS under 256 MiB. The
-script only reports; it never fails on a time.
+With ``--encrypt`` each round also runs the backup through the sealing provider
+(client-side encryption, backups/engine/storage/sealed.py) and prints its time
+against the plain backup of the same rounds.
+
+Targets: within 1.3x of the floor, peak RSS under 256 MiB; a sealed backup
+within 1.15x of the plain one. The script only reports; it never fails on a time.
 """
 
 from __future__ import annotations
@@ -156,13 +161,18 @@ def make_backup(env: dict, store: str, workdir: str):
     return backup, get_provider(location), location
 
 
-def child_backup(store: str) -> dict:
+def child_backup(store: str, encrypt: bool = False) -> dict:
     from backups.engine.backup.run import run_backup
     from backups.engine_inputs import backup_request
 
     env = load_env()
     with tempfile.TemporaryDirectory(prefix="palette-bench-") as workdir:
         backup, provider, location = make_backup(env, store, workdir)
+        if encrypt:  # the sealing a location with encryption does, with a key in memory
+            from backups.engine.storage.sealed import SealedProvider
+
+            key = os.urandom(32)
+            provider = SealedProvider(provider, lambda: ("bench", key), {"bench": key}.__getitem__)
         base_rss = rss_mib()
         started = time.perf_counter()
         request = backup_request(backup, provider)
@@ -234,8 +244,9 @@ def child_floor() -> dict:
     }
 
 
-def run_child(kind: str, store: str = "filesystem") -> dict:
+def run_child(kind: str, store: str = "filesystem", encrypt: bool = False) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.backup", "--child", kind, "--store", store]
+    cmd += ["--encrypt"] if encrypt else []
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -265,11 +276,12 @@ def main(argv=None) -> int:
     parser.add_argument("--namespaces", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store", choices=["filesystem", "minio"], default="filesystem")
+    parser.add_argument("--encrypt", action="store_true", help="Also time sealed backups")
     parser.add_argument("--child", choices=["floor", "backup"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     setup_django()
     if args.child:
-        result = child_floor() if args.child == "floor" else child_backup(args.store)
+        result = child_floor() if args.child == "floor" else child_backup(args.store, args.encrypt)
         print(json.dumps(result))
         return 0
 
@@ -287,10 +299,17 @@ def main(argv=None) -> int:
     stores = ["filesystem"] + (["minio"] if args.store == "minio" else [])
     # The backup first in each round, so that the floor's line can show its object count.
     runs: dict[str, list[dict]] = {**{f"backup/{s}": [] for s in stores}, "floor": []}
+    if args.encrypt:
+        runs |= {f"sealed/{s}": [] for s in stores}
     for round_no in range(1, args.rounds + 1):
         print(f"round {round_no}")
         for name in runs:
-            result = run_child("floor") if name == "floor" else run_child("backup", name[7:])
+            kind, _, store = name.partition("/")
+            result = (
+                run_child("floor")
+                if name == "floor"
+                else run_child("backup", store, encrypt=kind == "sealed")
+            )
             runs[name].append(result)
             objects = (
                 runs["backup/filesystem"][-1].get("objects") if runs["backup/filesystem"] else None
@@ -321,6 +340,16 @@ def main(argv=None) -> int:
             print(
                 f"  {name}: {ratio:.2f}x the floor ({verdict} the 1.3x target); "
                 f"peak RSS {median['rss_mib']:.0f} MiB ({rss} the 256 MiB target)"
+            )
+    for store in stores:
+        plain, sealed = medians.get(f"backup/{store}"), medians.get(f"sealed/{store}")
+        if plain and sealed:
+            ratio = sealed["seconds"] / plain["seconds"]
+            verdict = "within" if ratio <= 1.15 else "OVER"
+            print(
+                f"  encryption on {store}: sealed {sealed['seconds']:.2f} s vs plain "
+                f"{plain['seconds']:.2f} s = {ratio:.2f}x the plain backup ({verdict} the 1.15x "
+                f"target); peak RSS {sealed['rss_mib']:.0f} vs {plain['rss_mib']:.0f} MiB"
             )
     return 0
 

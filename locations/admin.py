@@ -50,5 +50,21 @@ class BackupLocationAdmin(SecretsAdminMixin, admin.ModelAdmin):
         return type(form.__name__, (form,), {"acting_user": request.user})
 
 
+@admin.register(models.LocationKey)
+class LocationKeyAdmin(admin.ModelAdmin):
+    """Which keys exist, never their wrapped value; made and retired by rotate_location_key."""
+
+    list_display = ("key_id", "location", "wrapped_by", "created_at", "retired_at")
+    list_filter = ("wrapped_by",)
+    fields = ("key_id", "location", "wrapped_by", "kms_key_id", "created_at", "retired_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting a key makes every backup sealed with it unreadable
+
+
 admin.site.register(models.LocationUserObjectPermission, ObjectPermissionAdmin)
 admin.site.register(models.LocationGroupObjectPermission, ObjectPermissionAdmin)

@@ -18,6 +18,7 @@ from django.urls import reverse
 from workspaces.access import workspaces_for
 from workspaces.roles import Action
 
+from . import protection
 from .models import BackupLocation
 from .placement import refuse_unless_allowed
 
@@ -88,6 +89,13 @@ def endpoint_problem(url: str) -> str | None:
 
 def fields_for(provider: str, credential_mode: str, azure_auth: str) -> list[str]:
     """The form fields a provider needs, in display order."""
+    return [
+        *_store_fields(provider, credential_mode, azure_auth),
+        *protection.form_fields(provider),
+    ]
+
+
+def _store_fields(provider: str, credential_mode: str, azure_auth: str) -> list[str]:
     if provider == P.FILESYSTEM:
         return ["path"]
     if provider == P.S3:
@@ -168,8 +176,16 @@ class LocationForm(forms.ModelForm):
             "credential_mode",
             "role_arn",
             "external_id",
+            "encrypt",
+            "kms_key_id",
+            "object_lock_mode",
+            "object_lock_days",
         ]
         labels = {
+            "encrypt": "Encrypt every object (client-side)",
+            "kms_key_id": "AWS KMS key (optional)",
+            "object_lock_mode": "Object lock",
+            "object_lock_days": "Retention (days)",
             "bucket": "Bucket or container",
             "endpoint_url": "Endpoint URL",
             "force_path_style": "Force path-style addressing (required for MinIO)",
@@ -262,6 +278,7 @@ class LocationForm(forms.ModelForm):
             )
         if self.provider == P.MINIO and not self.is_bound:
             self.initial["force_path_style"] = True  # MinIO needs it
+        protection.adjust_form(self)
 
     COMMON = ("name", "workspace", "is_default", "provider")
 

@@ -31,6 +31,11 @@ class BackupLocation(models.Model):
         STS = "sts", "AWS STS AssumeRole (dynamic credentials)"
         NONE = "none", "No credentials (local directory)"
 
+    class LockMode(models.TextChoices):
+        NONE = "", "No object lock"
+        COMPLIANCE = "compliance", "Compliance (nobody can shorten it)"
+        GOVERNANCE = "governance", "Governance (bypass needs a special permission)"
+
     class Status(models.TextChoices):
         UNKNOWN = "unknown", "Not validated yet"
         AVAILABLE = "available", "Available"
@@ -63,6 +68,20 @@ class BackupLocation(models.Model):
     # One dict per provider: access/secret keys, a service-account JSON, an
     # Azure key or connection string or service principal. Encrypted as one.
     credentials = EncryptedJSONField(blank=True, default=dict)
+
+    # Protection (locations/keys.py, locations/object_lock.py).
+    encrypt = models.BooleanField(
+        default=False,
+        help_text="Seal every object the console writes here (client-side encryption). "
+        "Velero cannot read encrypted archives.",
+    )
+    kms_key_id = models.CharField(
+        max_length=300, blank=True, help_text="AWS KMS key that wraps the data keys (S3 only)."
+    )
+    object_lock_mode = models.CharField(
+        max_length=12, choices=LockMode.choices, blank=True, default=LockMode.NONE
+    )
+    object_lock_days = models.PositiveIntegerField(default=0, blank=True)
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN)
     status_message = models.TextField(blank=True)
@@ -103,10 +122,17 @@ class BackupLocation(models.Model):
     def clean(self) -> None:
         """Filesystem roots and overlaps (locations/placement.py); the admin, the
         pages and the commands all come through here."""
+        from . import protection
         from .placement import check
 
         super().clean()
         check(self)
+        self.object_lock_days = self.object_lock_days or 0  # a form's empty field: no lock
+        protection.check(self)
+
+    @property
+    def locks(self) -> bool:
+        return bool(self.object_lock_mode) and self.object_lock_days > 0
 
     @property
     def where(self) -> str:
@@ -123,3 +149,6 @@ class LocationUserObjectPermission(UserObjectPermissionBase):
 
 class LocationGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(BackupLocation, on_delete=models.CASCADE)
+
+
+from locations.keys import LocationKey  # noqa: E402, F401 (a model of this app)

@@ -225,6 +225,22 @@ def _unknown_warning(location, layout: Layout, unknown: list[str]) -> str:
     )
 
 
+def _protection(location, provider) -> list[str]:
+    """The bucket's object lock against the location's (read only for a locking location:
+    a narrow IAM policy need not allow it otherwise), and a KMS key that wraps."""
+    from locations import keys, object_lock
+
+    warnings = []
+    if location.locks:
+        error, warning = object_lock.bucket_problem(location, provider.lock_config())
+        if error:
+            raise Misconfigured(error)
+        warnings += [warning] if warning else []
+    if location.encrypt and location.kms_key_id:
+        keys.check_kms(location)
+    return warnings
+
+
 def validate(location) -> ValidationResult:
     """Check ``location`` end to end; never raises for a storage problem."""
     try:
@@ -239,7 +255,7 @@ def validate(location) -> ValidationResult:
     written = False  # the probe may be in the store
     warnings: list[str] = []
     try:
-        provider = get_provider(location, fail_fast=True)
+        provider = get_provider(location, fail_fast=True, raw=True)
         try:
             provider.put_bytes(key, payload, "text/plain")
             written = True
@@ -252,6 +268,7 @@ def validate(location) -> ValidationResult:
                 written = written and not _remove(provider, key)
             raise
         unknown = _unknown_folders(provider, layout)
+        warnings += _protection(location, provider)
     except StorageError as exc:
         message = str(exc)
         if written:

@@ -19,6 +19,7 @@ from workspaces.views.common import fetch, fragment, page_of
 from . import aws
 from .forms import LocationForm
 from .grants import GrantForm, grants_of
+from .keys import report as keys_report
 from .lifecycle import save_location
 from .models import BackupLocation
 from .validation import validate, validate_and_record
@@ -131,6 +132,7 @@ def location_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_manage": can_manage,
         "can_validate": can_manage or can(request.user, Action.BACKUP, location),
         "grants": grants_of(location) if can_manage else [],
+        "keys": keys_report(location) if can_manage and location.encrypt else [],
         "grant_form": GrantForm(),
     }
     return render(request, "locations/detail.html", context)

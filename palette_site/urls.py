@@ -90,6 +90,7 @@ urlpatterns = [
     path("backups/<int:pk>/item/", backup_views.backup_item, name="backup_item"),
     path("backups/<int:pk>/download/", backup_views.backup_download, name="backup_download"),
     path("backups/<int:pk>/delete/", backup_views.backup_delete, name="backup_delete"),
+    path("backups/<int:pk>/copy/", backup_views.backup_copy, name="backup_copy"),
     path("restores/", backups.restore_list, name="restore_list"),
     path("restores/<int:pk>/", restores.restore_detail, name="restore_detail"),
     path("restores/<int:pk>/status/", jobs.job_status, {"kind": "restore"}, name="restore_status"),

@@ -11,7 +11,9 @@ from backups.engine.kube.api import KubeError
 from backups.engine.kube.client import KubeconfigError
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
+from backups.engine.storage.sealed import sealed_with
 from locations.models import BackupLocation
+from locations.object_lock import refuse_early_delete, retention_for
 from locations.providers import get_provider
 from workspaces import audit
 from workspaces.models import Cluster
@@ -62,13 +64,18 @@ class BackupJob(Job):
         )
 
     def work(self) -> Outcome:
+        retention = retention_for(self.row.location, self.row.started_at)
+        if retention is not None:  # recorded first: whatever gets written is locked
+            self.provider.set_retention(retention)
+            Backup.objects.filter(pk=self.row.pk).update(locked_until=retention.until)
+            self.row.locked_until = retention.until
         outcome = self.engine()
         return Outcome(PHASE_STATUS[outcome.phase], outcome.error, dict(
             items_done=outcome.items, items_total=max(outcome.items, self.row.items_total),
             errors_count=outcome.errors, warnings_count=outcome.warnings,
             size_bytes=outcome.size_bytes, sha256=outcome.sha256,
             kubernetes_version=outcome.kubernetes_version, expires_at=outcome.expires,
-            phase=outcome.phase,
+            phase=outcome.phase, key_id=sealed_with(self.provider),
         ))  # fmt: skip
 
     def clean_up(self) -> None:
@@ -82,6 +89,9 @@ class BackupJob(Job):
                 self.row.created_by, "backed up", self.row, result=outcome.fields["phase"],
                 items=outcome.fields["items_done"],
             )  # fmt: skip
+            from ..copies import copy_after_backup
+
+            copy_after_backup(self.row)
 
 
 def _free_name(location: BackupLocation, name: str) -> str:
@@ -159,6 +169,7 @@ def delete_backup(backup: Backup, by=None) -> None:
             "This backup was imported from the location and is read-only here: delete it "
             "with the tool that made it (the console then forgets it at the next sync)."
         )
+    refuse_early_delete(backup)
     try:
         snapshots = delete_snapshots(backup)
     except (KubeError, KubeconfigError) as exc:

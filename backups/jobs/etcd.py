@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.utils import timezone
 
 from backups.engine.storage.layout import Layout
+from backups.engine.storage.sealed import sealed_with
 from locations.models import BackupLocation
 from workspaces import audit, etcd_identity
 from workspaces.models import Cluster
@@ -73,7 +74,8 @@ class SnapshotJob(Job):
     def work(self) -> Outcome:
         outcome = self.engine()
         if outcome.ok:
-            return Outcome(Status.COMPLETED, "", completed_fields(outcome))
+            fields = completed_fields(outcome) | {"key_id": sealed_with(self.provider)}
+            return Outcome(Status.COMPLETED, "", fields)
         if outcome.cancelled:
             return Outcome(Status.CANCELLED)
         return Outcome(Status.FAILED, outcome.error)

@@ -9,7 +9,7 @@ import backups.models.modifiers
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backups", "0006_job_cancel_requeue"),
+        ("backups", "0007_protection"),
         ("workspaces", "0004_cluster_etcd_identity"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

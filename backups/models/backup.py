@@ -56,6 +56,18 @@ class Backup(Operation, BackupOptions):
     sha256 = models.CharField(max_length=64, blank=True)
     errors_count = models.PositiveIntegerField(default=0)
     warnings_count = models.PositiveIntegerField(default=0)
+    key_id = models.CharField(
+        max_length=40, blank=True, help_text="The location's data key that sealed it; empty: plain."
+    )
+    locked_until = models.DateTimeField(
+        null=True, blank=True, help_text="Its objects are locked in the store until then."
+    )
+    copied_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
+    origin = models.CharField(
+        max_length=400, blank=True, help_text="The backup and location it was copied from."
+    )
 
     objects = OperationQuerySet.as_manager()
 
@@ -105,6 +117,21 @@ class Schedule(BackupOptions):
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_result = models.TextField(blank=True)
+    # Retention tiers (backups/retention.py), in addition to the TTL; 0 = tier not used.
+    keep_last = models.PositiveIntegerField(default=0)
+    keep_hourly = models.PositiveIntegerField(default=0)
+    keep_daily = models.PositiveIntegerField(default=0)
+    keep_weekly = models.PositiveIntegerField(default=0)
+    keep_monthly = models.PositiveIntegerField(default=0)
+    keep_yearly = models.PositiveIntegerField(default=0)
+    copy_to = models.ForeignKey(
+        "locations.BackupLocation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="copy_schedules",
+        help_text="A second location every backup of the schedule is copied to (3-2-1).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -69,6 +69,9 @@ class EtcdSnapshot(Operation):
     etcd_version = models.CharField(max_length=40, blank=True)
     member = models.CharField(max_length=200, blank=True, help_text="The member it came from")
     scheduled = models.BooleanField(default=False, help_text="Taken by the policy")
+    key_id = models.CharField(
+        max_length=40, blank=True, help_text="The location's data key that sealed it; empty: plain."
+    )
 
     objects = OperationQuerySet.as_manager()
 

@@ -6,11 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
 from backups.engine.velero import reader
 from backups.engine.velero.reader import ArchiveError
+from locations.models import BackupLocation
 from locations.providers import get_provider
 from workspaces.access import can
 from workspaces.kube import explain, list_namespaces
@@ -18,6 +20,7 @@ from workspaces.roles import Action
 from workspaces.views.common import fetch, page_of, require, visible_cluster
 
 from .. import browse
+from ..copies import queue_copy
 from ..forms import BackupForm
 from ..jobs import BackupJob, JobRefused, delete_backup, start_backup
 from ..models import Backup
@@ -110,6 +113,9 @@ def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_delete": can(request.user, Action.MANAGE, backup),
             "can_restore": can(request.user, Action.RESTORE, backup),
             "can_download": can(request.user, Action.DOWNLOAD, backup),
+            "copy_targets": copy_targets(request.user, backup)
+            if backup.status == "completed" and can(request.user, Action.BACKUP, backup)
+            else [],
         },
     )
 
@@ -159,3 +165,33 @@ def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
     }
     template = "backups/item.html#item" if request.htmx else "backups/item.html"
     return render(request, template, context, status=404 if missing else 200)
+
+
+def copy_targets(user, backup: Backup):
+    """Locations ``user`` may write to, other than the backup's own."""
+    usable = BackupLocation.objects.restrict(user, Action.BACKUP).exclude(pk=backup.location_id)
+    return usable.exclude(status=BackupLocation.Status.UNAVAILABLE)
+
+
+@login_required
+@require_POST
+def backup_copy(request: HttpRequest, pk: int) -> HttpResponse:
+    """Copy a completed backup to another location (a worker copies and verifies it)."""
+    backup = fetch(request, Backup.objects.select_related("location"), Action.BACKUP,
+                   "copy backups", pk=pk)  # fmt: skip
+    wanted = request.POST.get("location", "")
+    to = (
+        copy_targets(request.user, backup).filter(pk=int(wanted)).first()
+        if wanted.isdigit()
+        else None
+    )
+    if to is None:
+        messages.error(request, "Choose a location you may write backups to.")
+        return redirect(backup)
+    try:
+        copy = queue_copy(backup, to, by=request.user)
+    except JobRefused as exc:
+        messages.error(request, f"Backup {backup.name} was not copied: {exc}")
+        return redirect(backup)
+    messages.success(request, f"Copying {backup.name} to {to}; the copy is verified by checksum.")
+    return redirect(copy)

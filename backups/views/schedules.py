@@ -28,6 +28,7 @@ from workspaces.views.common import (
 from .. import cron
 from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
 from ..models import Backup, BackupRun, Schedule
+from ..retention import WORDS, Tiers, schedule_plan
 from ..scheduling import backup_workspace, restore_run, run_now
 
 
@@ -169,6 +170,27 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _edit(request, schedule, back=schedule.get_absolute_url())
 
 
+def tier_preview(user, schedule) -> dict | None:
+    """What the retention tiers keep (and why) and what expiry will delete, limited to
+    the backups ``user`` may see; the plan itself is over every backup of the schedule."""
+    tiers = Tiers.of(schedule)
+    if not tiers.active:
+        return None
+    result = schedule_plan(schedule)
+    visible = set(
+        Backup.objects.restrict(user).filter(schedule=schedule).values_list("pk", flat=True)
+    )
+    return {
+        "describe": tiers.describe(),
+        "keep": [
+            (b, ", ".join(WORDS[t] for t in why))
+            for b, why in result.keep.items()
+            if b.pk in visible
+        ],  # fmt: skip
+        "drop": [b for b in result.drop if b.pk in visible],
+    }
+
+
 @login_required
 def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = _schedule(request, pk)
@@ -180,6 +202,7 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "schedule": schedule,
             "runs": runs,
             "upcoming": schedule.upcoming(timezone.now()),
+            "tiers": tier_preview(request.user, schedule),
             "can_manage": can(request.user, Action.MANAGE, schedule),
             "can_run": can(request.user, Action.BACKUP, schedule),
         },

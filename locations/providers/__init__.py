@@ -56,12 +56,29 @@ class RefusedProvider(Provider):
         raise type(self.error)(str(self.error))
 
     open_write = open_read = list = list_folders = delete = exists = delete_prefix = _refuse
+    set_retention = lock_config = _refuse
 
     def close(self) -> None:
         pass
 
 
-def get_provider(location, *, fail_fast: bool = False) -> Provider:
+def get_provider(location, *, fail_fast: bool = False, raw: bool = False) -> Provider:
+    """The provider for ``location``; under an encrypting (saved) location it seals
+    what it writes and opens what it reads, unless ``raw`` (validation, the tests'
+    look at the bucket)."""
+    provider = _provider(location, fail_fast=fail_fast)
+    if raw or not getattr(location, "encrypt", False) or location.pk is None:
+        return provider
+    if isinstance(provider, RefusedProvider):
+        return provider
+    from backups.engine.storage.sealed import SealedProvider
+    from locations.keys import Keyring
+
+    keyring = Keyring(location)
+    return SealedProvider(provider, keyring.current, keyring)
+
+
+def _provider(location, *, fail_fast: bool = False) -> Provider:
     """The provider for ``location`` (a BackupLocation, saved or not).
 
     ``fail_fast`` shortens timeouts and retries: validation wants an answer in

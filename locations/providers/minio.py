@@ -7,9 +7,12 @@ what MinIO requires. Multipart uploads use the client's S3 calls directly
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import io
 from collections.abc import Iterator
+from datetime import UTC
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -44,6 +47,11 @@ class MinioWriter(PartWriter):
         self._parts_done: list[Part] = []
 
     def _put_whole(self, data: bytes) -> None:
+        if md5 := self._p.md5_header(data):  # a locking bucket: retention and Content-MD5
+            headers = {"Content-Type": self._content_type, **self._p.lock_headers(), **md5}
+            with self._p.translated("PutObject", self._key):
+                self._p.client._put_object(self._p.bucket, self._key, data, headers)
+            return
         with self._p.translated("PutObject", self._key):
             self._p.client.put_object(
                 self._p.bucket,
@@ -56,14 +64,17 @@ class MinioWriter(PartWriter):
     def _begin(self) -> None:
         with self._p.translated("CreateMultipartUpload", self._key):
             self._upload_id = self._p.client._create_multipart_upload(
-                self._p.bucket, self._key, {"Content-Type": self._content_type}
+                self._p.bucket,
+                self._key,
+                {"Content-Type": self._content_type, **self._p.lock_headers()},
             )
 
     def _put_part(self, number: int, data: bytes) -> None:
         with self._p.translated("UploadPart", self._key):
             etag = self._p.client._upload_part(
-                self._p.bucket, self._key, data, None, self._upload_id, number
-            )
+                self._p.bucket, self._key, data, self._p.md5_header(data) or None,
+                self._upload_id, number,
+            )  # fmt: skip
         self._parts_done.append(Part(number, etag))
 
     def _commit(self) -> None:
@@ -84,6 +95,7 @@ class MinioWriter(PartWriter):
 class MinioProvider(Provider):
     def __init__(self, location, *, fail_fast: bool = False):
         self.bucket = location.bucket
+        self._locking = bool(getattr(location, "locks", False))
         self.url = location.endpoint_url.rstrip("/")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -156,6 +168,40 @@ class MinioProvider(Provider):
             return found
         detail = scrub(str(exc), self._secrets)
         return StorageError(f"{operation} on bucket '{self.bucket}' failed: {detail}")
+
+    # Object lock ----------------------------------------------------------------------
+
+    def set_retention(self, retention) -> None:
+        self.retention = retention
+
+    def md5_header(self, data: bytes) -> dict:
+        """A locking bucket wants Content-MD5 on every upload."""
+        if self.retention is None and not self._locking:
+            return {}
+        return {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}  # noqa: S324
+
+    def lock_headers(self) -> dict:
+        if self.retention is None:
+            return {}
+        return {
+            "x-amz-object-lock-mode": self.retention.header_mode,
+            "x-amz-object-lock-retain-until-date": self.retention.until.astimezone(UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.000Z"
+            ),
+        }
+
+    def lock_config(self):
+        from locations.object_lock import BucketLock
+
+        try:
+            with self.translated("GetObjectLockConfiguration"):
+                config = self.client.get_object_lock_config(self.bucket)
+        except StorageError as exc:
+            if "ObjectLockConfigurationNotFound" in str(exc):
+                return BucketLock(False)
+            raise
+        unit = {"Days": 1, "Years": 365}.get(config.duration_unit or "", 0)
+        return BucketLock(True, (config.mode or "").lower(), (config.duration or 0) * unit)
 
     # Provider -------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ credentials refresh themselves before they expire.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -56,14 +58,19 @@ class S3Writer(PartWriter):
         return self._s3.call(operation, self._key, **params)
 
     def _put_whole(self, data: bytes) -> None:
-        self._call("PutObject", Body=data, ContentType=self._content_type)
+        lock = self._s3.lock_params(data)
+        self._call("PutObject", Body=data, ContentType=self._content_type, **lock)
 
     def _begin(self) -> None:
-        answer = self._call("CreateMultipartUpload", ContentType=self._content_type)
+        lock = self._s3.lock_params()
+        answer = self._call("CreateMultipartUpload", ContentType=self._content_type, **lock)
         self._upload_id = answer["UploadId"]
 
     def _put_part(self, number: int, data: bytes) -> None:
-        answer = self._call("UploadPart", UploadId=self._upload_id, PartNumber=number, Body=data)
+        answer = self._call(
+            "UploadPart", UploadId=self._upload_id, PartNumber=number, Body=data,
+            **self._s3.md5_params(data),
+        )  # fmt: skip
         self._etags.append({"PartNumber": number, "ETag": answer["ETag"]})
 
     def _commit(self) -> None:
@@ -82,6 +89,7 @@ class S3Writer(PartWriter):
 class S3Provider(Provider):
     def __init__(self, location, *, fail_fast: bool = False):
         self.bucket = location.bucket
+        self._locking = bool(getattr(location, "locks", False))
         self.endpoint = location.endpoint_url or None
         self.url = self.endpoint or "https://s3.amazonaws.com"
         creds = location.credentials or {}
@@ -100,11 +108,16 @@ class S3Provider(Provider):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        session = self._session(location, creds, region)
-        self.client = session.client(
-            "s3", endpoint_url=self.endpoint, verify=self._ca.verify, config=self._config
+        self._boto = self._session(location, creds, region)
+        self.client = self.service_client("s3", "store endpoint")
+
+    def service_client(self, service: str, what: str):
+        """A client of another AWS service (KMS) with this location's identity,
+        endpoint, CA and timeouts, held to the egress policy like the store."""
+        client = self._boto.client(
+            service, endpoint_url=self.endpoint, verify=self._ca.verify, config=self._config
         )
-        egress.guard_botocore(self.client, "store endpoint")  # the policy at every connection too
+        return egress.guard_botocore(client, what)  # the policy at every connection too
 
     # Credentials ----------------------------------------------------------------------
 
@@ -169,6 +182,41 @@ class S3Provider(Provider):
         # Fetched on first use (building a provider makes no request), then
         # refreshed by botocore when less than 15 minutes remain.
         return DeferredRefreshableCredentials(refresh_using=fetch, method="sts-assume-role")
+
+    # Object lock ----------------------------------------------------------------------
+
+    def set_retention(self, retention) -> None:
+        self.retention = retention
+
+    def md5_params(self, data: bytes) -> dict:
+        """A locked bucket wants Content-MD5 on every upload (AWS refuses it without)."""
+        if self.retention is None and not self._locking:
+            return {}
+        return {"ContentMD5": base64.b64encode(hashlib.md5(data).digest()).decode()}  # noqa: S324
+
+    def lock_params(self, data: bytes | None = None) -> dict:
+        if self.retention is None:
+            return self.md5_params(data) if data is not None else {}
+        params = {
+            "ObjectLockMode": self.retention.header_mode,
+            "ObjectLockRetainUntilDate": self.retention.until,
+        }
+        return params | (self.md5_params(data) if data is not None else {})
+
+    def lock_config(self):
+        from locations.object_lock import BucketLock
+
+        try:
+            answer = self.call("GetObjectLockConfiguration")["ObjectLockConfiguration"]
+        except StorageError as exc:
+            if "ObjectLockConfigurationNotFound" in str(exc):
+                return BucketLock(False)
+            raise
+        rule = answer.get("Rule", {}).get("DefaultRetention", {})
+        days = rule.get("Days") or 365 * (rule.get("Years") or 0)
+        return BucketLock(
+            answer.get("ObjectLockEnabled") == "Enabled", rule.get("Mode", "").lower(), days
+        )
 
     # Calls and errors -----------------------------------------------------------------
 

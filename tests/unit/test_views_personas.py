@@ -534,6 +534,13 @@ CASES = [
         operators(FOUND, cluster_grantee=NOT_FOUND),
         method="post",
     ),
+    Case(
+        "backup_copy",  # no usable second location here: refused with a message
+        lambda w: reverse("backup_copy", args=[w.backup.pk]),
+        operators(FOUND),
+        method="post",
+        data=lambda w: {"location": "0"},
+    ),
 ]
 
 

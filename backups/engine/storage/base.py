@@ -122,6 +122,18 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
 
+    # Object lock (locations/object_lock.py): the retention new objects get, or None.
+    retention = None
+
+    def set_retention(self, retention) -> None:
+        """Lock every object written from now on with ``retention`` (mode, until)."""
+        if retention is not None:
+            raise StorageError("This store cannot lock objects.")
+
+    def lock_config(self):
+        """The bucket's object-lock settings (a ``BucketLock``)."""
+        raise StorageError("This store cannot lock objects.")
+
     def put_bytes(
         self, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> None:

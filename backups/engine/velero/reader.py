@@ -22,6 +22,7 @@ import msgspec
 
 from backups.engine.storage.base import NotFound, Provider
 from backups.engine.storage.layout import Layout
+from backups.engine.storage.sealed import encrypted_message, is_sealed
 
 CHUNK = 1024 * 1024
 OUT_STEP = 4 * CHUNK  # decompressed bytes per step
@@ -87,6 +88,8 @@ class _Gunzip:
                         )
                     self.eof = True
                     return
+                if not self.started and is_sealed(raw):
+                    raise Unreadable(encrypted_message("The archive"))
                 self.started = True
                 self.read_in += len(raw)
                 self.pending = raw
@@ -218,6 +221,8 @@ def read_json_gz(provider: Provider, key: str, shape=None, limit: int = MAX_LIST
     what = key.rsplit("/", 1)[-1]
     with provider.open_read(key) as stream:
         compressed = stream.read(limit + 1)
+    if is_sealed(compressed):
+        raise Unreadable(encrypted_message(what))
     if len(compressed) > limit:
         raise Unreadable(f"{what} is larger than {limit // 2**20} MiB; not shown")
     inflater = zlib.decompressobj(wbits=31)  # gzip framing

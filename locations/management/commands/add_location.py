@@ -45,6 +45,18 @@ class Command(BaseCommand):
         parser.add_argument("--connection-string", default="")
         parser.add_argument("--path", default="", help="Directory (filesystem provider)")
         parser.add_argument("--workspace", help="Workspace (name or slug) whose members may use it")
+        parser.add_argument(
+            "--encrypt",
+            action="store_true",
+            help="Seal every object the console writes (Velero cannot read encrypted archives)",
+        )
+        parser.add_argument(
+            "--kms-key-id", default="", help="S3: the AWS KMS key to wrap data keys"
+        )
+        parser.add_argument("--object-lock-days", type=int, default=0)
+        parser.add_argument(
+            "--object-lock-mode", default="", choices=["", *BackupLocation.LockMode.values[1:]]
+        )
 
     def handle(self, *args, **o):
         if problem := endpoint_problem(o["endpoint"]):
@@ -62,7 +74,13 @@ class Command(BaseCommand):
             ca_bundle=self._read(o["ca_file"], "CA"),
             path=o["path"],
             credentials=self._credentials(o),
+            encrypt=o["encrypt"],
+            kms_key_id=o["kms_key_id"],
+            object_lock_mode=o["object_lock_mode"],
+            object_lock_days=max(o["object_lock_days"], 0),
         )
+        if o["object_lock_days"] and not o["object_lock_mode"]:
+            location.object_lock_mode = BackupLocation.LockMode.COMPLIANCE
         if o["workspace"]:
             workspace = Workspace.objects.filter(
                 Q(slug=o["workspace"]) | Q(name=o["workspace"])
