@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from backups.engine.words import counted
 from workspaces import audit
 
 from . import models
@@ -25,7 +26,7 @@ class OperationAdmin(admin.ModelAdmin):
             if job.mark_failed(f"Marked failed by support ({request.user.get_username()})."):
                 audit.record(request.user, "marked failed", job)
                 failed += 1
-        self.message_user(request, f"{failed} job(s) marked failed.", messages.SUCCESS)
+        self.message_user(request, f"{counted(failed, 'job')} marked failed.", messages.SUCCESS)
 
     @admin.action(description="Cancel the selected jobs")
     def cancel(self, request, queryset):
@@ -36,7 +37,7 @@ class OperationAdmin(admin.ModelAdmin):
                 cancelled += 1
             except JobRefused as exc:
                 self.message_user(request, f"{row}: {exc}", messages.WARNING)
-        self.message_user(request, f"{cancelled} job(s) cancelled.", messages.SUCCESS)
+        self.message_user(request, f"{counted(cancelled, 'job')} cancelled.", messages.SUCCESS)
 
 
 @admin.register(models.Backup)

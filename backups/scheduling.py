@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from backups.engine.words import counted
 from workspaces import audit
 from workspaces.access import can
 from workspaces.kube import check_health
@@ -98,7 +99,7 @@ def fire(schedule: Schedule, now: datetime, by=None) -> BackupRun:
             clusters=clusters,
         )
         made = run.backups.count()
-        result = f"{now:%Y-%m-%d %H:%M}: {made} backup(s) started"
+        result = f"{now:%Y-%m-%d %H:%M}: {counted(made, 'backup')} started"
         if run.skipped:
             result += ", skipped " + "; ".join(
                 f"{s['cluster']}: {s['reason']}" for s in run.skipped

@@ -8,6 +8,8 @@ import time
 
 from django.utils import timezone
 
+from backups.engine.words import counted
+
 from ..models import Operation
 from .backup import BackupJob
 from .base import Job
@@ -34,10 +36,12 @@ def reap(now=None) -> int:
     busy = any(job.busy(now) for job in JOBS.values())
     stale = sum(job.reap_stale(now) for job in JOBS.values())
     if stale:
-        log.warning("marked %d job(s) failed: their worker stopped sending heartbeats", stale)
+        log.warning(
+            "marked %s failed: their worker stopped sending heartbeats", counted(stale, "job")
+        )
     unclaimed = sum(job.reap_unclaimed(now, workers_busy=busy) for job in JOBS.values())
     if unclaimed:
-        log.warning("%d unclaimed pending job(s) queued again or failed", unclaimed)
+        log.warning("%s queued again or failed", counted(unclaimed, "unclaimed pending job"))
     return stale + unclaimed
 
 

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from backups.engine.words import counted
 from workspaces import audit
 from workspaces.access import can
 from workspaces.models import Cluster, Workspace
@@ -289,7 +290,7 @@ def backup_run_restore(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "; ".join(" ".join(e) for e in form.errors.values()))
         return redirect(run)
     restores, skipped = restore_run(run, by=request.user, **form.options())
-    messages.success(request, f"{len(restores)} restore(s) started.")
+    messages.success(request, f"{counted(len(restores), 'restore')} started.")
     for skip in skipped:
         messages.warning(request, f"{skip['cluster']} skipped: {skip['reason']}")
     return redirect(run)
@@ -310,7 +311,8 @@ def workspace_backup(request: HttpRequest, slug: str) -> HttpResponse:
         )
         made = run.backups.count()
         messages.success(
-            request, f"{made} backup(s) started; {len(run.skipped)} cluster(s) skipped."
+            request,
+            f"{counted(made, 'backup')} started; {counted(len(run.skipped), 'cluster')} skipped.",
         )
         return redirect(run)
     return render(request, "backups/workspace_backup.html", {"workspace": workspace, "form": form})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from backups.engine.words import counted
 from backups.jobs import JobRefused, run_and_wait, start_restore
 from backups.management.commands.backup import PHASES
 from backups.models import Backup
@@ -93,4 +94,6 @@ class Command(BaseCommand):
         if restore.status in ("failed", "cancelled"):
             raise CommandError(restore.error or "The restore failed.")
         if restore.status != "completed":
-            raise CommandError(f"{restore.failed_count} item(s) failed; see the restore's page.")
+            raise CommandError(
+                f"{counted(restore.failed_count, 'item')} failed; see the restore's page."
+            )
