@@ -98,5 +98,6 @@ def mapping_warnings(
         landing.setdefault(mapping.get(namespace, namespace), []).append(namespace)
     for target, sources in sorted(landing.items()):
         if len(sources) > 1:
-            warnings.append(f"{' and '.join(sources)} would all be restored into {target}.")
+            names = ", ".join(sources[:-1]) + f" and {sources[-1]}"
+            warnings.append(f"{names} would be restored into the same namespace, {target}.")
     return warnings

@@ -92,6 +92,7 @@ urlpatterns = [
     path("restores/<int:pk>/", restores.restore_detail, name="restore_detail"),
     path("restores/<int:pk>/status/", jobs.job_status, {"kind": "restore"}, name="restore_status"),
     path("restores/<int:pk>/confirm/", restores.restore_confirm, name="restore_confirm"),
+    path("restores/<int:pk>/rerun/", restores.restore_rerun, name="restore_rerun"),
     path("backups/<int:pk>/restore/", restores.restore_wizard, name="restore_wizard"),
     path("clusters/<str:name>/restores/", restores.cluster_restores, name="cluster_restores"),
     path("etcd/", backups.etcd_snapshot_list, name="etcd_snapshot_list"),

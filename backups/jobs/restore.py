@@ -81,7 +81,7 @@ class RestoreJob(Job):
         context = super().page_context(user, row)
         if not row.is_preview:
             return context
-        confirmed = Restore.objects.filter(from_preview=row).first()
+        confirmed = confirmed_restore(row)
         stale = "" if confirmed else stale_reason(row)
         may_restore = row.target_cluster is not None and can(
             user, Action.RESTORE, row.target_cluster
@@ -120,6 +120,11 @@ def preview_options(preview: Restore) -> dict:
     return {name: getattr(preview, name) for name in PREVIEW_OPTIONS}
 
 
+def confirmed_restore(preview: Restore) -> Restore | None:
+    """The restore that confirmed this preview, if one did."""
+    return Restore.objects.filter(from_preview=preview).first()
+
+
 def stale_reason(preview: Restore, now=None) -> str:
     """Why a finished preview no longer predicts a restore ("" while it still does):
     it is older than PREVIEW_FRESH_FOR, or another restore went into its cluster since."""
@@ -136,6 +141,7 @@ def stale_reason(preview: Restore, now=None) -> str:
             is_preview=False,
             created_at__gt=preview.created_at,
         )
+        .exclude(from_preview=preview)
         .order_by("-created_at")
         .first()
     )
@@ -156,7 +162,7 @@ def confirm_preview(preview: Restore, *, by, options: dict | None = None) -> tup
     preview's own (PREVIEW_OPTIONS). The caller has checked that ``by`` may restore
     into the preview's target. Raises JobRefused for a preview that cannot be confirmed.
     """
-    done = Restore.objects.filter(from_preview=preview).first()
+    done = confirmed_restore(preview)
     if done is not None:
         return done, False
     if not preview.is_preview:

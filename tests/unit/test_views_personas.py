@@ -307,6 +307,12 @@ CASES = [
         method="post",
     ),
     Case(
+        "restore_rerun",
+        lambda w: as_finished_preview(w) or reverse("restore_rerun", args=[w.restore.pk]),
+        operators(FOUND),
+        method="post",
+    ),
+    Case(
         "restore_status",
         lambda w: reverse("restore_status", args=[w.restore.pk]),
         seers(OK),
