@@ -148,7 +148,9 @@ def location_validate(request: HttpRequest, pk: int) -> HttpResponse:
     result = validate_and_record(location)
     location.refresh_from_db()
     if request.htmx:
-        return render(request, "locations/detail.html#status", {"location": location})
+        # The partial keeps its button: a location may be validated again and again.
+        context = {"location": location, "can_validate": True}
+        return render(request, "locations/detail.html#status", context)
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect(location)
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from backups.engine.words import counted
 from workspaces import audit
@@ -20,6 +21,7 @@ from workspaces.models import Cluster, Workspace
 from workspaces.roles import Action
 from workspaces.views.common import (
     fetch,
+    fragment,
     page_of,
     require,
     visible_cluster,
@@ -266,17 +268,25 @@ def backup_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(request, pk)
     user = request.user
     hide_skips(user, [run])
-    return render(
+    backups = list(run.backups.restrict(user).select_related("location", "created_by"))
+    restores = list(run.restores.restrict(user).select_related("created_by"))
+    # The page polls its tables while any backup or restore of the run is under way.
+    active = any(not op.is_done for op in [*backups, *restores])
+    response = render(
         request,
-        "backups/run_detail.html",
+        fragment(request, "backups/run_detail.html", "live"),
         {
             "run": run,
-            "backups": run.backups.restrict(user).select_related("location", "created_by"),
-            "restores": run.restores.restrict(user).select_related("created_by"),
+            "backups": backups,
+            "restores": restores,
+            "active": active,
             "can_restore": can(request.user, Action.RESTORE, run.workspace),
             "form": WorkspaceRestoreForm(),
         },
     )
+    if request.htmx and not active:
+        return HttpResponseStopPolling(response.content)
+    return response
 
 
 @login_required
