@@ -58,6 +58,7 @@ urlpatterns = [
     path("locations/<int:pk>/grants/", locations.location_grant, name="location_grant"),
     path("locations/<int:pk>/grants/revoke/", locations.location_revoke, name="location_revoke"),
     path("backups/", backups.backup_list, name="backup_list"),
+    path("backups/delete/", backups.backup_bulk_delete, name="backup_bulk_delete"),
     path("clusters/<str:name>/backups/", backup_views.cluster_backups, name="cluster_backups"),
     path("clusters/<str:name>/backups/new/", backup_views.backup_create, name="backup_create"),
     path("clusters/<str:name>/schedules/", schedules.cluster_schedules, name="cluster_schedules"),

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Prefetch
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -27,11 +27,29 @@ from workspaces.views.common import (
     visible_cluster,
     visible_workspace,
 )
+from workspaces.views.listing import Filter, Listing
 
 from .. import cron
 from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
 from ..models import Backup, BackupRun, Schedule
 from ..scheduling import backup_workspace, restore_run, run_now
+
+SCHEDULES = Listing(
+    search=("prefix", "cluster__name", "workspace__name", "cron"),
+    filters=(
+        Filter("state", "State", "paused", (("False", "active"), ("True", "paused"))),
+        Filter("preset", "When", "preset", tuple(Schedule.Preset.choices)),
+        Filter("cluster", "Cluster", "cluster__name"),
+        Filter("location", "Location", "location__name"),
+        Filter("workspace", "Workspace", "workspace__name"),
+    ),
+    sorts={
+        "next": ("Next run soonest", "next_run_at,prefix"),
+        "name": ("Name", "prefix"),
+        "last": ("Ran most recently", "-last_run_at"),
+    },
+    default_sort="next",
+)
 
 
 def _schedules(user):
@@ -74,7 +92,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
     """Every schedule the user can see, soonest next run first; paused and never-running
     ones last. Three queries at any size (count, page, the ones they may run)."""
     user = request.user
-    schedules = _schedules(user).order_by(F("next_run_at").asc(nulls_last=True), "prefix")
+    schedules, listing = SCHEDULES.apply(request, _schedules(user))
     page = page_of(request, schedules)
     shown = [s.pk for s in page]
     runnable = set(
@@ -84,7 +102,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
     )
     for schedule in page:
         schedule.can_run = schedule.pk in runnable
-    return render(request, "backups/schedule_list.html", {"page": page})
+    return render(request, "backups/schedule_list.html", {**listing, "page": page})
 
 
 @login_required
