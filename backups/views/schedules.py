@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,7 +28,7 @@ from workspaces.views.common import (
 )
 from workspaces.views.listing import Filter, Listing
 
-from .. import cron
+from .. import cron, timetable
 from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
 from ..models import Backup, BackupRun, Schedule
 from ..scheduling import backup_workspace, restore_run, run_now
@@ -259,22 +258,19 @@ def schedule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def schedule_calendar(request: HttpRequest) -> HttpResponse:
-    """Upcoming runs of every schedule the user can see, for the next few weeks, by day."""
-    now = timezone.now()
-    wanted = request.GET.get("days", "")
-    horizon = now + timedelta(days=min(int(wanted), 366) if wanted.isdigit() else 35)
-    days: dict = defaultdict(list)
-    for schedule in _schedules(request.user).filter(paused=False):
-        if not schedule.expression:
-            continue
-        for when in cron.next_runs(schedule.expression, now, 400):
-            if when > horizon:
-                break
-            days[timezone.localtime(when).date()].append((when, schedule))
-    calendar = [(day, sorted(entries, key=lambda e: e[0])) for day, entries in sorted(days.items())]
-    return render(
-        request, "backups/schedule_calendar.html", {"calendar": calendar, "horizon": horizon}
-    )
+    """The runs of every schedule the user can see, a week or a month at a time."""
+    view = request.GET.get("view", "week")
+    view = view if view in timetable.VIEWS else "week"
+    today = timezone.localdate()
+    try:
+        around = (
+            date.fromisoformat(request.GET.get("start", "")) if request.GET.get("start") else today
+        )
+    except ValueError:
+        around = today
+    around = min(max(around, today - timedelta(days=400)), today + timedelta(days=800))
+    period = timetable.build(_schedules(request.user), view, around)
+    return render(request, "backups/schedule_calendar.html", {"period": period, "today": today})
 
 
 def _run(request: HttpRequest, pk: int) -> BackupRun:
