@@ -165,7 +165,8 @@ class ScheduleForm(WorkspaceBackupForm):
         required=False,
         max_length=cron.MAX_LENGTH,
         label="Cron expression",
-        help_text="minute hour day-of-month month day-of-week, in the console's time zone",
+        help_text="Five fields: minute, hour, day of the month, month and weekday, "
+        "in the console's time zone.",
     )
     paused = forms.BooleanField(required=False, label="Paused")
     field_order = [

@@ -4,6 +4,8 @@ Pure functions (no Django), so the engine, the commands and the pages say it ali
 
 from __future__ import annotations
 
+import re
+
 # Nouns whose plural is not noun + "s".
 _PLURALS = {"child": "children", "person": "people", "status": "statuses"}
 
@@ -25,3 +27,24 @@ def plural(noun: str, n: int) -> str:
 def counted(n: int, noun: str) -> str:
     """``counted(1, "backup")`` -> "1 backup"; ``counted(3, "cluster")`` -> "3 clusters"."""
     return f"{n:,} {plural(noun, n)}"
+
+
+def phase_words(phase: str) -> str:
+    """A Velero phase name as words ("PartiallyFailed" -> "partially failed");
+    a phase already written for people ("collecting namespaces") is left as it is."""
+    if not phase or " " in phase or not phase[:1].isupper():
+        return phase
+    words = [w.lower() for w in re.findall(r"[A-Z][a-z]*|[a-z]+|\d+", phase)]
+    return " ".join(words) if words else phase
+
+
+def duration_words(seconds: float) -> str:
+    """How long, for a setting: "30 days", "1 day 12 hours", "1 hour 30 minutes"."""
+    seconds = int(max(seconds, 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [
+        counted(n, unit) for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute")) if n
+    ]
+    return " ".join(parts) if parts else counted(seconds, "second")

@@ -11,6 +11,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from backups.charts import seconds_text
+from backups.engine.words import duration_words, phase_words
 
 register = template.Library()
 
@@ -51,3 +52,15 @@ def ticks(value) -> str:
         for i, part in enumerate(parts)
     ]
     return mark_safe("".join(html))  # noqa: S308 - every part is escaped above
+
+
+@register.filter
+def phase(value: str) -> str:
+    """A job's phase for people: Velero's names ("PartiallyFailed") as words."""
+    return phase_words(value or "")
+
+
+@register.filter
+def span(value: timedelta | None) -> str:
+    """A setting's length in words: "30 days", not "30 days, 0:00:00"."""
+    return "—" if value is None else duration_words(value.total_seconds())
