@@ -164,9 +164,11 @@ def backup_workspace(
         skipped.append({"cluster": "*", "reason": "the workspace has no clusters"})
     run.skipped = skipped
     run.save(update_fields=["skipped"])
-    audit.record(
-        by, "backed up workspace", workspace, run=run.pk, skipped=[s["cluster"] for s in skipped]
-    )
+    skipped_names = [s["cluster"] for s in skipped]
+    if schedule is not None:  # a schedule's run is the schedule's event, cluster or workspace
+        audit.record(by, "ran", schedule, run=run.pk, skipped=skipped_names)
+    else:
+        audit.record(by, "backed up", workspace, run=run.pk, skipped=skipped_names)
     return run
 
 

@@ -159,7 +159,12 @@ def _edit(request: HttpRequest, schedule: Schedule, back: str) -> HttpResponse:
         )
         messages.success(
             request,
-            f"Schedule {schedule.prefix} saved. Next run: {schedule.next_run_at or 'never'}.",
+            f"Schedule {schedule.prefix} saved. Next run: "
+            + (
+                f"{timezone.localtime(schedule.next_run_at):%Y-%m-%d %H:%M %Z}."
+                if schedule.next_run_at
+                else "never."
+            ),
         )
         return redirect(schedule)
     upcoming = schedule.upcoming(timezone.now()) if schedule.pk else []
