@@ -46,6 +46,10 @@ class Period:
     capped: list = field(default_factory=list)  # schedules with more runs than worked out
 
     @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    @property
     def hidden(self) -> int:
         return sum(d.more for d in self.days)
 

@@ -7,7 +7,9 @@ under test is the page, which only ever reads the row."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -28,6 +30,13 @@ def setting(tmp_path):
     cluster = factories.cluster(ws)
     location = factories.location(ws, path=str(tmp_path))
     return admin, ws, cluster, location
+
+
+def shot(page, name: str) -> None:
+    """With PALETTE_SCREENSHOTS_DIR set, keep a picture of the page's end state."""
+    if folder := os.environ.get("PALETTE_SCREENSHOTS_DIR"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"live-{name}.png"), full_page=True)
 
 
 def finish(model, pk: int, **fields) -> None:
@@ -55,6 +64,7 @@ def test_a_backup_that_ends_while_watched_shows_its_actions_and_expiry(page, log
         arg=f"{timezone.localtime(expires):%Y-%m-%d}",
     )
     assert "after it starts" not in page.inner_text("#job-expiry")
+    shot(page, "backup-finished")
 
 
 def test_an_etcd_snapshot_that_ends_while_watched_shows_its_runbook(page, log_in, setting):
@@ -68,6 +78,7 @@ def test_an_etcd_snapshot_that_ends_while_watched_shows_its_runbook(page, log_in
     page.wait_for_selector("#runbook h2:has-text('Restoring from this snapshot')", timeout=20_000)
     page.wait_for_selector("#job-actions a:has-text('Download')")
     assert page.locator("#runbook button.copy").count() >= 1
+    shot(page, "etcd-runbook")
 
 
 def test_the_workspace_backup_run_page_follows_its_backups(page, log_in, setting):
@@ -115,3 +126,4 @@ def test_a_confirmed_preview_cannot_be_confirmed_twice(page, log_in, setting):
     page.goto(preview.get_absolute_url())
     page.wait_for_selector(f"#confirmed a:has-text('{restore.name}')")
     assert page.locator("button:has-text('Confirm: restore into')").count() == 0
+    shot(page, "confirmed-preview")
