@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 
+from backups.engine.words import counted
 from locations.object_lock import Locked, refuse_early_delete
 from workspaces import audit
 
@@ -27,7 +28,7 @@ class OperationAdmin(admin.ModelAdmin):
             if job.mark_failed(f"Marked failed by support ({request.user.get_username()})."):
                 audit.record(request.user, "marked failed", job)
                 failed += 1
-        self.message_user(request, f"{failed} job(s) marked failed.", messages.SUCCESS)
+        self.message_user(request, f"{counted(failed, 'job')} marked failed.", messages.SUCCESS)
 
     @admin.action(description="Cancel the selected jobs")
     def cancel(self, request, queryset):
@@ -38,7 +39,7 @@ class OperationAdmin(admin.ModelAdmin):
                 cancelled += 1
             except JobRefused as exc:
                 self.message_user(request, f"{row}: {exc}", messages.WARNING)
-        self.message_user(request, f"{cancelled} job(s) cancelled.", messages.SUCCESS)
+        self.message_user(request, f"{counted(cancelled, 'job')} cancelled.", messages.SUCCESS)
 
 
 @admin.register(models.Backup)

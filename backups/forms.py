@@ -200,7 +200,8 @@ class ScheduleForm(WorkspaceBackupForm):
         required=False,
         max_length=cron.MAX_LENGTH,
         label="Cron expression",
-        help_text="minute hour day-of-month month day-of-week, in the console's time zone",
+        help_text="Five fields: minute, hour, day of the month, month and weekday, "
+        "in the console's time zone.",
     )
     paused = forms.BooleanField(required=False, label="Paused")
     copy_to = forms.ModelChoiceField(
@@ -305,7 +306,11 @@ class RestoreForm(forms.Form):
     """The restore wizard: where to, what, and how to treat objects that exist."""
 
     target_cluster = forms.ModelChoiceField(
-        queryset=None, label="Restore into", help_text="Only clusters you may restore into."
+        queryset=None,
+        label="Restore into",
+        empty_label="Choose a cluster",
+        help_text="Only clusters you may restore into. Nothing is chosen for you: "
+        "restoring into the source cluster overwrites what runs there.",
     )
     include_namespaces = forms.MultipleChoiceField(
         required=False,
@@ -361,8 +366,6 @@ class RestoreForm(forms.Form):
         self.fields["target_cluster"].queryset = Cluster.objects.restrict(
             user, Action.RESTORE
         ).select_related("workspace")
-        if backup.cluster_id:
-            self.fields["target_cluster"].initial = backup.cluster_id
         choices = [(ns, ns) for ns in namespaces]
         self.fields["include_namespaces"].choices = choices
         self.fields["include_namespaces"].widget.attrs["size"] = min(10, max(3, len(choices)))

@@ -113,3 +113,33 @@ def parse_volume_policy(text: str) -> dict[str, str]:
 
 def format_pairs(mapping: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted((mapping or {}).items()))
+
+
+def mapping_warnings(
+    mapping: dict[str, str], in_backup: list[str], included: list[str] | None = None
+) -> list[str]:
+    """What a namespace mapping does that the user probably did not mean: a source
+    the backup does not hold (it maps nothing), a source outside the chosen namespaces,
+    and two namespaces that would land in one."""
+    warnings = []
+    held = set(in_backup)
+    for source in sorted(mapping):
+        if held and source not in held:
+            warnings.append(
+                f"{source} is not in the backup, so its mapping to {mapping[source]} maps nothing."
+            )
+        elif included and source not in included:
+            warnings.append(
+                f"{source} is not among the chosen namespaces, so its mapping does nothing."
+            )
+    landing: dict[str, list[str]] = {}
+    restored = included or sorted(held) or sorted(mapping)
+    for namespace in sorted(set(restored) | set(mapping)):
+        if held and namespace not in held:
+            continue
+        landing.setdefault(mapping.get(namespace, namespace), []).append(namespace)
+    for target, sources in sorted(landing.items()):
+        if len(sources) > 1:
+            names = ", ".join(sources[:-1]) + f" and {sources[-1]}"
+            warnings.append(f"{names} would be restored into the same namespace, {target}.")
+    return warnings

@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from backups.engine.words import counted
 from workspaces import audit
 from workspaces.access import can
 from workspaces.kube import check_health
@@ -100,7 +101,7 @@ def fire(schedule: Schedule, now: datetime, by=None) -> BackupRun:
             clusters=clusters,
         )
         made = run.backups.count()
-        result = f"{now:%Y-%m-%d %H:%M}: {made} backup(s) started"
+        result = f"{now:%Y-%m-%d %H:%M}: {counted(made, 'backup')} started"
         if run.skipped:
             result += ", skipped " + "; ".join(
                 f"{s['cluster']}: {s['reason']}" for s in run.skipped
@@ -165,9 +166,11 @@ def backup_workspace(
         skipped.append({"cluster": "*", "reason": "the workspace has no clusters"})
     run.skipped = skipped
     run.save(update_fields=["skipped"])
-    audit.record(
-        by, "backed up workspace", workspace, run=run.pk, skipped=[s["cluster"] for s in skipped]
-    )
+    skipped_names = [s["cluster"] for s in skipped]
+    if schedule is not None:  # a schedule's run is the schedule's event, cluster or workspace
+        audit.record(by, "ran", schedule, run=run.pk, skipped=skipped_names)
+    else:
+        audit.record(by, "backed up", workspace, run=run.pk, skipped=skipped_names)
     return run
 
 

@@ -34,6 +34,7 @@ from backups.engine.storage.base import (
     Unreachable,
 )
 from backups.engine.storage.layout import VELERO_TOP_LEVEL, Layout
+from backups.engine.words import counted
 from locations.providers import get_provider
 from locations.providers.errors import Inconsistent, InvalidBucketName, Misconfigured
 
@@ -214,7 +215,7 @@ def _unknown_warning(location, layout: Layout, unknown: list[str]) -> str:
     tenant's to browse)."""
     if location.provider == "filesystem":
         under = f"prefix '{layout.prefix}' of the directory" if layout.prefix else "the directory"
-        found = f"{len(unknown)} folder(s) that Velero does not know"
+        found = f"{counted(len(unknown), 'folder')} that Velero does not know"
     else:
         under = f"prefix '{layout.prefix}'" if layout.prefix else "the bucket's root"
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""

@@ -15,6 +15,7 @@ from workspaces import audit
 from workspaces.access import can, workspaces_for
 from workspaces.roles import Action
 from workspaces.views.common import fetch, fragment, page_of
+from workspaces.views.listing import Filter, Listing
 
 from . import aws
 from .forms import LocationForm
@@ -35,13 +36,29 @@ def _may_create(user) -> bool:
     return user.is_superuser or workspaces_for(user, Action.MANAGE).exists()
 
 
+LOCATIONS = Listing(
+    search=("name", "bucket", "prefix", "path", "endpoint_url"),
+    filters=(
+        Filter("status", "Status", "status", tuple(BackupLocation.Status.choices)),
+        Filter("provider", "Provider", "provider", tuple(BackupLocation.Provider.choices)),
+        Filter("workspace", "Workspace", "workspace__name"),
+    ),
+    sorts={
+        "name": ("Name", "name"),
+        "validated": ("Validated longest ago", "last_validated_at"),
+        "newest": ("Newest first", "-id"),
+    },
+    default_sort="name",
+)
+
+
 @login_required
 def location_list(request: HttpRequest) -> HttpResponse:
     locations = BackupLocation.objects.restrict(request.user).select_related("workspace")
+    locations, listing = LOCATIONS.apply(request, locations)
+    context = {**listing, "page": page_of(request, locations)}
     return render(
-        request,
-        "locations/list.html",
-        {"page": page_of(request, locations), "can_create": _may_create(request.user)},
+        request, "locations/list.html", {**context, "can_create": _may_create(request.user)}
     )
 
 
@@ -150,7 +167,9 @@ def location_validate(request: HttpRequest, pk: int) -> HttpResponse:
     result = validate_and_record(location)
     location.refresh_from_db()
     if request.htmx:
-        return render(request, "locations/detail.html#status", {"location": location})
+        # The partial keeps its button: a location may be validated again and again.
+        context = {"location": location, "can_validate": True}
+        return render(request, "locations/detail.html#status", context)
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect(location)
 

@@ -288,5 +288,18 @@ class AuditEvent(models.Model):
     @property
     def detail_pairs(self) -> list[tuple[str, object]]:
         """The detail as (key, value) pairs: a template's ``detail.items`` would
-        read a key called "items" instead."""
-        return sorted(self.detail.items())
+        read a key called "items" instead. Lists and mappings read as text
+        ("a, b"; "shop → shop-copy"), never as Python; empty ones are left out."""
+        return sorted(
+            (key, _readable(value))
+            for key, value in self.detail.items()
+            if value not in ([], {}, None, "")
+        )
+
+
+def _readable(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} → {_readable(v)}" for k, v in sorted(value.items()))
+    if isinstance(value, list | tuple):
+        return ", ".join(_readable(v) for v in value)
+    return str(value)

@@ -10,6 +10,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from backups.engine.words import counted
+
 from ..models import Operation
 from . import volumes
 from .backup import BackupJob
@@ -39,11 +41,13 @@ def reap(now=None) -> int:
     clusters = volumes.stale_clusters(cutoff)
     stale = sum(job.reap_stale(now) for job in JOBS.values())
     if stale:
-        log.warning("marked %d job(s) failed: their worker stopped sending heartbeats", stale)
+        log.warning(
+            "marked %s failed: their worker stopped sending heartbeats", counted(stale, "job")
+        )
         volumes.sweep(clusters)  # what the dead workers' volume work left in the clusters
     unclaimed = sum(job.reap_unclaimed(now, workers_busy=busy) for job in JOBS.values())
     if unclaimed:
-        log.warning("%d unclaimed pending job(s) queued again or failed", unclaimed)
+        log.warning("%s queued again or failed", counted(unclaimed, "unclaimed pending job"))
     return stale + unclaimed
 
 

@@ -75,6 +75,19 @@ class Restore(Operation):
         blank=True, help_text="The resource modifier rules this restore runs with (a copy)."
     )
     is_preview = models.BooleanField(default=False, help_text="A server-side dry run only.")
+    from_preview = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="confirmed_as",
+        help_text="The preview this restore confirmed (one restore per preview, at most).",
+    )
+    option_warnings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the wizard warned about the options (a mapping source not in the backup).",
+    )
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)

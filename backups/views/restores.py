@@ -19,24 +19,9 @@ from workspaces.roles import Action
 from workspaces.views.common import fetch, fragment, page_of, visible_cluster
 
 from ..forms import RestoreForm
-from ..jobs import JobRefused, RestoreJob, start_restore
+from ..jobs import JobRefused, RestoreJob, confirm_preview, rerun_preview, start_restore
 from ..models import Backup, Restore, RestoreItem
-
-OPTION_FIELDS = (
-    "include_namespaces",
-    "exclude_namespaces",
-    "namespace_mapping",
-    "include_resources",
-    "exclude_resources",
-    "label_selector",
-    "cluster_resources",
-    "restore_pvs",
-    "storage_class_mapping",
-    "preserve_node_ports",
-    "existing_policy",
-    "modifier_set",
-    "resource_modifiers",
-)
+from ..naming import mapping_warnings
 
 
 def _restore(request: HttpRequest, pk: int, **lookup) -> Restore:
@@ -74,10 +59,12 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
         target = form.cleaned_data["target_cluster"]
         _check_target(request.user, target)
         preview = request.POST.get("action") != "restore"
+        options = form.options()
+        options["option_warnings"] = mapping_warnings(
+            options["namespace_mapping"], found, options["include_namespaces"]
+        )
         try:
-            restore = start_restore(
-                backup, target, by=request.user, preview=preview, **form.options()
-            )
+            restore = start_restore(backup, target, by=request.user, preview=preview, **options)
         except JobRefused as exc:
             form.add_error(None, str(exc))
         else:
@@ -92,24 +79,35 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
-    """Run for real what a finished preview showed, with the same options."""
+    """Run for real what a finished preview showed, with the same options, once."""
     preview = _restore(request, pk, is_preview=True)
-    if preview.backup is None or preview.target_cluster is None:
-        messages.error(request, "The backup or the target cluster is gone; start a new restore.")
-        return redirect(preview)
-    _check_target(request.user, preview.target_cluster)
+    if preview.target_cluster is not None:
+        _check_target(request.user, preview.target_cluster)
     try:
-        restore = start_restore(
-            preview.backup,
-            preview.target_cluster,
-            by=request.user,
-            **{name: getattr(preview, name) for name in OPTION_FIELDS},
-        )
+        restore, started = confirm_preview(preview, by=request.user)
     except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect(preview)
-    messages.success(request, f"Restore {restore.name} started.")
+    if started:
+        messages.success(request, f"Restore {restore.name} started.")
+    else:
+        messages.info(request, f"This preview was already confirmed: restore {restore.name}.")
     return redirect(restore)
+
+
+@login_required
+@require_POST
+def restore_rerun(request: HttpRequest, pk: int) -> HttpResponse:
+    """A stale (or any finished) preview, run again with the same options."""
+    preview = _restore(request, pk, is_preview=True)
+    if preview.target_cluster is not None:
+        _check_target(request.user, preview.target_cluster)
+    try:
+        fresh = rerun_preview(preview, by=request.user)
+    except JobRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(preview)
+    return redirect(fresh)
 
 
 def _items(request: HttpRequest, restore: Restore):
@@ -135,7 +133,6 @@ def restore_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, fragment(request, "backups/restore_detail.html", "items"), context)
 
 
-@login_required
 @login_required
 def cluster_restores(request: HttpRequest, name: str) -> HttpResponse:
     cluster = visible_cluster(request, name)

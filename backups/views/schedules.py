@@ -2,34 +2,54 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Prefetch
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
 
+from backups.engine.words import counted
 from workspaces import audit
 from workspaces.access import can
 from workspaces.models import Cluster, Workspace
 from workspaces.roles import Action
 from workspaces.views.common import (
     fetch,
+    fragment,
     page_of,
     require,
     visible_cluster,
     visible_workspace,
 )
+from workspaces.views.listing import Filter, Listing
 
-from .. import cron
+from .. import cron, timetable
 from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
 from ..models import Backup, BackupRun, Schedule
 from ..retention import WORDS, Tiers, schedule_plan
 from ..scheduling import backup_workspace, restore_run, run_now
+
+SCHEDULES = Listing(
+    search=("prefix", "cluster__name", "workspace__name", "cron"),
+    filters=(
+        Filter("state", "State", "paused", (("False", "active"), ("True", "paused"))),
+        Filter("preset", "When", "preset", tuple(Schedule.Preset.choices)),
+        Filter("cluster", "Cluster", "cluster__name"),
+        Filter("location", "Location", "location__name"),
+        Filter("workspace", "Workspace", "workspace__name"),
+    ),
+    sorts={
+        "next": ("Next run soonest", "next_run_at,prefix"),
+        "name": ("Name", "prefix"),
+        "last": ("Ran most recently", "-last_run_at"),
+    },
+    default_sort="next",
+)
 
 
 def _schedules(user):
@@ -72,7 +92,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
     """Every schedule the user can see, soonest next run first; paused and never-running
     ones last. Three queries at any size (count, page, the ones they may run)."""
     user = request.user
-    schedules = _schedules(user).order_by(F("next_run_at").asc(nulls_last=True), "prefix")
+    schedules, listing = SCHEDULES.apply(request, _schedules(user))
     page = page_of(request, schedules)
     shown = [s.pk for s in page]
     runnable = set(
@@ -82,7 +102,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
     )
     for schedule in page:
         schedule.can_run = schedule.pk in runnable
-    return render(request, "backups/schedule_list.html", {"page": page})
+    return render(request, "backups/schedule_list.html", {**listing, "page": page})
 
 
 @login_required
@@ -140,7 +160,12 @@ def _edit(request: HttpRequest, schedule: Schedule, back: str) -> HttpResponse:
         )
         messages.success(
             request,
-            f"Schedule {schedule.prefix} saved. Next run: {schedule.next_run_at or 'never'}.",
+            f"Schedule {schedule.prefix} saved. Next run: "
+            + (
+                f"{timezone.localtime(schedule.next_run_at):%Y-%m-%d %H:%M %Z}."
+                if schedule.next_run_at
+                else "never."
+            ),
         )
         return redirect(schedule)
     upcoming = schedule.upcoming(timezone.now()) if schedule.pk else []
@@ -261,22 +286,19 @@ def schedule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def schedule_calendar(request: HttpRequest) -> HttpResponse:
-    """Upcoming runs of every schedule the user can see, for the next few weeks, by day."""
-    now = timezone.now()
-    wanted = request.GET.get("days", "")
-    horizon = now + timedelta(days=min(int(wanted), 366) if wanted.isdigit() else 35)
-    days: dict = defaultdict(list)
-    for schedule in _schedules(request.user).filter(paused=False):
-        if not schedule.expression:
-            continue
-        for when in cron.next_runs(schedule.expression, now, 400):
-            if when > horizon:
-                break
-            days[timezone.localtime(when).date()].append((when, schedule))
-    calendar = [(day, sorted(entries, key=lambda e: e[0])) for day, entries in sorted(days.items())]
-    return render(
-        request, "backups/schedule_calendar.html", {"calendar": calendar, "horizon": horizon}
-    )
+    """The runs of every schedule the user can see, a week or a month at a time."""
+    view = request.GET.get("view", "week")
+    view = view if view in timetable.VIEWS else "week"
+    today = timezone.localdate()
+    try:
+        around = (
+            date.fromisoformat(request.GET.get("start", "")) if request.GET.get("start") else today
+        )
+    except ValueError:
+        around = today
+    around = min(max(around, today - timedelta(days=400)), today + timedelta(days=800))
+    period = timetable.build(_schedules(request.user), view, around)
+    return render(request, "backups/schedule_calendar.html", {"period": period, "today": today})
 
 
 def _run(request: HttpRequest, pk: int) -> BackupRun:
@@ -288,17 +310,25 @@ def backup_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(request, pk)
     user = request.user
     hide_skips(user, [run])
-    return render(
+    backups = list(run.backups.restrict(user).select_related("location", "created_by"))
+    restores = list(run.restores.restrict(user).select_related("created_by"))
+    # The page polls its tables while any backup or restore of the run is under way.
+    active = any(not op.is_done for op in [*backups, *restores])
+    response = render(
         request,
-        "backups/run_detail.html",
+        fragment(request, "backups/run_detail.html", "live"),
         {
             "run": run,
-            "backups": run.backups.restrict(user).select_related("location", "created_by"),
-            "restores": run.restores.restrict(user).select_related("created_by"),
+            "backups": backups,
+            "restores": restores,
+            "active": active,
             "can_restore": can(request.user, Action.RESTORE, run.workspace),
             "form": WorkspaceRestoreForm(),
         },
     )
+    if request.htmx and not active:
+        return HttpResponseStopPolling(response.content)
+    return response
 
 
 @login_required
@@ -312,7 +342,7 @@ def backup_run_restore(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "; ".join(" ".join(e) for e in form.errors.values()))
         return redirect(run)
     restores, skipped = restore_run(run, by=request.user, **form.options())
-    messages.success(request, f"{len(restores)} restore(s) started.")
+    messages.success(request, f"{counted(len(restores), 'restore')} started.")
     for skip in skipped:
         messages.warning(request, f"{skip['cluster']} skipped: {skip['reason']}")
     return redirect(run)
@@ -333,7 +363,8 @@ def workspace_backup(request: HttpRequest, slug: str) -> HttpResponse:
         )
         made = run.backups.count()
         messages.success(
-            request, f"{made} backup(s) started; {len(run.skipped)} cluster(s) skipped."
+            request,
+            f"{counted(made, 'backup')} started; {counted(len(run.skipped), 'cluster')} skipped.",
         )
         return redirect(run)
     return render(request, "backups/workspace_backup.html", {"workspace": workspace, "form": form})

@@ -19,3 +19,14 @@ document.addEventListener("click", function (event) {
   toggle.setAttribute("aria-expanded", open ? "true" : "false");
   document.body.classList.toggle("menu-open", open);
 });
+
+// A Copy button puts its data-copy text on the clipboard and says so for a moment.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest ? event.target.closest("button.copy[data-copy]") : null;
+  if (!button || !navigator.clipboard) return;
+  navigator.clipboard.writeText(button.dataset.copy).then(function () {
+    var label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(function () { button.textContent = label; }, 1500);
+  });
+});

@@ -56,7 +56,7 @@ def test_crafted_documents_in_minio_do_not_stop_the_sync(
 
     call_command("sync_location", "minio")
     out = capsys.readouterr().out
-    assert "1 backup(s) imported" in out
+    assert "1 backup imported" in out
     assert "skipped crlf: unreadable" in out and "skipped negative-count" in out
     assert "forged" not in out
     assert sync_locations() == 1  # the second location, after the crafted first one

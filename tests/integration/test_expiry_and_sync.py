@@ -98,7 +98,7 @@ def test_an_empty_console_imports_the_backups_of_a_bucket(cluster, devenv, minio
     sha256, items = made.sha256, made.items_done
     Backup.objects.all().delete()  # the console forgets; the bucket keeps the backup
     call_command("sync_location", "minio")
-    assert "1 backup(s) imported" in capsys.readouterr().out
+    assert "1 backup imported" in capsys.readouterr().out
     imported = Backup.objects.get(name="nightly-cluster-a-20261124000000")
     assert imported.source == Backup.Source.IMPORTED
     assert imported.status == Status.COMPLETED
@@ -108,7 +108,7 @@ def test_an_empty_console_imports_the_backups_of_a_bucket(cluster, devenv, minio
     assert imported.include_namespaces == ["monitoring"]
     # A second sync imports nothing new.
     call_command("sync_location", "minio")
-    assert "0 backup(s) imported" in capsys.readouterr().out
+    assert "0 backups imported" in capsys.readouterr().out
 
 
 def test_sync_removes_entries_whose_files_vanished(cluster, devenv, minio_bucket, minio_s3, capsys):
@@ -117,7 +117,7 @@ def test_sync_removes_entries_whose_files_vanished(cluster, devenv, minio_bucket
     for key in keys(minio_s3, minio_bucket, "velero/backups/short-lived/"):
         minio_s3.delete_object(Bucket=minio_bucket, Key=key)
     call_command("sync_location", "minio")
-    assert "1 backup(s) removed" in capsys.readouterr().out
+    assert "1 backup removed" in capsys.readouterr().out
     assert not Backup.objects.filter(name="short-lived").exists()
 
 

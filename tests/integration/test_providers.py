@@ -172,7 +172,7 @@ def test_unknown_top_level_folders_give_a_warning(store):
         assert result.ok, result.message
         assert len(result.warnings) == 1
         if loc.provider == "filesystem":  # counted, not named: the server's disk
-            assert "1 folder(s) that Velero does not know" in result.warnings[0]
+            assert "1 folder that Velero does not know" in result.warnings[0]
         else:
             assert "etcd-snapshots" in result.warnings[0]
         assert "Velero would mark this location Unavailable" in result.warnings[0]

@@ -54,7 +54,7 @@ def test_a_schedule_fires_at_its_times_and_only_then(place):
     assert tick(SUNDAY_MIDNIGHT + timedelta(seconds=30)) == []
     schedule.refresh_from_db()
     assert schedule.next_run_at == SUNDAY_MIDNIGHT + timedelta(days=7)
-    assert "1 backup(s) started" in schedule.last_result
+    assert "1 backup started" in schedule.last_result
     backup = Backup.objects.get()
     assert backup.schedule == schedule and backup.include_namespaces == ["monitoring"]
 

@@ -119,3 +119,62 @@ def test_it_keeps_a_single_cluster_grantees_workspace_pages_constant(
         response = client.get(url)
     assert response.status_code == 200
     assert b"unreachable" not in response.content  # the skips were of other clusters
+
+
+# Each list with its search, filters and sort in the URL (issue #15, Done-when 2).
+FILTERED = [
+    ("backup_list", "q=manual&status=completed&sort=size&from=2000-01-01&to=2999-12-31"),
+    ("backup_list", "location=nowhere&sort=expires"),
+    ("restore_list", "q=restore&status=pending&sort=name"),
+    ("etcd_snapshot_list", "status=pending&sort=revision&from=2000-01-01"),
+    ("location_list", "q=loc&provider=filesystem&sort=validated"),
+    ("schedule_list", "q=nightly&state=False&sort=last"),
+]
+
+
+def populate_schedules(viewer, n: int) -> None:
+    from backups.models import Schedule
+
+    for _ in range(n):
+        ws = factories.workspace()
+        cluster = factories.cluster(ws)
+        loc = factories.location(ws)
+        Schedule.objects.create(workspace=ws, cluster=cluster, prefix="nightly", location=loc)
+        ws.grant(Role.VIEWER, user=viewer)
+
+
+@pytest.mark.parametrize(("page", "query"), FILTERED)
+def test_a_filtered_list_costs_the_same_at_1_and_50_rows(
+    db, client, page, query, django_assert_num_queries
+):
+    viewer = factories.user("filterer")
+    client.force_login(viewer)
+    url = f"{reverse(page)}?{query}"
+    fill = populate_schedules if page == "schedule_list" else populate
+    fill(viewer, 1)
+    one, _ = count_queries(client, url)
+    fill(viewer, 49)
+    with django_assert_num_queries(one):
+        response = client.get(url)
+    assert response.status_code == 200
+
+
+def test_the_filtered_audit_trail_costs_the_same_at_1_and_50_events(
+    db, client, django_assert_num_queries
+):
+    from workspaces import audit
+
+    admin = factories.user("auditor")
+    client.force_login(admin)
+    ws = factories.workspace("Audited")
+    ws.grant(Role.ADMIN, user=admin)
+    loc = factories.location(ws)
+    cluster = factories.cluster(ws)
+    url = reverse("workspace_audit", args=[ws.slug]) + "?q=backed&type=backup&sort=oldest"
+    audit.record(admin, "backed up", factories.backup(cluster, loc))
+    one, _ = count_queries(client, url)
+    for _ in range(49):
+        audit.record(admin, "backed up", factories.backup(cluster, loc))
+    with django_assert_num_queries(one):
+        response = client.get(url)
+    assert response.content.count(b"backed up") >= 50

@@ -202,7 +202,7 @@ def test_validation_does_not_list_what_is_on_the_disk(db, roots):
     result = validate(location)
     assert result.ok
     assert "private-folder" not in " ".join([result.message, *result.warnings])
-    assert "1 folder(s) that Velero does not know" in result.warnings[0]
+    assert "1 folder that Velero does not know" in result.warnings[0]
 
 
 def test_a_workspace_admin_of_the_location_still_sees_it_and_validates_it(world, login, roots):

@@ -118,7 +118,7 @@ def test_the_command_reports_each_skipped_backup_on_one_line(bucket, capsys, tmp
     _write(tmp_path / "crafted", "velero", "two\r\nlines", velero_document("x"))
     call_command("sync_location", "crafted")
     out = capsys.readouterr().out
-    assert "1 backup(s) imported" in out
+    assert "1 backup imported" in out
     assert "skipped 'two\\r\\nlines'" in out
     assert not any(line.startswith("lines") for line in out.splitlines())
 

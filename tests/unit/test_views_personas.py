@@ -88,6 +88,13 @@ DOWNLOADERS = operators(FOUND, cluster_grantee=FORBIDDEN)
 
 CASES = [
     Case("dashboard", lambda w: reverse("dashboard"), everyone(OK)),
+    Case(
+        "backup_bulk_delete",
+        lambda w: reverse("backup_bulk_delete"),
+        everyone(OK),  # the confirmation page; each row is checked on it (test_bulk_delete.py)
+        method="post",
+        data=lambda w: {"ids": [w.backup.pk]},
+    ),
     Case("login", lambda w: reverse("login"), everyone(OK), anonymous=OK),
     Case("logout", lambda w: reverse("logout"), everyone(FOUND), method="post"),
     Case("password_change", lambda w: reverse("password_change"), everyone(OK)),
@@ -319,6 +326,12 @@ CASES = [
     Case(
         "restore_confirm",
         lambda w: as_finished_preview(w) or reverse("restore_confirm", args=[w.restore.pk]),
+        operators(FOUND),
+        method="post",
+    ),
+    Case(
+        "restore_rerun",
+        lambda w: as_finished_preview(w) or reverse("restore_rerun", args=[w.restore.pk]),
         operators(FOUND),
         method="post",
     ),

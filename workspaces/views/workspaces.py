@@ -18,6 +18,7 @@ from ..forms import GrantForm, WorkspaceForm
 from ..models import Workspace
 from ..roles import Action, Role
 from .common import fetch, fragment, page_of, visible_workspace, with_cluster_counts
+from .listing import Filter, Listing
 
 
 @login_required
@@ -128,10 +129,20 @@ def member_revoke(request: HttpRequest, slug: str, membership_id: int) -> HttpRe
     return redirect(workspace)
 
 
+AUDIT = Listing(
+    search=("actor_name", "action", "object_type", "object_repr"),
+    search_label="Who, what or which",
+    filters=(Filter("action", "Action", "action"), Filter("type", "Kind of object", "object_type")),
+    dated="at",
+    sorts={"newest": ("Newest first", "-at"), "oldest": ("Oldest first", "at")},
+    default_sort="newest",
+)
+
+
 @login_required
 def workspace_audit(request: HttpRequest, slug: str) -> HttpResponse:
     workspace = visible_workspace(request, slug)
     events = workspace.audit_events.restrict(request.user).select_related("actor")
-    return render(
-        request, "workspaces/audit.html", {"workspace": workspace, "page": page_of(request, events)}
-    )
+    events, listing = AUDIT.apply(request, events)
+    context = {**listing, "workspace": workspace, "page": page_of(request, events)}
+    return render(request, "workspaces/audit.html", context)

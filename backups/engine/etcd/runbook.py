@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from backups.engine.etcd.client import EtcdError, members_of, parse_endpoints
 from backups.engine.storage.layout import Layout
+from backups.engine.words import counted
 
 BUMP_REVISION = 1_000_000
 DEFAULT_DATA_DIR = "/var/lib/etcd"
@@ -63,6 +64,11 @@ class _Member:
     peer_urls: tuple[str, ...]
     host: str
     known: bool
+
+
+def each_member(n: int) -> str:
+    """The members to act on, in words: the member, or each of the 3 members."""
+    return "the member" if n == 1 else f"each of the {counted(n, 'member')}"
 
 
 def q(value: str) -> str:
@@ -262,8 +268,8 @@ def _verify(snapshot, file: str) -> Step:
 def _copy(plan: list[_Member], file: str, on_member: str) -> Step:
     commands = [f"scp {q(file)} {q(m.host)}:{on_member}" for m in plan]
     text = (
-        f"Every member restores from the same file. Put it at {on_member} on each of the "
-        f"{len(plan)} member(s)"
+        f"Every member restores from the same file. Put it at {on_member} on "
+        f"{each_member(len(plan))}"
         + ("." if all(m.known for m in plan) else " (fill in each member's host).")
     )
     return Step(COPY, TITLES[COPY], text, commands)
@@ -289,7 +295,7 @@ def _stop_etcd(plan: list[_Member]) -> Step:
     return Step(
         STOP_ETCD,
         TITLES[STOP_ETCD],
-        f"On each of the {len(plan)} member(s), after every API server is down. With systemd: "
+        f"On {each_member(len(plan))}, after every API server is down. With systemd: "
         "`sudo systemctl stop etcd`.",
         [
             f"sudo mkdir -p {STOPPED} && sudo mv {MANIFESTS}/etcd.yaml {STOPPED}/",

@@ -38,6 +38,7 @@ from backups.engine.etcd.client import (
 from backups.engine.inputs import SnapshotRequest
 from backups.engine.job import CANCELLED, Cancelled, ShouldStop, never
 from backups.engine.storage.base import StorageError
+from backups.engine.words import counted
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ class _SnapshotExecutor:
         self.log(
             f"etcd {status.version}, member {out.member} (id {status.member_hex}, {role}), "
             f"revision {status.revision}, database {_mib(status.db_size)}, "
-            f"{len(members)} member(s)"
+            f"{counted(len(members), 'member')}"
         )
         if status.errors:
             self.log("etcd reports: " + "; ".join(status.errors))

@@ -46,13 +46,21 @@ class _NoAliases(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parser's complaint in words, with where it is ("line 3, column 7"),
+    not its class name ("ScannerError")."""
+    problem = getattr(exc, "problem", None) or "it cannot be read"
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
 def _load(text: str) -> dict:
     """The kubeconfig as a dict whose clusters, users and contexts are lists of
     ``{name: str, <kind>: dict}`` (KubeconfigError otherwise, never a traceback)."""
     try:
         config = yaml.load(text, Loader=_NoAliases)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        raise KubeconfigError(f"This is not valid YAML: {exc.__class__.__name__}.") from None
+        raise KubeconfigError(f"This is not valid YAML: {yaml_problem(exc)}.") from None
     except RecursionError:
         raise KubeconfigError("This YAML is nested too deeply to be a kubeconfig.") from None
     if not isinstance(config, dict) or config.get("kind", "Config") != "Config":
@@ -161,9 +169,10 @@ def api_client(kubeconfig: str, pool_size: int = 4) -> k8s.ApiClient:
         load_kube_config_from_dict(config, client_configuration=configuration, persist_config=False)
     except ConfigException as exc:
         raise KubeconfigError(f"The kubeconfig cannot be used: {exc}") from None
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # odd shapes inside entries
+    except (ValueError, TypeError, AttributeError, KeyError):  # odd shapes inside entries
         raise KubeconfigError(
-            f"The kubeconfig cannot be used: {exc.__class__.__name__} reading it."
+            "The kubeconfig cannot be used: one of its entries has an unexpected shape "
+            "(a list or a text where a mapping belongs, or a missing field)."
         ) from None
     # Set before the ApiClient exists: it builds its connection pool from these.
     configuration.connection_pool_maxsize = pool_size

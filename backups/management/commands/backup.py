@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from backups.engine.words import counted
 from backups.forms import SelectorField
 from backups.jobs import JobRefused, run_and_wait, start_backup
 from backups.models import BackupOptions, ClusterResources
@@ -94,5 +95,5 @@ class Command(BaseCommand):
             raise CommandError(backup.error or "The backup failed.")
         if backup.status != "completed":
             raise CommandError(
-                f"{backup.errors_count} item(s) failed; see the backup's page or log."
+                f"{counted(backup.errors_count, 'item')} failed; see the backup's page or log."
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from backups.engine.words import counted
 from backups.expiry import gc_backups
 
 
@@ -14,10 +15,10 @@ class Command(BaseCommand):
         result = gc_backups()
         for name in result.deleted:
             self.stdout.write(f"deleted {name}")
-        self.stdout.write(f"{len(result.deleted)} expired backup(s) deleted.")
+        self.stdout.write(f"{counted(len(result.deleted), 'expired backup')} deleted.")
         if result.failed:
             lines = "\n".join(f"  {name}: {reason}" for name, reason in result.failed.items())
             raise CommandError(
-                f"{len(result.failed)} expired backup(s) could not be deleted and will be "
+                f"{counted(len(result.failed), 'expired backup')} could not be deleted and will be "
                 f"retried:\n{lines}"
             )

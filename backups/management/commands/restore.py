@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.engine.filters import FilterError, validate_selector
+from backups.engine.words import counted
 from backups.jobs import JobRefused, run_and_wait, start_restore
 from backups.management.commands.backup import PHASES
 from backups.models import Backup, ResourceModifierSet, RestoreItem
@@ -129,8 +130,7 @@ class Command(BaseCommand):
             raise CommandError(restore.error or "The restore failed.")
         if restore.status != "completed":
             self._first_failures(restore)
-            count = restore.failed_count
-            raise CommandError(f"{count} item{'' if count == 1 else 's'} failed.")
+            raise CommandError(f"{counted(restore.failed_count, 'item')} failed.")
 
     def _modifier_set(self, name, target, user):
         """The named set of the target's workspace (one the user may see, with --as-user)."""

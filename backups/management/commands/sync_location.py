@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.engine.storage.base import StorageError
+from backups.engine.words import counted
 from backups.sync import SyncRefused, sync_location
 from locations.models import BackupLocation
 from palette_site.command_support import named
@@ -22,9 +23,11 @@ class Command(BaseCommand):
             result = sync_location(location)
         except (SyncRefused, StorageError) as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"{len(result.imported)} backup(s) imported")
+        self.stdout.write(f"{counted(len(result.imported), 'backup')} imported")
         if result.removed:
-            self.stdout.write(f"{len(result.removed)} backup(s) removed: their files are gone")
+            self.stdout.write(
+                f"{counted(len(result.removed), 'backup')} removed: their files are gone"
+            )
         for name, reason in result.skipped.items():
             # A folder name is input: repr() shows a CR/LF instead of starting a new line.
             shown = name if name.isprintable() else repr(name)
