@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
+from api import account
 from backups.views import backup as backup_views
 from backups.views import etcd, jobs, restores, schedules
 from backups.views import lists as backups
@@ -113,4 +114,8 @@ urlpatterns = [
     ),
     path("jobs/<str:kind>/<int:pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
+    path("account/tokens/", account.token_list, name="token_list"),
+    path("account/tokens/new/", account.token_create, name="token_create"),
+    path("account/tokens/<int:pk>/revoke/", account.token_revoke, name="token_revoke"),
 ]

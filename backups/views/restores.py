@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from api.confirmation import confirm_preview
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
 from backups.engine.velero import reader
@@ -21,19 +22,6 @@ from workspaces.views.common import fetch, fragment, page_of, visible_cluster
 from ..forms import RestoreForm
 from ..jobs import JobRefused, RestoreJob, start_restore
 from ..models import Backup, Restore, RestoreItem
-
-OPTION_FIELDS = (
-    "include_namespaces",
-    "exclude_namespaces",
-    "namespace_mapping",
-    "include_resources",
-    "exclude_resources",
-    "label_selector",
-    "cluster_resources",
-    "restore_pvs",
-    "preserve_node_ports",
-    "existing_policy",
-)
 
 
 def _restore(request: HttpRequest, pk: int, **lookup) -> Restore:
@@ -89,21 +77,17 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
 def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     """Run for real what a finished preview showed, with the same options."""
     preview = _restore(request, pk, is_preview=True)
-    if preview.backup is None or preview.target_cluster is None:
-        messages.error(request, "The backup or the target cluster is gone; start a new restore.")
-        return redirect(preview)
-    _check_target(request.user, preview.target_cluster)
+    if preview.target_cluster is not None:
+        _check_target(request.user, preview.target_cluster)
     try:
-        restore = start_restore(
-            preview.backup,
-            preview.target_cluster,
-            by=request.user,
-            **{name: getattr(preview, name) for name in OPTION_FIELDS},
-        )
+        restore, started = confirm_preview(preview, request.user)
     except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect(preview)
-    messages.success(request, f"Restore {restore.name} started.")
+    if started:
+        messages.success(request, f"Restore {restore.name} started.")
+    else:
+        messages.info(request, f"This preview was already confirmed: restore {restore.name}.")
     return redirect(restore)
 
 

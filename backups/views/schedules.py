@@ -28,7 +28,7 @@ from workspaces.views.common import (
 from .. import cron
 from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
 from ..models import Backup, BackupRun, Schedule
-from ..scheduling import backup_workspace, restore_run, run_now
+from ..scheduling import backup_workspace, restore_run, run_now, set_paused
 
 
 def _schedules(user):
@@ -208,10 +208,7 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
 def schedule_pause(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause, or resume from now on (missed runs are not made up)."""
     schedule = _schedule(request, pk, Action.MANAGE)
-    schedule.paused = not schedule.paused
-    schedule.plan_next(timezone.now())
-    schedule.save(update_fields=["paused", "next_run_at"])
-    audit.record(request.user, "paused" if schedule.paused else "resumed", schedule)
+    set_paused(schedule, not schedule.paused, request.user)
     messages.success(
         request, f"Schedule {schedule.prefix} {'paused' if schedule.paused else 'resumed'}."
     )
