@@ -86,9 +86,16 @@ CASES = [
         # Workspace Admins add locations; this one's store refuses connections, and
         # it is saved as asked, marked Unavailable.
         admin_only(CREATED, cluster_grantee=FORBIDDEN, outsider=FORBIDDEN),
-        body=lambda w: {"name": "api-minio", "workspace": w.workspace.slug, "provider": "minio",
-                        "bucket": "b", "endpoint_url": "http://127.0.0.1:9", "access_key": "k",
-                        "secret_key": "s3cr3t-value", "save_unavailable": True},  # fmt: skip
+        body=lambda w: {
+            "name": "api-minio",
+            "workspace": w.workspace.slug,
+            "provider": "minio",
+            "bucket": "b",
+            "endpoint_url": "http://127.0.0.1:9",
+            "access_key": "k",
+            "secret_key": "s3cr3t-value",
+            "save_unavailable": True,
+        },  # fmt: skip
     ),
     Case(
         "location-detail",
@@ -108,8 +115,9 @@ CASES = [
         operators(CREATED, cluster_grantee=BAD, **BODY_OUTSIDER),
         body=lambda w: {"cluster": w.cluster.name, "location": w.location.name},
     ),
-    Case("backup-detail", "delete", lambda w: f"{V1}/backups/{stored(w)}/",
-         admin_only(NO_CONTENT)),  # fmt: skip
+    Case(
+        "backup-detail", "delete", lambda w: f"{V1}/backups/{stored(w)}/", admin_only(NO_CONTENT)
+    ),  # fmt: skip
     Case(
         "backup-contents",
         "get",
@@ -156,14 +164,24 @@ CASES = [
         admin_only(OK),
         body=lambda w: {"ttl": "24h"},
     ),
-    Case("schedule-detail", "delete", lambda w: f"{V1}/schedules/{w.schedule.pk}/",
-         admin_only(NO_CONTENT)),  # fmt: skip
-    Case("schedule-pause", "post", lambda w: f"{V1}/schedules/{w.schedule.pk}/pause/",
-         admin_only(OK)),  # fmt: skip
-    Case("schedule-resume", "post", lambda w: f"{V1}/schedules/{w.schedule.pk}/resume/",
-         admin_only(OK)),  # fmt: skip
-    Case("schedule-run", "post", lambda w: f"{V1}/schedules/{w.schedule.pk}/run/",
-         operators(CREATED)),  # fmt: skip
+    Case(
+        "schedule-detail",
+        "delete",
+        lambda w: f"{V1}/schedules/{w.schedule.pk}/",
+        admin_only(NO_CONTENT),
+    ),  # fmt: skip
+    Case(
+        "schedule-pause", "post", lambda w: f"{V1}/schedules/{w.schedule.pk}/pause/", admin_only(OK)
+    ),  # fmt: skip
+    Case(
+        "schedule-resume",
+        "post",
+        lambda w: f"{V1}/schedules/{w.schedule.pk}/resume/",
+        admin_only(OK),
+    ),  # fmt: skip
+    Case(
+        "schedule-run", "post", lambda w: f"{V1}/schedules/{w.schedule.pk}/run/", operators(CREATED)
+    ),  # fmt: skip
     Case("etcd-snapshot-list", "get", lambda w: f"{V1}/etcd-snapshots/", everyone(OK)),
     Case(
         "etcd-snapshot-detail", "get", lambda w: f"{V1}/etcd-snapshots/{w.snapshot.pk}/", seers(OK)
