@@ -44,7 +44,11 @@ urlpatterns = [
     # Content-Security-Policy allows no inline script.
     path(
         "docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]),
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:schema",
+            permission_classes=[AllowAny],
+            template_name="api/swagger_ui.html",
+        ),
         name="docs",
     ),
 ]

@@ -56,7 +56,9 @@ backup_id=$(printf '%s' "$backup" | field id)
 echo "backup $(printf '%s' "$backup" | field name) started"
 phase=$(wait_for backups "$backup_id")
 echo "backup phase: $phase"
-[ "$phase" = Failed ] && exit 1
+if [ "$phase" = Failed ]; then
+  echo "error: $(call GET "/backups/$backup_id/" | field error)" >&2; exit 1
+fi
 
 contents=$(call GET "/backups/$backup_id/contents/")
 types=$(printf '%s' "$contents" | grep -o '"type":"[^"]*"' | wc -l | tr -d ' ')
