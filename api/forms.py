@@ -32,7 +32,22 @@ def body(request) -> dict:
     data = request.data
     if not hasattr(data, "get"):
         raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
-    return dict(data.items()) if hasattr(data, "items") else {}
+    found = dict(data.items()) if hasattr(data, "items") else {}
+    if _has_nul(found):
+        # PostgreSQL cannot store or even compare such a string (SQLite can): refuse
+        # it alike everywhere, as Django's form fields do.
+        raise exceptions.ValidationError({"non_field_errors": ["Null characters are not allowed."]})
+    return found
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def as_form_data(data: dict, form_class: type[forms.Form], names: dict | None = None) -> dict:

@@ -19,6 +19,7 @@ class WorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped)
     model = Workspace
     serializer_class = serializers.WorkspaceSerializer
     lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
     ordering_fields = ["name", "created_at"]
     ordering = ["name"]
     search_fields = ["name", "description"]
@@ -31,7 +32,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
     related = ("workspace",)
     serializer_class = serializers.ClusterSerializer
     lookup_field = "name"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = "[a-z0-9-]+"  # a cluster name is a DNS label
     filterset_class = filters.ClusterFilter
     ordering_fields = ["name", "created_at", "last_checked_at"]
     ordering = ["name"]

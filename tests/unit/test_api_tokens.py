@@ -159,3 +159,20 @@ def test_lifetimes_parse(text, expected):
 def test_bad_lifetimes_are_refused(text):
     with pytest.raises(ValueError):
         parse_lifetime(text)
+
+
+def test_support_staff_revoke_a_token_in_the_admin(world, client):
+    from tests import factories
+
+    token, secret = ApiToken.issue(world.users["operator"], "leaked")
+    client.force_login(factories.user("support", is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:api_apitoken_change", args=[token.pk])).content.decode()
+    assert token.digest not in page and secret not in page
+    client.post(
+        reverse("admin:api_apitoken_changelist"),
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    client.logout()
+    assert client.get("/api/v1/workspaces/", **bearer(secret)).status_code == 401
