@@ -139,6 +139,8 @@ def test_the_command_prints_a_working_token(world, client):
         (["admin", "--expires-in", "0d"], "between one minute and ten years"),
         (["admin", "--expires-in", "99999d"], "between one minute and ten years"),
         (["admin", "--name", "   "], "Give the token a name"),
+        (["ad\x00min"], "NUL character"),
+        (["admin", "--name", "a\x00b"], "NUL character"),
     ],
 )
 def test_the_command_explains_bad_input(world, args, message):

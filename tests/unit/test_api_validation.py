@@ -233,7 +233,7 @@ def test_null_characters_are_refused_on_every_database(world, api):
     # PostgreSQL cannot compare a string holding NUL; SQLite can: both refuse it.
     body = api("post", "/backups/", {"cluster": "a\x00b", "location": world.location.name})
     assert "Null characters" in errors(body)["non_field_errors"][0]
-    assert "Null characters" in errors(api("get", "/backups/?search=a%00b"))["search"][0]
+    assert "Null characters" in str(errors(api("get", "/backups/?search=a%00b")))
     assert api("get", "/backups/?cluster=a%00b").status_code == 400
     assert api("get", "/clusters/a%00b/").status_code == 404
     assert api("get", "/workspaces/a%00b/").status_code == 404

@@ -27,6 +27,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, user: str, name: str, expires_in: str, read_only: bool, **options):
+        if "\x00" in user + name:
+            raise CommandError("A user name or token name cannot hold a NUL character.")
         account = get_user_model().objects.filter(username=user).first()
         if account is None:
             raise CommandError(f"There is no user named {user!r}.")
