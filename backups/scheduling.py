@@ -121,6 +121,14 @@ def run_now(schedule: Schedule, by) -> BackupRun:
     return run
 
 
+def set_paused(schedule: Schedule, paused: bool, by) -> None:
+    """Pause, or resume from now on (missed runs are not made up)."""
+    schedule.paused = paused
+    schedule.plan_next(timezone.now())
+    schedule.save(update_fields=["paused", "next_run_at"])
+    audit.record(by, "paused" if paused else "resumed", schedule)
+
+
 def backup_workspace(
     workspace: Workspace,
     location,

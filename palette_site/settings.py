@@ -438,3 +438,41 @@ if PALETTE_OIDC_ENABLED:
             raise ImproperlyConfigured(f"PALETTE_OIDC_ISSUER is set: set PALETTE_OIDC_{_name} too")
 # Local accounts stay (break-glass); the OIDC backend only answers its own callback.
 AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "sso.backend.TeamSyncBackend"]
+# The REST API (api/): /api/v1/, its OpenAPI schema at /api/schema/ and the
+# reference page at /api/docs/ (Swagger UI served from drf-spectacular-sidecar's
+# static files: no CDN). Personal tokens as `Authorization: Bearer`; the
+# session works too (with CSRF), for the reference page's "Try it out".
+INSTALLED_APPS += ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar", "api"]  # fmt: skip
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.TokenScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "api.search.Search",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Backup console API",
+    "DESCRIPTION": "Backups, restores, schedules and etcd snapshots of Kubernetes clusters. "
+    "Send a personal token (Account > API tokens) as `Authorization: Bearer <token>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "backups.models.operation.Status",
+        "LocationStatusEnum": "locations.models.BackupLocation.Status",
+        "ClusterResourcesEnum": "backups.models.options.ClusterResources",
+    },
+}

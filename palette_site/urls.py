@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api import account
 from backups.views import backup as backup_views
 from backups.views import etcd, jobs, modifiers, restores, schedules
 from backups.views import lists as backups
@@ -144,4 +145,8 @@ urlpatterns = [
     ),
     path("metrics", metrics, name="metrics"),
     path("oidc/", include("sso.urls")),
+    path("api/", include("api.urls")),
+    path("account/tokens/", account.token_list, name="token_list"),
+    path("account/tokens/new/", account.token_create, name="token_create"),
+    path("account/tokens/<int:pk>/revoke/", account.token_revoke, name="token_revoke"),
 ]

@@ -25,21 +25,30 @@ def stream_object(
     request: HttpRequest, job, key: str, filename: str, content_type: str
 ) -> HttpResponse:
     """The object at ``key`` of ``job.location`` as an attachment; on a storage
-    error, back to the job's page with the reason.
+    error, back to the job's page with the reason."""
+    try:
+        return download(request.user, job, key, filename, content_type)
+    except StorageError as exc:
+        messages.error(request, f"Cannot download {filename}: {exc}")
+        return redirect(job)
+
+
+def download(user, job, key: str, filename: str, content_type: str) -> StreamingHttpResponse:
+    """The download itself, for the pages and the API. Raises StorageError when the
+    store cannot give the object, PermissionDenied without the download action.
 
     ``job`` is a backup or an etcd snapshot the user may already see (fetched
     through a permission-filtered queryset: 404 otherwise); without the download
     action on its cluster (or its workspace once the cluster is gone) this is 403.
     """
-    require(request.user, Action.DOWNLOAD, job.cluster or job.workspace, "download it")
+    require(user, Action.DOWNLOAD, job.cluster or job.workspace, "download it")
     provider = get_provider(job.location)
     try:
         stream = provider.open_read(key)
-    except StorageError as exc:
+    except StorageError:
         provider.close()
-        messages.error(request, f"Cannot download {filename}: {exc}")
-        return redirect(job)
-    audit.record(request.user, "downloaded", job, file=filename)
+        raise
+    audit.record(user, "downloaded", job, file=filename)
 
     def chunks():
         try:

@@ -32,7 +32,7 @@ from .. import cron, timetable
 from ..forms import ScheduleForm, WorkspaceBackupForm, WorkspaceRestoreForm
 from ..models import Backup, BackupRun, Schedule
 from ..retention import WORDS, Tiers, schedule_plan
-from ..scheduling import backup_workspace, restore_run, run_now
+from ..scheduling import backup_workspace, restore_run, run_now, set_paused
 
 SCHEDULES = Listing(
     search=("prefix", "cluster__name", "workspace__name", "cron"),
@@ -256,10 +256,7 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
 def schedule_pause(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause, or resume from now on (missed runs are not made up)."""
     schedule = _schedule(request, pk, Action.MANAGE)
-    schedule.paused = not schedule.paused
-    schedule.plan_next(timezone.now())
-    schedule.save(update_fields=["paused", "next_run_at"])
-    audit.record(request.user, "paused" if schedule.paused else "resumed", schedule)
+    set_paused(schedule, not schedule.paused, request.user)
     messages.success(
         request, f"Schedule {schedule.prefix} {'paused' if schedule.paused else 'resumed'}."
     )

@@ -554,7 +554,30 @@ CASES = [
         method="post",
         data=lambda w: {"location": "0"},
     ),
+    # API tokens are personal: everyone manages their own (test_api_tokens.py checks
+    # that nobody reaches anyone else's).
+    Case("token_list", lambda w: reverse("token_list"), everyone(OK)),
+    Case(
+        "token_create",
+        lambda w: reverse("token_create"),
+        everyone(OK),  # the page that shows the new token once
+        method="post",
+        data=lambda w: {"name": "ci", "expires_in": "30d"},
+    ),
+    Case(
+        "token_revoke",
+        lambda w: reverse("token_revoke", args=[admins_token(w)]),
+        everyone(NOT_FOUND, admin=FOUND),  # someone else's token is not found
+        method="post",
+    ),
 ]
+
+
+def admins_token(w) -> int:
+    """A token of the admin persona: only the admin may revoke it."""
+    from api.models import ApiToken
+
+    return ApiToken.issue(w.users["admin"], "ci")[0].pk
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -603,11 +626,12 @@ CASES += [
 
 def url_names(patterns) -> set[str]:
     """Every URL of the URLconf by name (a pattern without a name by its route), less
-    Django's admin, which test_admin.py covers."""
+    those covered elsewhere."""
     names = set()
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
-            if pattern.namespace != "admin":
+            # Django's admin (test_admin.py) and the REST API (test_api_personas.py).
+            if pattern.namespace not in ("admin", "api"):
                 names |= url_names(pattern.url_patterns)
         else:
             names.add(pattern.name or str(pattern.pattern))

@@ -1,0 +1,11 @@
+"""Paging of every list: ``?page=2&page_size=100``."""
+
+from rest_framework.pagination import PageNumberPagination
+
+
+class Pages(PageNumberPagination):
+    """50 rows by default, at most 500."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500

@@ -1,0 +1,179 @@
+"""Backups: list, get, start one (the page's form and job start path), delete,
+read its contents, download its archive."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
+from backups.engine.velero import reader
+from backups.engine.velero.reader import ArchiveError
+from backups.forms import BackupForm
+from backups.jobs import JobRefused, delete_backup, start_backup
+from backups.models import Backup
+from backups.models.options import ClusterResources
+from backups.views.download import download
+from locations.models import BackupLocation
+from locations.providers import get_provider
+from workspaces.kube import list_namespaces
+from workspaces.models import Cluster
+from workspaces.roles import Action
+
+from .. import filters, forms
+from .. import serializers as api_serializers
+from .base import Scoped
+
+
+class StoreUnavailable(exceptions.APIException):
+    """The location did not give what was asked (the reason is in ``detail``)."""
+
+    status_code = 502
+    default_detail = "The backup location could not be read."
+    default_code = "store_unavailable"
+
+
+BACKUP_BODY = inline_serializer(
+    "BackupCreate",
+    {
+        "cluster": serializers.CharField(help_text="The cluster's name"),
+        "location": serializers.CharField(
+            required=False, help_text="The location's name; default: the workspace's default"
+        ),
+        "name": serializers.CharField(required=False),
+        "prefix": serializers.CharField(required=False, default="manual"),
+        "include_namespaces": serializers.ListField(child=serializers.CharField(), required=False),
+        "exclude_namespaces": serializers.ListField(child=serializers.CharField(), required=False),
+        "include_resources": serializers.ListField(child=serializers.CharField(), required=False),
+        "exclude_resources": serializers.ListField(child=serializers.CharField(), required=False),
+        "cluster_resources": serializers.ChoiceField(
+            choices=ClusterResources.choices, required=False
+        ),
+        "label_selector": serializers.CharField(required=False),
+        "include_disks": serializers.BooleanField(required=False),
+        "ttl": serializers.ChoiceField(
+            choices=["24h", "168h", "720h", "2160h", "8760h"], required=False
+        ),
+    },
+)
+BACKUP_FIELDS = {"cluster", *BackupForm.base_fields}
+# What the page's form starts with, for a field the request leaves out.
+BACKUP_DEFAULTS = {"prefix": "manual", "ttl": "720h", "cluster_resources": "auto"}
+
+
+def cluster_named(user, data: dict, field: str = "cluster") -> Cluster:
+    """The cluster a request body names, among those the user may see (else 400)."""
+    name = data.get(field)
+    if not isinstance(name, str) or not name:
+        raise exceptions.ValidationError({field: ["This field is required."]})
+    cluster = Cluster.objects.restrict(user).select_related("workspace").filter(name=name).first()
+    if cluster is None:
+        raise exceptions.ValidationError({field: [f"No cluster {name!r} that you may see."]})
+    return cluster
+
+
+class BackupViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, Scoped
+):
+    model = Backup
+    related = ("workspace", "location", "created_by")
+    serializer_class = api_serializers.BackupSerializer
+    filterset_class = filters.BackupFilter
+    ordering_fields = ["created_at", "finished_at", "name", "size_bytes", "expires_at"]
+    ordering = ["-created_at", "-id"]
+    search_fields = ["name", "cluster_name"]
+
+    @extend_schema(request=BACKUP_BODY, responses={201: api_serializers.BackupSerializer})
+    def create(self, request):
+        """Back up a cluster now, with the options of the page's form."""
+        data = forms.body(request)
+        forms.unknown_fields(data, BACKUP_FIELDS)
+        cluster = cluster_named(request.user, data)
+        self.require(Action.BACKUP, cluster, "back up this cluster")
+        try:
+            namespaces = list_namespaces(cluster.kubeconfig)
+        except Exception:  # as on the page: the last known list
+            namespaces = cluster.namespaces
+        usable = BackupLocation.objects.restrict(request.user, Action.BACKUP)
+        values = forms.as_form_data(
+            {**BACKUP_DEFAULTS, **data}, BackupForm, names={"location": usable}
+        )
+        form = BackupForm(values, user=request.user, cluster=cluster, namespaces=namespaces)
+        if "location" not in data and form.fields["location"].initial:
+            # No location named: the workspace's default, as the page preselects it
+            # (``form.data`` is ``values``, so the form sees it when it validates).
+            values["location"] = str(form.fields["location"].initial)
+        if not form.is_valid():
+            raise forms.invalid(form)
+        try:
+            backup = start_backup(
+                cluster, form.cleaned_data["location"], by=request.user, **form.options()
+            )
+        except JobRefused as exc:
+            raise forms.refused(exc) from None
+        backup = self.get_queryset().get(pk=backup.pk)
+        return Response(self.get_serializer(backup).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        """Delete the backup from its location, then from the console (Admins)."""
+        backup = self.get_object()
+        self.require(Action.MANAGE, backup, "delete backups")
+        try:
+            delete_backup(backup, by=request.user)
+        except JobRefused as exc:
+            raise forms.refused(exc) from None
+        except StorageError as exc:
+            raise StoreUnavailable(f"Backup {backup.name} was not deleted: {exc}") from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        responses=inline_serializer(
+            "BackupContents",
+            {
+                "results": serializers.DictField(help_text="Errors and warnings, as Velero's"),
+                "contents": serializers.ListField(child=serializers.DictField()),
+            },
+        )
+    )
+    @action(detail=True)
+    def contents(self, request, pk=None):
+        """The resource list and the results, read from the location."""
+        backup = self.get_object()
+        provider = get_provider(backup.location)
+        layout = Layout(backup.location.prefix)
+        try:
+            results = reader.results(provider, layout, backup.name)
+            rows = reader.contents(provider, layout, backup.name)
+        except (StorageError, ArchiveError) as exc:
+            raise StoreUnavailable(f"Cannot read the backup's contents: {exc}") from None
+        finally:
+            provider.close()
+        contents = [
+            {
+                "type": row["type"],
+                "count": row["count"],
+                "namespaces": [
+                    {"namespace": ns, "items": items} for ns, items in row["namespaces"]
+                ],
+            }
+            for row in rows
+        ]
+        return Response({"results": results, "contents": contents})
+
+    @extend_schema(
+        responses={(200, "application/gzip"): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("format", exclude=True)],
+    )
+    @action(detail=True)
+    def download(self, request, pk=None):
+        """The archive (Velero's tar.gz), streamed; Operators and Admins only."""
+        backup = self.get_object()
+        key = Layout(backup.location.prefix).backup_file(backup.name, "archive")
+        try:
+            return download(request.user, backup, key, f"{backup.name}.tar.gz", "application/gzip")
+        except StorageError as exc:
+            raise StoreUnavailable(f"Cannot download {backup.name}.tar.gz: {exc}") from None
