@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from backups.engine.storage.base import StorageError
 from palette_site.encryption import decrypt, encrypt
+from workspaces.access import LocationKeyQuerySet
 
 
 class KeyError_(StorageError):
@@ -45,6 +46,7 @@ class LocationKey(models.Model):
     wrapped = models.TextField(help_text="The data key, wrapped (never in clear).")
     created_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)
+    objects = LocationKeyQuerySet.as_manager()
 
     class Meta:
         app_label = "locations"

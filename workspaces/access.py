@@ -184,6 +184,23 @@ class RestoreItemQuerySet(RestrictedQuerySet):
         return Q(restore__in=restores.values("pk"))
 
 
+class JobDetailQuerySet(RestrictedQuerySet):
+    def rule(self, user, action: str) -> Q:
+        """I may see a volume's or a hook's result when I may see the backup or the
+        restore it belongs to."""
+        backups = apps.get_model("backups.Backup").objects.restrict(user, action)
+        restores = apps.get_model("backups.Restore").objects.restrict(user, action)
+        return Q(backup__in=backups.values("pk")) | Q(restore__in=restores.values("pk"))
+
+
+class LocationKeyQuerySet(RestrictedQuerySet):
+    def rule(self, user, action: str) -> Q:
+        """I may see which keys a location has (never the keys: they are stored
+        wrapped) when I may do ``action`` on the location."""
+        locations = apps.get_model("locations.BackupLocation").objects.restrict(user, action)
+        return Q(location__in=locations.values("pk"))
+
+
 class BackupRunQuerySet(RestrictedQuerySet):
     def rule(self, user, action: str) -> Q:
         """I may see a run when I hold a role in its workspace, when it is a firing of a

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from workspaces.access import JobDetailQuerySet
+
 from ..charts import seconds_text
 
 
@@ -46,6 +48,8 @@ class VolumeResult(models.Model):
     copy_sha256 = models.CharField(max_length=64, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobDetailQuerySet.as_manager()
 
     class Meta:
         ordering = ["namespace", "claim", "id"]
@@ -99,6 +103,8 @@ class HookResult(models.Model):
     ok = models.BooleanField(default=False)
     fail_on_error = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = JobDetailQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

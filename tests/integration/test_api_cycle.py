@@ -61,6 +61,7 @@ def test_the_curl_script_drives_a_whole_cycle(
     ws.grant(Role.OPERATOR, user=operator)
     source = register(ws, unique("a"), devenv["CLUSTER_A_KUBECONFIG"])
     target = register(ws, unique("b"), devenv["CLUSTER_B_KUBECONFIG"])
+    (tmp_path / "store").mkdir()
     location = factories.location(ws, unique("disk"), path=str(tmp_path / "store"), is_default=True)
     call_command("create_token", operator.username, "--name", "cycle", "--expires-in", "1h")
     token = capsys.readouterr().out.strip()
@@ -76,7 +77,7 @@ def test_the_curl_script_drives_a_whole_cycle(
     assert done.returncode == 0, out + done.stderr
     assert re.search(r"^backup \S+ started$", out, re.M)
     assert "backup phase: Completed" in out
-    assert re.search(rf"^  configmaps: {CONFIGMAPS + 1}$", out, re.M), out  # + kube-root-ca.crt
+    assert re.search(rf"^  v1/ConfigMap: {CONFIGMAPS + 1}$", out, re.M), out  # + kube-root-ca.crt
     assert "preview phase: Completed" in out
     assert re.search(r"^preview would create [1-9]\d* objects$", out, re.M), out
     assert "restore phase: Completed" in out

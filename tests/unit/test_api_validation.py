@@ -137,7 +137,7 @@ def test_an_unfinished_preview_or_a_restore_cannot_be_confirmed(world, api):
     assert api("post", f"/restores/{world.restore.pk}/confirm/").status_code == 400
     Restore.objects.filter(pk=world.restore.pk).update(is_preview=True)
     response = api("post", f"/restores/{world.restore.pk}/confirm/")
-    assert response.status_code == 409 and "has not completed" in response.json()["detail"]
+    assert response.status_code == 409 and "finished" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
