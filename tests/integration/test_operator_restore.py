@@ -247,8 +247,13 @@ def test_an_operator_install_restores_clean_into_another_cluster(world, operator
     whole = dict(include_namespaces=[ns], cluster_resources="always",
                  exclude_resources=SKIPPED_ON_PURPOSE)  # fmt: skip
     _p, preview, predicted = restore_of(world, backup, is_preview=True, **whole)
-    failures = [(i.resource, i.name, i.message) for i in predicted.items if i.outcome == "failed"]
-    assert preview.phase == "Completed" and preview.failed == 0, (failures, preview.error)
+    failures = [i for i in predicted.items if i.outcome == "failed"]
+    # Only race allowed: another test's cluster-wide object, on A at backup time, being
+    # deleted on B by that test now. Nothing of the install, and no false failure.
+    races = [i for i in failures if (i.resource, i.namespace, i.name) not in ours
+             and i.message.startswith("It exists and is being deleted")]  # fmt: skip
+    assert [i for i in failures if i not in races] == [], (failures, preview.error)
+    assert preview.phase == ("PartiallyFailed" if races else "Completed"), preview.error
     assert live(world.kube_b, "namespaces", "", ns) is None  # a preview changes nothing
     log = "\n".join(predicted.lines)
     b_types = discover(world.kube_b).types
