@@ -173,6 +173,10 @@ def archive_items(world, backup) -> dict[tuple[str, str, str], dict]:
 
 def live(kube: Kube, gr: str, namespace: str, name: str) -> dict | None:
     rt = discover_cache(kube).find(gr)
+    if rt is None:  # a type a restore of the test has just brought: discover again
+        _discoveries.pop(kube.server, None)
+        rt = discover_cache(kube).find(gr)
+    assert rt is not None, f"{kube.server} serves no {gr}"
     try:
         return kube.get_json(f"{rt.list_path(namespace or None)}/{name}")
     except ApiError as exc:
@@ -181,13 +185,13 @@ def live(kube: Kube, gr: str, namespace: str, name: str) -> dict | None:
         raise
 
 
-_discoveries: dict[int, object] = {}
+_discoveries: dict[str, object] = {}  # by API server (an id() is reused once freed)
 
 
 def discover_cache(kube: Kube):
-    if id(kube) not in _discoveries:
-        _discoveries[id(kube)] = discover(kube)
-    return _discoveries[id(kube)]
+    if kube.server not in _discoveries:
+        _discoveries[kube.server] = discover(kube)
+    return _discoveries[kube.server]
 
 
 def state(kube: Kube, namespaces) -> dict[tuple[str, str, str], str]:

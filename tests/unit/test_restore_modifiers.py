@@ -127,6 +127,28 @@ resourceModifierRules:
     assert rules.apply("persistentvolumeclaims", "", other)[1] == []
 
 
+def test_every_rule_matches_the_object_as_it_was_before_any_rule():
+    """As Velero: conditions see the original object; patches build on each other."""
+    rules = parse("""version: v1
+resourceModifierRules:
+- conditions: {groupResource: persistentvolumeclaims, labelSelector: {matchLabels: {tier: db}}}
+  patches: [{operation: replace, path: /metadata/labels/tier, value: web}]
+- conditions: {groupResource: persistentvolumeclaims, labelSelector: {matchLabels: {tier: web}}}
+  patches: [{operation: replace, path: /spec/storageClassName, value: web-disks}]
+- conditions:
+    groupResource: persistentvolumeclaims
+    matches: [{path: /metadata/labels/tier, value: db}]
+  mergePatches: [{patchData: '{"metadata": {"labels": {"moved": "yes"}}}'}]
+""")
+    changed, notes = rules.apply("persistentvolumeclaims", "shop", pvc())
+    assert changed["metadata"]["labels"] == {"tier": "web", "moved": "yes"}
+    assert changed["spec"]["storageClassName"] == "standard"  # rule 2 saw tier=db
+    assert [n.split(" (")[0] for n in notes] == [
+        "Modified by resource modifier rule 1",
+        "Modified by resource modifier rule 3",
+    ]
+
+
 def test_a_patch_on_a_missing_path_fails_that_object_with_the_rule_named():
     rules = parse("""version: v1
 resourceModifierRules:
@@ -178,6 +200,12 @@ resourceModifierRules:
             "version: v1\nresourceModifierRules:\n- conditions: {groupResource: pods}\n"
             "  mergePatches: [{patchData: '[1]'}]",
             "JSON object",
+        ),
+        (  # Velero applies one kind per rule and refuses a rule with both
+            "version: v1\nresourceModifierRules:\n- conditions: {groupResource: pods}\n"
+            "  patches: [{operation: remove, path: /a}]\n"
+            "  mergePatches: [{patchData: '{\"b\": null}'}]",
+            "both patches and mergePatches.*two rules with the same conditions",
         ),
     ],
 )

@@ -23,10 +23,13 @@ Velero's facts kept here: a rule's ``namespaces`` are the namespaces as they are
 in the backup, not their mapped names, and a cluster-scoped object matches no rule
 that lists namespaces; a patch's ``value`` is JSON when it parses as JSON (``"1"``
 is the number 1) and a plain string otherwise; a ``test`` operation that fails
-makes its rule not apply (no error); the rules apply in their order, each to the
-result of the one before. Strategic merge patches (``strategicPatches``) need the
-Go types of each kind, which the console does not have: a rule set with one is
-refused, with a message saying what to write instead.
+makes its rule not apply (no error); a rule holds one kind of patch (``patches``
+or ``mergePatches``: Velero refuses a rule with both, so does the console); every
+rule's conditions are matched against the object as it was before any rule, and
+the matching rules' patches apply in their order, each to the result of the one
+before. Strategic merge patches (``strategicPatches``) need the Go types of each
+kind, which the console does not have: a rule set with one is refused, with a
+message saying what to write instead.
 
 The same rules, applied by ``Modifiers.apply`` after sanitizing, shape both a
 preview's dry run and the restore, so the preview shows what the restore does.
@@ -124,8 +127,9 @@ class Modifiers:
         """(the changed object, one note per rule applied). Raises ModifierError when a
         rule's patch cannot apply to this object (a path that is not there)."""
         notes = []
+        original = obj  # what every rule's conditions see (patches never change it)
         for rule in self.rules:
-            if not rule.selects(group_resource, source_namespace, obj):
+            if not rule.selects(group_resource, source_namespace, original):
                 continue
             try:
                 changed = jsonpatch.apply_patch(obj, list(rule.patches)) if rule.patches else obj
@@ -230,6 +234,12 @@ def _rule(number: int, raw) -> Rule:
     merges = tuple(_merge_patch(number, m) for m in raw.get("mergePatches") or ())
     if not patches and not merges:
         raise ModifierError(f"Rule {number} has no patches and no mergePatches.")
+    if patches and merges:
+        raise ModifierError(
+            f"Rule {number} has both patches and mergePatches: a rule holds one kind of "
+            "patch (Velero refuses the mix too). Write them as two rules with the same "
+            "conditions."
+        )
     return Rule(
         number=number,
         group_resource=conditions["groupResource"].strip().lower(),
