@@ -136,3 +136,11 @@ def test_a_restore_from_a_copy_reports_progress_only_on_the_jobs_thread(sockets)
     done = [n for _, n in calls]
     assert done == sorted(done) and done[-1] == len(data)
     assert any(0 < n < len(data) for n in done), "no progress while the copy was under way"
+
+
+def test_stdout_that_trails_the_status_is_still_read(sockets):
+    frames = [bytes([STDOUT]) + b"head-", bytes([STATUS]) + SUCCESS, bytes([STDOUT]) + b"tail"]
+    sockets.append(QuietSocket(frames, due=True))
+    out = bytearray()
+    result = kexec.exec_command(Kube(), "ns", "p", "c", ["tar", "-c"], on_stdout=out.extend)
+    assert result.ok and bytes(out) == b"head-tail"

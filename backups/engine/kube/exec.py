@@ -37,6 +37,7 @@ STDIN, STDOUT, STDERR, STATUS, CLOSE = 0, 1, 2, 3, 255
 PROTOCOL = "v5.channel.k8s.io"
 STDERR_KEPT = 16 * 1024  # the tail of stderr kept for the reason shown to people
 TICK = 0.5  # seconds between the calling thread's looks while the stream is silent
+DRAIN = 5.0  # seconds to wait for the close once the status came (stdout may trail it)
 
 
 class ExecError(Exception):
@@ -250,17 +251,24 @@ def _readable(ws, wait: float) -> bool:
 
 
 def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout, where) -> None:
-    while reader.status is None:
-        if should_stop():
+    """Read until the server closes the stream. The status can arrive before the last
+    stdout frames (the API server copies each channel on its own): once it is there,
+    reading goes on until the close, or until ``DRAIN`` seconds pass without a frame."""
+    while True:
+        if reader.status is None and should_stop():
             raise ExecError(f"The exec into {where} was stopped.")
         if not _readable(ws, min(TICK, timeout)):
             on_wait()
+            if reader.status is not None and activity.idle() >= min(DRAIN, timeout):
+                return
             if activity.idle() >= timeout:
                 raise ExecError(f"The exec into {where} stopped answering.")
             continue
         try:
             opcode, data = ws.recv_data(control_frame=True)
         except websocket.WebSocketTimeoutException:
+            if reader.status is not None:
+                return
             raise ExecError(f"The exec into {where} stopped answering.") from None
         except websocket.WebSocketConnectionClosedException:
             return
