@@ -9,6 +9,9 @@ caller closes it (``request.store.provider.close()``).
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC
+
 from django.conf import settings
 
 from backups.engine.etcd.local import find_local_target, load_local_targets
@@ -82,9 +85,14 @@ def volume_settings() -> VolumeSettings:
 
 
 def operation_label(row) -> str:
-    """The ``palette.io/operation`` value of a job's temporary objects: ``<kind>-<pk>``
-    (``backups/volume_sweep.py`` reads it back)."""
-    return f"{row._meta.model_name}-{row.pk}"
+    """The ``palette.io/operation`` value of a job's temporary objects:
+    ``<kind>-<pk>-<token>``, the token a digest of the row's creation time, so that
+    another console sharing the cluster (its own ``restore-3``) never passes for this
+    one's (``backups/jobs/volumes.py`` sweeps only labels it can match to its rows)."""
+    created = row.created_at.astimezone(UTC).isoformat() if row.created_at else ""
+    kind = row._meta.model_name
+    token = hashlib.sha256(f"{kind}:{row.pk}:{created}".encode()).hexdigest()[:10]
+    return f"{kind}-{row.pk}-{token}"
 
 
 FILTERS = ("include_namespaces", "exclude_namespaces", "include_resources", "exclude_resources")

@@ -4,7 +4,7 @@ removal of temporary objects that a job could not remove itself.
 ``VolumeRecorder`` turns the engine's ``volume``/``hook`` callbacks into
 ``VolumeResult``/``HookResult`` rows (a volume's row at most twice a second while its
 bytes move, at once when its state changes). ``sweep`` deletes, in each cluster, the
-objects labelled ``palette.io/operation`` whose job is over (or whose row is gone): the
+objects labelled ``palette.io/operation`` whose job is one of this console's and over: the
 reaper calls it for the rows it fails, and a periodic task for the rest (a run that
 ended Failed because its cluster was unreachable, say).
 """
@@ -20,7 +20,8 @@ from backups.engine.kube.api import KubeError
 from backups.engine.kube.client import KubeconfigError
 from backups.engine.volumes.cleanup import delete_backup_snapshots, operations_in, sweep_operation
 from backups.engine.volumes.cluster import Objects
-from backups.engine_inputs import cluster_connection
+from backups.engine.volumes.objects import label_value
+from backups.engine_inputs import cluster_connection, operation_label
 
 from ..models import ACTIVE_STATUSES, Backup, HookResult, Restore, VolumeResult
 
@@ -70,13 +71,18 @@ def _objects(cluster) -> Objects:
 
 
 def _over(label: str) -> bool:
-    """Is the job named by an operation label over (or its row gone)?"""
-    kind, _, pk = label.rpartition("-")
+    """Is the job named by an operation label one of ours, and over? A label this
+    console cannot match to one of its rows (another console's, or a row since
+    deleted) is not ours to judge: its objects stay."""
+    kind, _, rest = label.partition("-")
+    pk, _, _token = rest.partition("-")
     model = {"backup": Backup, "restore": Restore}.get(kind)
     if model is None or not pk.isdigit():
-        return False  # not ours to judge
-    row = model.objects.filter(pk=int(pk)).only("status").first()
-    return row is None or row.status not in ACTIVE_STATUSES
+        return False
+    row = model.objects.filter(pk=int(pk)).only("status", "created_at").first()
+    if row is None or label_value(operation_label(row)) != label:
+        return False
+    return row.status not in ACTIVE_STATUSES
 
 
 def sweep(clusters) -> int:

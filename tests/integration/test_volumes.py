@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,13 @@ def test_a_csi_volume_comes_back_from_its_snapshot_and_from_its_copy(db, devenv,
         delete_backup(made)
         from devenv.testing import kubectl
 
-        left = kubectl(devenv, "-n", source, "get", "volumesnapshots", "-o", "name")
-        assert left.strip() == "", "deleting the backup deletes the snapshots it kept"
+        deadline = time.monotonic() + 120  # snapshots go once their finalizers are done
+        left = "?"
+        while left and time.monotonic() < deadline:
+            left = kubectl(devenv, "-n", source, "get", "volumesnapshots", "-o", "name").strip()
+            if left:
+                time.sleep(1)
+        assert left == "", "deleting the backup deletes the snapshots it kept"
 
 
 def _gz_json(root: Path, layout: Layout, name: str, kind: str):

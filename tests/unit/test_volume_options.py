@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from backups.engine.volumes.hooks import HookReport
 from backups.engine.volumes.records import VolumeEntry
+from backups.engine_inputs import operation_label
 from backups.jobs.volumes import VolumeRecorder, _over
 from backups.models import Backup, HookResult, Restore, Status, VolumeResult
 from tests import factories
@@ -72,10 +73,14 @@ def test_the_sweep_judges_only_finished_jobs_of_its_own(setup):
     _ws, cluster, location = setup
     running = factories.backup(cluster, location, status=Status.RUNNING)
     done = factories.backup(cluster, location, status=Status.FAILED)
-    assert not _over(f"backup-{running.pk}")
-    assert _over(f"backup-{done.pk}")
-    assert _over("backup-999999")  # its row is gone
+    assert not _over(operation_label(running))
+    assert _over(operation_label(done))
+    # Another console sharing the cluster has its own backup with this pk, or none:
+    # its mover pods are not ours to delete.
+    assert not _over(f"backup-{done.pk}") and not _over(f"backup-{done.pk}-0123456789")
+    assert not _over("backup-999999-0123456789")  # no such row here
     assert not _over("something-else") and not _over("restore-x")
+    assert operation_label(done) != operation_label(factories.backup(cluster, location))
 
 
 @pytest.mark.parametrize(

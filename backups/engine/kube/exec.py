@@ -10,7 +10,11 @@ byte), so that the sender can close stdin and still read the exit status.
 ``ChannelReader`` is the pure part (frames in, bytes and status out; unit-tested);
 ``exec_command`` opens the websocket with the client's own credentials, feeds stdin from
 an iterator on a second thread while the calling thread reads, and returns an
-``ExecResult``. When sending breaks because the command ended (it stopped reading its
+``ExecResult``. Every callback it is given (``on_stdout``, ``on_wait``, ``should_stop``)
+runs on the calling thread, the job's: only the stdin iterator runs on the second one,
+so it must not call back into the job (its database connection belongs to the job's
+thread). ``on_wait`` is how a caller reports what that iterator counted: it is called
+at least every ``TICK`` seconds while no frame arrives (``tar -x`` writes nothing). When sending breaks because the command ended (it stopped reading its
 input, or exited), the result still carries the command's exit status and stderr; a
 stream that closes without any status is an ``ExecError``.
 """
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
@@ -30,6 +36,8 @@ import websocket
 STDIN, STDOUT, STDERR, STATUS, CLOSE = 0, 1, 2, 3, 255
 PROTOCOL = "v5.channel.k8s.io"
 STDERR_KEPT = 16 * 1024  # the tail of stderr kept for the reason shown to people
+TICK = 0.5  # seconds between the calling thread's looks while the stream is silent
+DRAIN = 5.0  # seconds to wait for the close once the status came (stdout may trail it)
 
 
 class ExecError(Exception):
@@ -160,6 +168,20 @@ def _connect_options(configuration) -> tuple[dict, list[str]]:
     return sslopt, headers
 
 
+class _Activity:
+    """When the stream last moved: a frame read, or a stdin chunk sent (the sender
+    thread writes it, the reader reads it; one float, so no lock)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+    def idle(self) -> float:
+        return time.monotonic() - self.last
+
+
 def exec_command(
     kube,
     namespace: str,
@@ -169,14 +191,17 @@ def exec_command(
     *,
     stdin: Iterable[bytes] | None = None,
     on_stdout: Callable[[bytes], None] = lambda data: None,
+    on_wait: Callable[[], None] = lambda: None,
     timeout: float = 30.0,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ExecResult:
     """Run ``command`` in ``pod``'s ``container``; every stdout byte goes to ``on_stdout``.
 
-    ``timeout`` bounds each wait for a frame (not the whole command). ``stdin`` is sent
-    chunk by chunk from a second thread, then closed. ``should_stop`` is asked between
-    frames: when it says yes the stream is closed and ``ExecError`` raised."""
+    ``timeout`` bounds how long the stream may stay still (no frame read and no stdin
+    sent), not the whole command. ``stdin`` is sent chunk by chunk from a second thread,
+    then closed. ``should_stop`` and ``on_wait`` are asked on this thread between frames
+    and at least every ``TICK`` seconds: when ``should_stop`` says yes the stream is
+    closed and ``ExecError`` raised."""
     configuration = kube.api.configuration
     url = exec_url(configuration.host, namespace, pod, container, command, stdin is not None)
     sslopt, headers = _connect_options(configuration)
@@ -189,15 +214,19 @@ def exec_command(
         raise ExecError(f"The API server refused the exec into {namespace}/{pod}: {exc}") from None
     except (OSError, websocket.WebSocketException) as exc:
         raise ExecError(f"The exec into {namespace}/{pod} could not connect: {exc}") from None
+    activity = _Activity()
     send_error: list[str] = []
     sender = None
     if stdin is not None:
         sender = threading.Thread(
-            target=_send_all, args=(ws, stdin, send_error), name=f"exec-stdin-{pod}", daemon=True
+            target=_send_all,
+            args=(ws, stdin, send_error, activity),
+            name=f"exec-stdin-{pod}",
+            daemon=True,
         )
         sender.start()
     try:
-        _read_all(ws, reader, should_stop, namespace, pod)
+        _read_all(ws, reader, should_stop, on_wait, activity, timeout, f"{namespace}/{pod}")
     finally:
         if sender is not None:
             sender.join(timeout=timeout)
@@ -205,33 +234,65 @@ def exec_command(
     return reader.result(send_error[0] if send_error else "")
 
 
-def _read_all(ws, reader: ChannelReader, should_stop, namespace: str, pod: str) -> None:
-    while reader.status is None:
-        if should_stop():
-            raise ExecError(f"The exec into {namespace}/{pod} was stopped.")
+def _readable(ws, wait: float) -> bool:
+    """Whether a frame's first bytes are there to read (waiting up to ``wait``). A
+    socket this cannot look into counts as readable: ``recv_data`` then blocks as before."""
+    sock = getattr(ws, "sock", None)
+    if sock is None:
+        return True
+    pending = getattr(sock, "pending", None)  # TLS keeps decrypted bytes select cannot see
+    if pending is not None and pending():
+        return True
+    try:
+        ready, _, _ = select.select([sock], [], [], wait)
+    except (OSError, ValueError):  # closed under us: let recv_data say so
+        return True
+    return bool(ready)
+
+
+def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout, where) -> None:
+    """Read until the server closes the stream. The status can arrive before the last
+    stdout frames (the API server copies each channel on its own): once it is there,
+    reading goes on until the close, or until ``DRAIN`` seconds pass without a frame."""
+    while True:
+        if reader.status is None and should_stop():
+            raise ExecError(f"The exec into {where} was stopped.")
+        if not _readable(ws, min(TICK, timeout)):
+            on_wait()
+            if reader.status is not None and activity.idle() >= min(DRAIN, timeout):
+                return
+            if activity.idle() >= timeout:
+                raise ExecError(f"The exec into {where} stopped answering.")
+            continue
         try:
             opcode, data = ws.recv_data(control_frame=True)
         except websocket.WebSocketTimeoutException:
-            raise ExecError(f"The exec into {namespace}/{pod} stopped answering.") from None
+            if reader.status is not None:
+                return
+            raise ExecError(f"The exec into {where} stopped answering.") from None
         except websocket.WebSocketConnectionClosedException:
             return
         except OSError as exc:
-            raise ExecError(f"The exec stream of {namespace}/{pod} broke: {exc}") from None
+            raise ExecError(f"The exec stream of {where} broke: {exc}") from None
+        activity.touch()
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             return
         if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT):
             reader.feed(data if isinstance(data, bytes) else data.encode())
+        on_wait()
 
 
-def _send_all(ws, chunks: Iterable[bytes], errors: list[str]) -> None:
+def _send_all(ws, chunks: Iterable[bytes], errors: list[str], activity: _Activity) -> None:
     """Send stdin, then close it (channel 255). A send that breaks (the command ended
     and the server closed the stream) is recorded, not raised: the reader then
-    reports the command's own status."""
+    reports the command's own status. Runs on its own thread: nothing here calls back
+    into the caller except the ``chunks`` iterator, which must not either."""
     try:
         for chunk in chunks:
             view = memoryview(chunk)
             for start in range(0, len(view), 1 << 20):
                 ws.send_bytes(bytes([STDIN]) + bytes(view[start : start + (1 << 20)]))
+                activity.touch()
         ws.send_bytes(bytes([CLOSE, STDIN]))
     except (websocket.WebSocketException, OSError) as exc:
         errors.append(f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__)

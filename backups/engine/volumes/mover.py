@@ -169,25 +169,32 @@ class Mover:
 
     def copy_in(self, stream, expected_sha256: str, progress: Callable[[int], None]) -> int:
         """Send ``stream`` (a stored copy) to the tar in the mover; raise MoveFailed when
-        either end's sha256 differs from the one recorded at backup time."""
+        either end's sha256 differs from the one recorded at backup time.
+
+        The copy is read on the exec's stdin thread, which only counts and hashes:
+        ``progress`` (the job's, which writes rows) is called from ``on_wait``, on
+        the job's own thread."""
         digest = hashlib.sha256()
         done = [0]
 
         def chunks() -> Iterator[bytes]:
-            last = 0.0
             while True:
                 data = stream.read(READ_CHUNK)
                 if not data:
                     return
                 digest.update(data)
                 done[0] += len(data)
-                now = time.monotonic()
-                if now - last >= 0.5:
-                    last = now
-                    progress(done[0])
                 yield data
 
-        result = self._exec(["sh", "-c", RESTORE_SCRIPT], stdin=chunks())
+        reported = [0, 0.0]  # bytes, when
+
+        def report() -> None:
+            now = time.monotonic()
+            if done[0] != reported[0] and now - reported[1] >= 0.5:
+                reported[:] = [done[0], now]
+                progress(done[0])
+
+        result = self._exec(["sh", "-c", RESTORE_SCRIPT], stdin=chunks(), on_wait=report)
         progress(done[0])
         if not result.ok:
             # Was it the copy? Hash the rest of it: a damaged copy is the better reason.
