@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from celery import current_app, current_task
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -116,7 +116,10 @@ def heartbeat(row: Operation):
     def loop():
         try:
             while not stop.wait(min(15.0, settings.OPERATION_HEARTBEAT_TIMEOUT / 4)):
-                row.beat()
+                try:
+                    row.beat()
+                except DatabaseError as exc:  # one lost beat; the next one may pass
+                    log.warning("heartbeat of %s %s failed: %s", row._meta.model_name, row.pk, exc)
         finally:
             connection.close()  # this thread's own connection
 

@@ -238,3 +238,23 @@ def test_staff_can_cancel_and_fail_every_kind_from_the_admin(world, client):
         client.post(url, {"action": "cancel", "_selected_action": [row.pk]})
         row.refresh_from_db()
         assert row.status == Status.CANCELLED, kind
+
+
+def test_a_failed_heartbeat_write_does_not_end_the_heartbeat(settings):
+    """A locked table or a dropped connection costs one beat, not every later one (the
+    reaper would then fail a long job that is still running)."""
+    import time
+    from unittest import mock
+
+    from django.db import DatabaseError
+
+    from backups.jobs.base import heartbeat
+
+    settings.OPERATION_HEARTBEAT_TIMEOUT = 0.2  # a beat every 0.05 s
+    row = mock.Mock(pk=1, _meta=mock.Mock(model_name="backup"))
+    row.beat.side_effect = [DatabaseError("database table is locked")] + [None] * 1000
+    with heartbeat(row):
+        deadline = time.monotonic() + 10
+        while row.beat.call_count < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert row.beat.call_count >= 3
