@@ -26,6 +26,16 @@ def policy_location(cluster: Cluster) -> BackupLocation | None:
     return cluster.workspace.locations.filter(is_default=True).first()
 
 
+def snapshot_location(cluster: Cluster) -> BackupLocation:
+    """policy_location, or JobRefused saying how to give the cluster one."""
+    location = policy_location(cluster)
+    if location is None:
+        raise JobRefused(
+            "Set a location on the etcd policy, or a default location for the workspace."
+        )
+    return location
+
+
 def tick_etcd(now: datetime | None = None) -> list[EtcdSnapshot]:
     """Start the snapshots whose policy is due; each firing is claimed once
     (a conditional UPDATE of next_run_at, as for backup schedules)."""
@@ -46,12 +56,8 @@ def tick_etcd(now: datetime | None = None) -> list[EtcdSnapshot]:
         )
         if not won or not policy.cluster.has_etcd:
             continue
-        location = policy_location(policy.cluster)
         try:
-            if location is None:
-                raise JobRefused(
-                    "No location: set one on the policy or give the workspace a default location."
-                )
+            location = snapshot_location(policy.cluster)
             started.append(start_snapshot(policy.cluster, location, scheduled=True, now=now))
         except JobRefused as exc:
             record_policy_result(policy.cluster_id, False, str(exc), now)

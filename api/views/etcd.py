@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from backups import cron
 from backups.engine.storage.base import StorageError
-from backups.etcd_policy import policy_location
+from backups.etcd_policy import snapshot_location
 from backups.jobs import JobRefused, start_snapshot
 from backups.models import EtcdPolicy, EtcdSnapshot
 from backups.views.download import download
@@ -45,13 +45,8 @@ class EtcdSnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         forms.unknown_fields(data, {"cluster"})
         cluster = cluster_named(request.user, data)
         self.require(Action.SNAPSHOT, cluster, "take etcd snapshots")
-        location = policy_location(cluster)
         try:
-            if location is None:
-                raise JobRefused(
-                    "Set a location on the etcd policy, or a default location for the workspace."
-                )
-            snapshot = start_snapshot(cluster, location, by=request.user)
+            snapshot = start_snapshot(cluster, snapshot_location(cluster), by=request.user)
         except JobRefused as exc:
             raise forms.refused(exc) from None
         snapshot = self.get_queryset().get(pk=snapshot.pk)

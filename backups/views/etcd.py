@@ -22,7 +22,7 @@ from workspaces.views.common import fetch, visible_cluster
 
 from .. import cron
 from ..charts import line_chart, size_text
-from ..etcd_policy import policy_location
+from ..etcd_policy import policy_location, snapshot_location
 from ..jobs import EtcdRestoreJob, JobRefused, SnapshotJob, start_etcd_restore, start_snapshot
 from ..models import EtcdPolicy, EtcdRestore, EtcdSnapshot, Status
 from .download import stream_object
@@ -134,13 +134,8 @@ def etcd_policy_edit(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def etcd_snapshot_create(request: HttpRequest, name: str) -> HttpResponse:
     cluster = visible_cluster(request, name, Action.SNAPSHOT, "take etcd snapshots")
-    location = policy_location(cluster)
     try:
-        if location is None:
-            raise JobRefused(
-                "Set a location on the etcd policy, or a default location for the workspace."
-            )
-        snapshot = start_snapshot(cluster, location, by=request.user)
+        snapshot = start_snapshot(cluster, snapshot_location(cluster), by=request.user)
     except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect("cluster_etcd", name=cluster.name)

@@ -44,11 +44,17 @@ from backups.engine.volumes.objects import (
     label_value,
     pod_claims,
 )
-from backups.engine.volumes.records import FAILED, RUNNING, SKIPPED, SUCCEEDED, VolumeEntry
+from backups.engine.volumes.records import (
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    VolumeEntry,
+    VolumeReporting,
+)
 from backups.engine.volumes.snapshots import Snapshots
 
 
-class VolumeBackup:
+class VolumeBackup(VolumeReporting):
     def __init__(self, kube, request, scope, executor, report_volume, report_hook):
         self.objects = Objects(kube)
         self.kube = kube
@@ -269,20 +275,6 @@ class VolumeBackup:
             self._quietly(mover.remove)
 
     # Reporting -----------------------------------------------------------------------
-
-    def report(self, entry: VolumeEntry) -> None:
-        self._report_volume(entry)
-
-    def succeed(self, entry: VolumeEntry) -> None:
-        entry.state, entry.finished = SUCCEEDED, datetime.now(UTC)
-        self.report(entry)
-
-    def fail(self, entry: VolumeEntry, reason: str) -> None:
-        entry.fail(reason)
-        message = f"Volume {entry.key}: {reason}"
-        self.run.results.error(message, namespace=entry.namespace)
-        self.run.log(message, "error")
-        self.report(entry)
 
     # Archive ----------------------------------------------------------------------------
 

@@ -178,3 +178,22 @@ def item_operation(entry: VolumeEntry, backup_name: str, backup_uid: str) -> dic
 
 def operation_id(namespace: str, snapshot: str, moment: datetime) -> str:
     return f"{namespace}/{snapshot}/{rfc3339(moment)}"
+
+
+class VolumeReporting:
+    """How a volume's entry moves, shared by VolumeBackup and VolumeRestore: each sets
+    ``run`` (the executor: log and results) and ``_report_volume`` (the caller's row)."""
+
+    def report(self, entry: VolumeEntry) -> None:
+        self._report_volume(entry)
+
+    def succeed(self, entry: VolumeEntry) -> None:
+        entry.state, entry.finished = SUCCEEDED, datetime.now(UTC)
+        self.report(entry)
+
+    def fail(self, entry: VolumeEntry, reason: str) -> None:
+        entry.fail(reason)
+        message = f"Volume {entry.key}: {reason}"
+        self.run.results.error(message, namespace=entry.namespace)
+        self.run.log(message, "error")
+        self.report(entry)

@@ -53,6 +53,7 @@ from backups.engine.volumes.records import (
     SKIPPED,
     SUCCEEDED,
     VolumeEntry,
+    VolumeReporting,
 )
 
 VS = "volumesnapshots.snapshot.storage.k8s.io"
@@ -76,7 +77,7 @@ def mounted_claims(obj: dict) -> set[str]:
     return set(pod_claims({"spec": _pod_spec(obj)}).values())
 
 
-class VolumeRestore:
+class VolumeRestore(VolumeReporting):
     def __init__(self, kube, request, executor, report_volume, report_hook):
         self.objects = Objects(kube)
         self.kube = kube
@@ -365,19 +366,6 @@ class VolumeRestore:
 
     def cleanup(self) -> None:
         sweep_operation(self.objects, self.operation, wait=CLEANUP_WAIT)
-
-    def report(self, entry: VolumeEntry) -> None:
-        self._report_volume(entry)
-
-    def succeed(self, entry: VolumeEntry) -> None:
-        entry.state, entry.finished = SUCCEEDED, datetime.now(UTC)
-        self.report(entry)
-
-    def fail(self, entry: VolumeEntry, reason: str) -> None:
-        entry.fail(reason)
-        self.run.results.error(f"Volume {entry.key}: {reason}", namespace=entry.namespace)
-        self.run.log(f"Volume {entry.key}: {reason}", "error")
-        self.report(entry)
 
 
 def _gunzip(data: bytes) -> bytes:
