@@ -37,7 +37,7 @@ from backups.engine.storage.base import (
     StorageError,
     Writer,
 )
-from locations.providers.common import CAFile, PartWriter, stream
+from locations.providers.common import CAFile, PartWriter, Translated, stream
 from locations.providers.errors import Misconfigured, network_error, scrub
 
 GET_SIZE = 4 * 1024 * 1024
@@ -51,9 +51,7 @@ DATA_ACTIONS = {
 
 class AzureWriter(PartWriter):
     def __init__(self, provider: AzureProvider, key: str, content_type: str):
-        super().__init__()
-        self._p = provider
-        self._key = key
+        super().__init__(provider, key, content_type)
         self._blob = provider.container.get_blob_client(key)
         self._settings = ContentSettings(content_type=content_type)
         self._upload = uuid.uuid4().hex
@@ -89,7 +87,7 @@ def parse_connection_string(text: str) -> dict[str, str]:
     return {key.strip().lower(): value.strip() for key, value in parts}
 
 
-class AzureProvider(Provider):
+class AzureProvider(Translated, Provider):
     def __init__(self, location, *, fail_fast: bool = False):
         self.container_name = location.bucket
         creds = location.credentials or {}
@@ -149,15 +147,6 @@ class AzureProvider(Provider):
         )
 
     # Errors ---------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def translated(self, action: str, key: str | None = None):
-        try:
-            yield
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._translate(exc, action, key) from None
 
     def _translate(self, exc: Exception, action: str, key: str | None) -> StorageError:
         code = getattr(exc, "error_code", None) or ""

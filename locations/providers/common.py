@@ -1,10 +1,13 @@
 """Pieces every object-store provider shares: the CA bundle file, a streaming
-reader over a store's chunks, and a writer that uploads one part at a time."""
+reader over a store's chunks, a writer that uploads one part at a time, the
+translation of SDK failures, and the object-lock settings of S3-style stores."""
 
 from __future__ import annotations
 
 import abc
+import base64
 import contextlib
+import hashlib
 import io
 import os
 import tempfile
@@ -126,7 +129,10 @@ class PartWriter(Writer):
 
     part_size = PART_SIZE
 
-    def __init__(self) -> None:
+    def __init__(self, provider=None, key: str = "", content_type: str = "") -> None:
+        self._p = provider
+        self._key = key
+        self._content_type = content_type
         self._buffer = bytearray()
         self._parts = 0
         self._done = False
@@ -201,3 +207,32 @@ class PartWriter(Writer):
             self._buffer = bytearray()
             if self._parts:
                 self._cancel()
+
+
+class Translated:
+    """A provider whose SDK calls run inside ``translated(action, key)``: any failure
+    but a StorageError leaves it as the StorageError ``_translate`` makes of it."""
+
+    @contextlib.contextmanager
+    def translated(self, action: str, key: str | None = None):
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, action, key) from None
+
+
+class ObjectLocking:
+    """The retention of an S3-style store (AWS, MinIO): what ``set_retention`` asked for,
+    and the Content-MD5 a locking bucket wants on every upload (AWS refuses it without)."""
+
+    _locking = False  # the bucket locks objects by default
+
+    def set_retention(self, retention) -> None:
+        self.retention = retention
+
+    def content_md5(self, data: bytes) -> str | None:
+        if self.retention is None and not self._locking:
+            return None
+        return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324

@@ -35,7 +35,7 @@ from backups.engine.storage.base import (
     StorageError,
     Writer,
 )
-from locations.providers.common import CAFile, PartWriter, stream
+from locations.providers.common import CAFile, PartWriter, Translated, stream
 from locations.providers.errors import Misconfigured, network_error, scrub
 from palette_site import egress
 
@@ -53,13 +53,11 @@ PERMISSIONS = {
 
 
 class GCSWriter(PartWriter):
+    _writer = None
+
     def __init__(self, provider: GCSProvider, key: str, content_type: str):
-        super().__init__()
-        self._p = provider
-        self._key = key
+        super().__init__(provider, key, content_type)
         self._blob = provider.bucket.blob(key)
-        self._content_type = content_type
-        self._writer = None
 
     def _put_whole(self, data: bytes) -> None:
         with self._p.translated("write", self._key):
@@ -126,7 +124,7 @@ class _Session(_CustomCA, AuthorizedSession):
         egress.guard_session(self, "store endpoint")  # the policy at every connection too
 
 
-class GCSProvider(Provider):
+class GCSProvider(Translated, Provider):
     def __init__(self, location, *, fail_fast: bool = False):
         self.bucket_name = location.bucket
         self.endpoint = location.endpoint_url.rstrip("/") or None
@@ -188,15 +186,6 @@ class GCSProvider(Provider):
         return info
 
     # Errors ---------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def translated(self, action: str, key: str | None = None):
-        try:
-            yield
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._translate(exc, action, key) from None
 
     def _translate(self, exc: Exception, action: str, key: str | None) -> StorageError:
         if isinstance(exc, api.RetryError) and exc.cause is not None:

@@ -7,9 +7,7 @@ what MinIO requires. Multipart uploads use the client's S3 calls directly
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import io
 from collections.abc import Iterator
 from datetime import UTC
@@ -30,7 +28,7 @@ from backups.engine.storage.base import (
     StorageError,
     Writer,
 )
-from locations.providers.common import CAFile, PartWriter, stream
+from locations.providers.common import CAFile, ObjectLocking, PartWriter, Translated, stream
 from locations.providers.errors import Misconfigured, network_error, s3_error, scrub
 from palette_site import egress
 
@@ -38,12 +36,10 @@ READ_CHUNK = 1024 * 1024
 
 
 class MinioWriter(PartWriter):
+    _upload_id: str | None = None
+
     def __init__(self, provider: MinioProvider, key: str, content_type: str):
-        super().__init__()
-        self._p = provider
-        self._key = key
-        self._content_type = content_type
-        self._upload_id: str | None = None
+        super().__init__(provider, key, content_type)
         self._parts_done: list[Part] = []
 
     def _put_whole(self, data: bytes) -> None:
@@ -92,7 +88,7 @@ class MinioWriter(PartWriter):
                 self._p.client._abort_multipart_upload(self._p.bucket, self._key, self._upload_id)
 
 
-class MinioProvider(Provider):
+class MinioProvider(Translated, ObjectLocking, Provider):
     def __init__(self, location, *, fail_fast: bool = False):
         self.bucket = location.bucket
         self._locking = bool(getattr(location, "locks", False))
@@ -138,15 +134,6 @@ class MinioProvider(Provider):
 
     # Errors ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def translated(self, operation: str, key: str | None = None):
-        try:
-            yield
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._translate(exc, operation, key) from None
-
     def _translate(self, exc: Exception, operation: str, key: str | None) -> StorageError:
         if isinstance(exc, S3Error):
             status = exc.response.status if exc.response is not None else None
@@ -171,14 +158,9 @@ class MinioProvider(Provider):
 
     # Object lock ----------------------------------------------------------------------
 
-    def set_retention(self, retention) -> None:
-        self.retention = retention
-
     def md5_header(self, data: bytes) -> dict:
-        """A locking bucket wants Content-MD5 on every upload."""
-        if self.retention is None and not self._locking:
-            return {}
-        return {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}  # noqa: S324
+        md5 = self.content_md5(data)
+        return {"Content-MD5": md5} if md5 else {}
 
     def lock_headers(self) -> dict:
         if self.retention is None:

@@ -8,9 +8,7 @@ credentials refresh themselves before they expire.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -29,7 +27,7 @@ from backups.engine.storage.base import (
     StorageError,
     Writer,
 )
-from locations.providers.common import CAFile, PartWriter, stream
+from locations.providers.common import CAFile, ObjectLocking, PartWriter, stream
 from locations.providers.errors import (
     S3_CREDENTIAL_CODES,
     Misconfigured,
@@ -46,30 +44,28 @@ READ_CHUNK = 1024 * 1024
 
 
 class S3Writer(PartWriter):
+    _upload_id: str | None = None
+
     def __init__(self, provider: S3Provider, key: str, content_type: str):
-        super().__init__()
-        self._s3 = provider
-        self._key = key
-        self._content_type = content_type
-        self._upload_id: str | None = None
+        super().__init__(provider, key, content_type)
         self._etags: list[dict] = []
 
     def _call(self, operation: str, **params):
-        return self._s3.call(operation, self._key, **params)
+        return self._p.call(operation, self._key, **params)
 
     def _put_whole(self, data: bytes) -> None:
-        lock = self._s3.lock_params(data)
+        lock = self._p.lock_params(data)
         self._call("PutObject", Body=data, ContentType=self._content_type, **lock)
 
     def _begin(self) -> None:
-        lock = self._s3.lock_params()
+        lock = self._p.lock_params()
         answer = self._call("CreateMultipartUpload", ContentType=self._content_type, **lock)
         self._upload_id = answer["UploadId"]
 
     def _put_part(self, number: int, data: bytes) -> None:
         answer = self._call(
             "UploadPart", UploadId=self._upload_id, PartNumber=number, Body=data,
-            **self._s3.md5_params(data),
+            **self._p.md5_params(data),
         )  # fmt: skip
         self._etags.append({"PartNumber": number, "ETag": answer["ETag"]})
 
@@ -86,7 +82,7 @@ class S3Writer(PartWriter):
                 self._call("AbortMultipartUpload", UploadId=self._upload_id)
 
 
-class S3Provider(Provider):
+class S3Provider(ObjectLocking, Provider):
     def __init__(self, location, *, fail_fast: bool = False):
         self.bucket = location.bucket
         self._locking = bool(getattr(location, "locks", False))
@@ -185,14 +181,9 @@ class S3Provider(Provider):
 
     # Object lock ----------------------------------------------------------------------
 
-    def set_retention(self, retention) -> None:
-        self.retention = retention
-
     def md5_params(self, data: bytes) -> dict:
-        """A locked bucket wants Content-MD5 on every upload (AWS refuses it without)."""
-        if self.retention is None and not self._locking:
-            return {}
-        return {"ContentMD5": base64.b64encode(hashlib.md5(data).digest()).decode()}  # noqa: S324
+        md5 = self.content_md5(data)
+        return {"ContentMD5": md5} if md5 else {}
 
     def lock_params(self, data: bytes | None = None) -> dict:
         if self.retention is None:

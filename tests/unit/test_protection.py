@@ -187,6 +187,7 @@ def test_retention_dates_are_rounded_up_to_whole_seconds(db):
 @pytest.fixture
 def locked(world, tmp_path):
     BackupLocation.objects.filter(pk=world.location.pk).update(path=str(tmp_path))
+    world.location.refresh_from_db()  # the tests pass this row on: its path, not /tmp/backups
     until = ceil_second(timezone.now() + timedelta(days=2))
     Backup.objects.filter(pk=world.backup.pk).update(
         locked_until=until, expires_at=timezone.now() - timedelta(hours=1)
