@@ -19,6 +19,17 @@ def backup_name(prefix: str, cluster: str, at: datetime | None = None) -> str:
     return f"{prefix}-{cluster}-{at:%Y%m%d%H%M%S}"
 
 
+def free_name(rows, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when ``rows`` (the location's backups or
+    snapshots) already hold it: two started within the same second both get one."""
+    taken = set(rows.filter(name__startswith=name).values_list("name", flat=True))
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
 def check_name(name: str) -> str | None:
     """Why ``name`` cannot be a backup name, or None when it can."""
     if not NAME_RE.match(name):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 ROOT_WARNING = (
@@ -25,6 +26,17 @@ def named(model, name: str, noun: str):
     if row is None:
         raise CommandError(f"There is no {noun} named {name!r}.")
     return row
+
+
+def parsed(flag: str, parse, value):
+    """``parse(value)``, or a CommandError "--flag: why" for a value it refuses (its
+    ValueError, or a form field's ValidationError)."""
+    try:
+        return parse(value)
+    except ValidationError as exc:
+        raise CommandError(f"{flag}: {' '.join(exc.messages)}") from None
+    except ValueError as exc:
+        raise CommandError(f"{flag}: {exc}") from None
 
 
 MAX_INPUT_FILE_BYTES = 1024 * 1024  # kubeconfigs, PEM, key files: a few kilobytes

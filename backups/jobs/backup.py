@@ -22,8 +22,8 @@ from workspaces.roles import Action
 from ..engine.backup.run import run_backup as engine_run_backup
 from ..engine_inputs import backup_request
 from ..models import ACTIVE_STATUSES, Backup, Status
-from ..naming import backup_name, check_name
-from .base import Job, JobFailed, JobRefused, Outcome
+from ..naming import backup_name, check_name, free_name
+from .base import Job, JobRefused, Outcome
 from .volumes import VolumeRecorder, delete_snapshots
 
 log = logging.getLogger(__name__)
@@ -45,11 +45,7 @@ class BackupJob(Job):
     related = ("cluster", "location")
     start_action = Action.BACKUP
     template, context_name = "backups/detail.html", "backup"
-
-    def location(self):
-        if self.row.cluster is None:
-            raise JobFailed("The cluster was removed from the console before the backup ran.")
-        return self.row.location
+    cluster_gone = "The cluster was removed from the console before the backup ran."
 
     def engine(self):
         """The one engine call; it stops at its next safe point once ``should_stop``."""
@@ -94,21 +90,6 @@ class BackupJob(Job):
             copy_after_backup(self.row)
 
 
-def _free_name(location: BackupLocation, name: str) -> str:
-    """A generated name that is not taken yet: two backups started within the same second
-    get ``-2``, ``-3``... rather than a refusal."""
-    taken = set(
-        Backup.objects.filter(location=location, name__startswith=name).values_list(
-            "name", flat=True
-        )
-    )
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}-{n}"
-    return candidate
-
-
 def start_backup(
     cluster: Cluster,
     location: BackupLocation,
@@ -126,7 +107,7 @@ def start_backup(
     include_resources, exclude_resources, cluster_resources, label_selector,
     include_disks (the model's defaults for those not given)."""
     if not name:
-        name = _free_name(location, backup_name(prefix, cluster.name))
+        name = free_name(location.backups, backup_name(prefix, cluster.name))
     problem = check_name(name)
     if problem:
         raise JobRefused(f"Backup name {name!r}: {problem}")

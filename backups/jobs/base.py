@@ -258,9 +258,14 @@ class Job:
 
     # What each kind provides -----------------------------------------------------------
 
+    cluster_gone = ""  # why the job fails when its row's cluster is gone
+
     def location(self):
-        """The location the work reads or writes; raise JobFailed when its inputs are gone."""
-        raise NotImplementedError
+        """The location the work reads or writes; raise JobFailed when its inputs are gone
+        (by default: the row's cluster, then its location)."""
+        if self.row.cluster is None:
+            raise JobFailed(self.cluster_gone)
+        return self.row.location
 
     def work(self) -> Outcome:
         """Call the engine (``self.provider`` is ready) and say how it ended."""

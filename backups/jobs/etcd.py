@@ -18,6 +18,7 @@ from ..engine.etcd.snapshot import take_snapshot
 from ..engine_inputs import etcd_restore_request, local_target, snapshot_request
 from ..etcd_retention import apply_retention
 from ..models import ACTIVE_STATUSES, EtcdPolicy, EtcdRestore, EtcdSnapshot, Status
+from ..naming import free_name
 from .base import Job, JobFailed, JobRefused, Outcome
 
 
@@ -55,11 +56,7 @@ class SnapshotJob(Job):
     related = ("cluster__workspace", "location")
     start_action = Action.SNAPSHOT
     template, context_name = "backups/etcd_detail.html", "snapshot"
-
-    def location(self):
-        if self.row.cluster is None:
-            raise JobFailed("The cluster was removed before the snapshot ran.")
-        return self.row.location
+    cluster_gone = "The cluster was removed before the snapshot ran."
 
     def engine(self):
         """The one engine call; it aborts its upload at its next chunk once ``should_stop``."""
@@ -155,19 +152,11 @@ def start_snapshot(
     running = EtcdSnapshot.objects.filter(cluster=cluster, status__in=ACTIVE_STATUSES).first()
     if running:
         raise JobRefused(f"Snapshot {running.name} of {cluster} is still running.")
-    name = snapshot_name(cluster.name, now)
-    taken = set(
-        EtcdSnapshot.objects.filter(location=location, name__startswith=name).values_list(
-            "name", flat=True
-        )
-    )
-    if name in taken:  # a second snapshot within the same second
-        name = next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}" not in taken)
     return SnapshotJob.create(
         by,
         "" if scheduled else "started etcd snapshot",
         {"location": location.name},
-        name=name,
+        name=free_name(location.etcd_snapshots, snapshot_name(cluster.name, now)),
         workspace=cluster.workspace,
         cluster=cluster,
         cluster_name=cluster.name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.engine.words import counted
@@ -11,7 +10,7 @@ from backups.jobs import JobRefused, run_and_wait, start_backup
 from backups.models import BackupOptions, ClusterResources
 from backups.naming import parse_duration, parse_volume_policy, split_list
 from locations.models import BackupLocation
-from palette_site.command_support import named
+from palette_site.command_support import named, parsed
 from workspaces.models import Cluster
 
 PHASES = {
@@ -55,18 +54,9 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         cluster = named(Cluster, o["cluster"], "cluster")
         location = named(BackupLocation, o["location"], "location")
-        try:
-            ttl = parse_duration(o["ttl"])
-        except ValueError as exc:
-            raise CommandError(f"--ttl: {exc}") from None
-        try:
-            selector = SelectorField().clean(o["selector"])
-        except ValidationError as exc:
-            raise CommandError(f"--selector: {' '.join(exc.messages)}") from None
-        try:
-            policy = parse_volume_policy(o["volume_policy"])
-        except ValueError as exc:
-            raise CommandError(f"--volume-policy: {exc}") from None
+        ttl = parsed("--ttl", parse_duration, o["ttl"])
+        selector = parsed("--selector", SelectorField().clean, o["selector"])
+        policy = parsed("--volume-policy", parse_volume_policy, o["volume_policy"])
         try:
             backup = start_backup(
                 cluster,

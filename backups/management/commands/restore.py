@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from backups.engine.filters import FilterError, validate_selector
+from backups.engine.filters import validate_selector
 from backups.engine.words import counted
 from backups.jobs import JobRefused, run_and_wait, start_restore
 from backups.management.commands.backup import PHASES
 from backups.models import Backup, ResourceModifierSet, RestoreItem
 from backups.naming import parse_class_mapping, parse_mapping, split_list
-from palette_site.command_support import named
+from palette_site.command_support import named, parsed
 from workspaces.access import can, operation_q
 from workspaces.models import Cluster
 from workspaces.roles import Action
@@ -82,19 +82,10 @@ class Command(BaseCommand):
                 raise CommandError(f"{user.username} may not see backup {backup.name}.")
             if not can(user, Action.RESTORE, target):
                 raise CommandError(f"{user.username} may not restore into {target.name}.")
-        try:
-            mapping = parse_mapping(o["namespace_mapping"])
-        except ValueError as exc:
-            raise CommandError(f"--namespace-mapping: {exc}") from None
-        try:
-            selector = validate_selector(o["selector"])
-        except FilterError as exc:
-            raise CommandError(f"--selector: {exc}") from None
+        mapping = parsed("--namespace-mapping", parse_mapping, o["namespace_mapping"])
+        selector = parsed("--selector", validate_selector, o["selector"])
         modifier_set = self._modifier_set(o["resource_modifiers"], target, user)
-        try:
-            classes = parse_class_mapping(o["storage_class_mapping"])
-        except ValueError as exc:
-            raise CommandError(f"--storage-class-mapping: {exc}") from None
+        classes = parsed("--storage-class-mapping", parse_class_mapping, o["storage_class_mapping"])
         try:
             restore = start_restore(
                 backup,
