@@ -1,10 +1,10 @@
-"""Settings for the backup console: one file, read from the environment.
+"""Settings for the backup console, read from the environment (strictly: ``env.py``).
 
 Every value has an embedded default that runs the whole console on one machine
 (SQLite, a local Celery worker over a filesystem broker, files under ``var/``).
 Production swaps pieces with environment variables; README.md lists them all.
-A malformed value stops start-up with ``ImproperlyConfigured`` naming the
-variable, instead of a surprise later.
+The integrations' settings (notifications, metrics, SSO, the API) are in
+``integrations.py``.
 """
 
 from __future__ import annotations
@@ -25,47 +25,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # console reports them as sentences instead.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(
-        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}"
-    )
-
-
-def env_int(name: str, default: int, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number; got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {value}")
-    return value
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
+from palette_site.env import env_bool, env_int, env_list, env_str  # noqa: E402
 
 DATA_DIR = Path(env_str("PALETTE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
@@ -389,90 +349,10 @@ CELERY_BEAT_SCHEDULE["sweep-volume-objects"] = {
     "task": "backups.tasks.sweep_volume_objects",
     "schedule": float(env_int("PALETTE_VOLUME_SWEEP_SECONDS", 600, minimum=10)),
 }
-# Integrations: notifications, /metrics, single sign-on (README "Notifications",
-# "Metrics", "Single sign-on"). ---------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-PALETTE_NOTIFY_FROM = env_str("PALETTE_NOTIFY_FROM", "backup-console@localhost")
-PALETTE_NOTIFY_ATTEMPTS = env_int("PALETTE_NOTIFY_ATTEMPTS", 5, minimum=1)
-PALETTE_NOTIFY_RETRY_SECONDS = float(env_int("PALETTE_NOTIFY_RETRY_SECONDS", 30, minimum=0))
-PALETTE_NOTIFY_RPO_GRACE = env_int("PALETTE_NOTIFY_RPO_GRACE", 30, minimum=0)  # minutes
-CELERY_BEAT_SCHEDULE["notify-send-due"] = {"task": "notifications.tasks.send_due", "schedule": 30.0}
-CELERY_BEAT_SCHEDULE["notify-check-alarms"] = {
-    "task": "notifications.tasks.check_alarms",
-    "schedule": 60.0,
-}
-# /metrics answers a bearer token, or addresses in the allow-list (CIDRs); 404 with neither.
-PALETTE_METRICS_TOKEN = env_str("PALETTE_METRICS_TOKEN", "")
-PALETTE_METRICS_ALLOW = env_list("PALETTE_METRICS_ALLOW", [])
-# Single sign-on: OpenID Connect (mozilla-django-oidc), off unless PALETTE_OIDC_ISSUER is
-# set. The endpoints are those of the provider's /.well-known/openid-configuration.
-PALETTE_OIDC_ISSUER = env_str("PALETTE_OIDC_ISSUER", "").rstrip("/")
-PALETTE_OIDC_ENABLED = bool(PALETTE_OIDC_ISSUER)
-OIDC_RP_CLIENT_ID = env_str("PALETTE_OIDC_CLIENT_ID", "")
-OIDC_RP_CLIENT_SECRET = env_str("PALETTE_OIDC_CLIENT_SECRET", "")
-OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("PALETTE_OIDC_AUTHORIZATION_ENDPOINT", "")
-OIDC_OP_TOKEN_ENDPOINT = env_str("PALETTE_OIDC_TOKEN_ENDPOINT", "")
-OIDC_OP_USER_ENDPOINT = env_str("PALETTE_OIDC_USERINFO_ENDPOINT", "")
-OIDC_OP_JWKS_ENDPOINT = env_str("PALETTE_OIDC_JWKS_ENDPOINT", "")
-OIDC_RP_SCOPES = env_str("PALETTE_OIDC_SCOPES", "openid email profile groups")
-OIDC_RP_SIGN_ALGO = "RS256"
-OIDC_USE_PKCE = True
-OIDC_CREATE_USER = True
-OIDC_VERIFY_SSL = env_bool("PALETTE_OIDC_VERIFY_TLS", True)
-LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
-# The claim that lists the user's groups, and "group=team" pairs: at every SSO login the
-# user joins the mapped teams of the groups they have and leaves those of the others.
-PALETTE_OIDC_GROUPS_CLAIM = env_str("PALETTE_OIDC_GROUPS_CLAIM", "groups")
-PALETTE_OIDC_TEAMS = dict(
-    pair.split("=", 1) for pair in env_list("PALETTE_OIDC_TEAMS", []) if "=" in pair
-)
-if PALETTE_OIDC_ENABLED:
-    for _name in ("CLIENT_ID", "AUTHORIZATION_ENDPOINT", "TOKEN_ENDPOINT", "USERINFO_ENDPOINT",
-                  "JWKS_ENDPOINT"):  # fmt: skip
-        if not os.environ.get(f"PALETTE_OIDC_{_name}"):
-            raise ImproperlyConfigured(f"PALETTE_OIDC_ISSUER is set: set PALETTE_OIDC_{_name} too")
-# Local accounts stay (break-glass); the OIDC backend only answers its own callback.
-AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "sso.backend.TeamSyncBackend"]
-# The REST API (api/): /api/v1/, its OpenAPI schema at /api/schema/ and the
-# reference page at /api/docs/ (Swagger UI served from drf-spectacular-sidecar's
-# static files: no CDN). Personal tokens as `Authorization: Bearer`; the
-# session works too (with CSRF), for the reference page's "Try it out".
-INSTALLED_APPS += ["rest_framework", "django_filters", "drf_spectacular", "drf_spectacular_sidecar", "api"]  # fmt: skip
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.auth.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["api.auth.TokenScope"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
-    "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "api.search.Search",
-        "rest_framework.filters.OrderingFilter",
-    ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Backup console API",
-    "DESCRIPTION": "Backups, restores, schedules and etcd snapshots of Kubernetes clusters. "
-    "Send a personal token (Account > API tokens) as `Authorization: Bearer <token>`.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {
-        "JobStatusEnum": "backups.models.operation.Status",
-        "LocationStatusEnum": "locations.models.BackupLocation.Status",
-        "ClusterResourcesEnum": "backups.models.options.ClusterResources",
-    },
-}
+# Integrations: notifications, /metrics, single sign-on, the REST API (integrations.py).
+from palette_site import integrations as _integrations  # noqa: E402
+from palette_site.integrations import *  # noqa: E402, F403
+
+CELERY_BEAT_SCHEDULE |= _integrations._BEAT_SCHEDULE
+AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, *_integrations._AUTHENTICATION_BACKENDS]
+INSTALLED_APPS += _integrations._INSTALLED_APPS
