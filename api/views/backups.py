@@ -17,10 +17,10 @@ from backups.forms import BackupForm
 from backups.jobs import JobRefused, delete_backup, start_backup
 from backups.models import Backup
 from backups.models.options import ClusterResources
+from backups.views.backup import cluster_namespaces
 from backups.views.download import download
 from locations.models import BackupLocation
 from locations.providers import get_provider
-from workspaces.kube import list_namespaces
 from workspaces.models import Cluster
 from workspaces.roles import Action
 
@@ -94,10 +94,7 @@ class BackupViewSet(
         forms.unknown_fields(data, BACKUP_FIELDS)
         cluster = cluster_named(request.user, data)
         self.require(Action.BACKUP, cluster, "back up this cluster")
-        try:
-            namespaces = list_namespaces(cluster.kubeconfig)
-        except Exception:  # as on the page: the last known list
-            namespaces = cluster.namespaces
+        namespaces, _ = cluster_namespaces(cluster)  # as on the page: else the last known
         usable = BackupLocation.objects.restrict(request.user, Action.BACKUP)
         values = forms.as_form_data(
             {**BACKUP_DEFAULTS, **data}, BackupForm, names={"location": usable}

@@ -10,15 +10,12 @@ from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from backups.engine.storage.base import StorageError
-from backups.engine.storage.layout import Layout
-from backups.engine.velero import reader
 from backups.forms import RestoreForm
 from backups.jobs import JobRefused, confirm_preview, start_restore
 from backups.models import Backup, Restore, RestoreItem
 from backups.models.options import ClusterResources
-from locations.providers import get_provider
-from workspaces.access import can, clusters_for
+from backups.views.restores import backup_namespaces, check_target
+from workspaces.access import clusters_for
 from workspaces.models import Cluster
 from workspaces.roles import Action
 
@@ -55,12 +52,6 @@ RESTORE_FIELDS = {"backup", "preview", *RestoreForm.base_fields}
 RESTORE_DEFAULTS = {"cluster_resources": "auto", "existing_policy": "none"}
 
 
-def check_target(user, cluster: Cluster) -> None:
-    """Restoring INTO a cluster needs the restore permission on that cluster."""
-    if not can(user, Action.RESTORE, cluster):
-        raise PermissionDenied(f"You may not restore into {cluster.name}.")
-
-
 class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
     model = Restore
     related = ("workspace", "created_by")
@@ -85,9 +76,8 @@ class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
         values = forms.as_form_data(
             {**RESTORE_DEFAULTS, **data}, RestoreForm, names={"target_cluster": targets}
         )
-        form = RestoreForm(
-            values, user=request.user, backup=backup, namespaces=self._namespaces(backup)
-        )
+        namespaces, _ = backup_namespaces(backup)
+        form = RestoreForm(values, user=request.user, backup=backup, namespaces=namespaces)
         if not form.is_valid():
             raise forms.invalid(form)
         target = form.cleaned_data["target_cluster"]
@@ -113,17 +103,6 @@ class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
         if backup is None:
             raise exceptions.ValidationError({"backup": [f"No backup {pk} that you may see."]})
         return backup
-
-    @staticmethod
-    def _namespaces(backup: Backup) -> list[str]:
-        """The namespaces the backup holds, as the wizard offers them."""
-        provider = get_provider(backup.location)
-        try:
-            return reader.namespaces(provider, Layout(backup.location.prefix), backup.name)
-        except (StorageError, reader.ArchiveError):
-            return list(backup.include_namespaces)
-        finally:
-            provider.close()
 
     @extend_schema(request=None, responses={200: api_serializers.RestoreSerializer,
                                             201: api_serializers.RestoreSerializer})  # fmt: skip

@@ -32,6 +32,19 @@ def _backup(request: HttpRequest, pk: int) -> Backup:
     return fetch(request, queryset, pk=pk)
 
 
+def cluster_namespaces(cluster) -> tuple[list[str], str]:
+    """The cluster's namespaces now, else the last known ones and why (the form works
+    with either)."""
+    try:
+        return list_namespaces(cluster.kubeconfig), ""
+    except Exception as exc:
+        why = explain(exc, cluster.api_server)
+        return (
+            cluster.namespaces,
+            f"Could not read the namespaces now ({why}); showing the last known ones.",
+        )
+
+
 @login_required
 def cluster_backups(request: HttpRequest, name: str) -> HttpResponse:
     cluster = visible_cluster(request, name)
@@ -50,12 +63,7 @@ def cluster_backups(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 def backup_create(request: HttpRequest, name: str) -> HttpResponse:
     cluster = visible_cluster(request, name, Action.BACKUP, "back up this cluster")
-    note = ""
-    try:
-        namespaces = list_namespaces(cluster.kubeconfig)
-    except Exception as exc:  # the form still works with the last known list
-        namespaces = cluster.namespaces
-        note = f"Could not read the namespaces now ({explain(exc, cluster.api_server)}); showing the last known ones."
+    namespaces, note = cluster_namespaces(cluster)
     form = BackupForm(
         request.POST or None, user=request.user, cluster=cluster, namespaces=namespaces
     )

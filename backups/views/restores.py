@@ -31,10 +31,30 @@ def _restore(request: HttpRequest, pk: int, **lookup) -> Restore:
     return fetch(request, restores, pk=pk, **lookup)
 
 
-def _check_target(user, cluster: Cluster) -> None:
+def check_target(user, cluster: Cluster) -> None:
     """Restoring INTO a cluster needs the restore permission on that cluster."""
     if not can(user, Action.RESTORE, cluster):
         raise PermissionDenied(f"You may not restore into {cluster.name}.")
+
+
+def backup_namespaces(backup: Backup) -> tuple[list[str], str]:
+    """The namespaces the backup holds, as the wizard offers them, and why they are only
+    the ones it asked for when its contents cannot be read ('' when they can)."""
+    provider = get_provider(backup.location)
+    try:
+        return reader.namespaces(provider, Layout(backup.location.prefix), backup.name), ""
+    except (StorageError, reader.ArchiveError) as exc:
+        return list(backup.include_namespaces), f"Cannot read the backup's contents: {exc}"
+    finally:
+        provider.close()
+
+
+def _preview(request: HttpRequest, pk: int) -> Restore:
+    """A preview the user may see, whose target (while it exists) they may restore into."""
+    preview = _restore(request, pk, is_preview=True)
+    if preview.target_cluster is not None:
+        check_target(request.user, preview.target_cluster)
+    return preview
 
 
 @login_required
@@ -43,21 +63,11 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
     backup = fetch(request, Backup.objects.select_related("location"), pk=pk)
     if not clusters_for(request.user, Action.RESTORE).exists():
         raise PermissionDenied("Your role does not allow restoring into any cluster.")
-    provider = get_provider(backup.location)
-    try:
-        found = reader.namespaces(provider, Layout(backup.location.prefix), backup.name)
-        problem = ""
-    except (StorageError, reader.ArchiveError) as exc:
-        found, problem = (
-            list(backup.include_namespaces),
-            f"Cannot read the backup's contents: {exc}",
-        )
-    finally:
-        provider.close()
+    found, problem = backup_namespaces(backup)
     form = RestoreForm(request.POST or None, user=request.user, backup=backup, namespaces=found)
     if request.method == "POST" and form.is_valid():
         target = form.cleaned_data["target_cluster"]
-        _check_target(request.user, target)
+        check_target(request.user, target)
         preview = request.POST.get("action") != "restore"
         options = form.options()
         options["option_warnings"] = mapping_warnings(
@@ -80,9 +90,7 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     """Run for real what a finished preview showed, with the same options, once."""
-    preview = _restore(request, pk, is_preview=True)
-    if preview.target_cluster is not None:
-        _check_target(request.user, preview.target_cluster)
+    preview = _preview(request, pk)
     try:
         restore, started = confirm_preview(preview, by=request.user)
     except JobRefused as exc:
@@ -99,9 +107,7 @@ def restore_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def restore_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     """A stale (or any finished) preview, run again with the same options."""
-    preview = _restore(request, pk, is_preview=True)
-    if preview.target_cluster is not None:
-        _check_target(request.user, preview.target_cluster)
+    preview = _preview(request, pk)
     try:
         fresh = rerun_preview(preview, by=request.user)
     except JobRefused as exc:
