@@ -61,6 +61,21 @@ class SelectorField(forms.CharField):
         return text
 
 
+class ParsedField(forms.CharField):
+    """Text that ``parse`` turns into its value (a mapping...); its ValueError is the
+    field's error."""
+
+    def __init__(self, parse, **kwargs):
+        self.parse = parse
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, value):
+        try:
+            return self.parse(super().clean(value))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 class OptionsForm(forms.Form):
     """What to back up, where to, and for how long."""
 
@@ -91,8 +106,8 @@ class OptionsForm(forms.Form):
         initial="auto",
         required=False,  # scripts and older pages that do not send it get "auto"
     )
-    volume_policy = forms.CharField(
-        required=False,
+    volume_policy = ParsedField(
+        parse_volume_policy,
         max_length=2000,
         label="Per storage class",
         help_text="class=skip|snapshot|copy|snapshot_and_copy, comma-separated; e.g. scratch=skip",
@@ -137,12 +152,6 @@ class OptionsForm(forms.Form):
 
     def clean_volume_mode(self) -> str:
         return self.cleaned_data.get("volume_mode") or BackupOptions.VolumeMode.AUTO
-
-    def clean_volume_policy(self) -> dict:
-        try:
-            return parse_volume_policy(self.cleaned_data["volume_policy"])
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
     def namespaces(self, field: str) -> list[str]:
         value = self.cleaned_data.get(field) or []
@@ -224,30 +233,22 @@ class ScheduleForm(WorkspaceBackupForm):
         "exclude_namespaces",
     ]
 
+    # The schedule's fields the form shows as stored, and its lists (comma-separated).
+    AS_STORED = ("prefix", "preset", "cron", "paused", "cluster_resources", "label_selector",
+                 "include_disks", "volume_mode")  # fmt: skip
+    LISTS = ("include_namespaces", "exclude_namespaces", "include_resources", "exclude_resources")
+
     def __init__(self, *args, instance: Schedule, **kwargs):
         self.instance = instance
         if instance.pk:
-            kwargs.setdefault("initial", {})
-            kwargs["initial"].update(
-                {
-                    "prefix": instance.prefix,
-                    "location": instance.location_id,
-                    "preset": instance.preset,
-                    "cron": instance.cron,
-                    "paused": instance.paused,
-                    "ttl": ttl_choice(instance.ttl),
-                    "include_namespaces": ", ".join(instance.include_namespaces),
-                    "exclude_namespaces": ", ".join(instance.exclude_namespaces),
-                    "include_resources": ", ".join(instance.include_resources),
-                    "exclude_resources": ", ".join(instance.exclude_resources),
-                    "cluster_resources": instance.cluster_resources,
-                    "label_selector": instance.label_selector,
-                    "include_disks": instance.include_disks,
-                    "volume_mode": instance.volume_mode,
-                    "volume_policy": format_pairs(instance.volume_policy),
-                    "copy_to": instance.copy_to_id,
-                    **{tier: getattr(instance, tier) or None for tier in TIERS},
-                }
+            kwargs.setdefault("initial", {}).update(
+                {name: getattr(instance, name) for name in self.AS_STORED}
+                | {name: ", ".join(getattr(instance, name)) for name in self.LISTS}
+                | {tier: getattr(instance, tier) or None for tier in TIERS},
+                location=instance.location_id,
+                copy_to=instance.copy_to_id,
+                ttl=ttl_choice(instance.ttl),
+                volume_policy=format_pairs(instance.volume_policy),
             )
         super().__init__(*args, **kwargs)
         self.fields["copy_to"].queryset = self.fields["location"].queryset
@@ -287,11 +288,8 @@ class ScheduleForm(WorkspaceBackupForm):
     def save(self, now) -> Schedule:
         schedule = self.instance
         data = self.cleaned_data
-        schedule.prefix = data["prefix"]
-        schedule.location = data["location"]
-        schedule.preset = data["preset"]
-        schedule.cron = data["cron"]
-        schedule.paused = data["paused"]
+        for name in ("prefix", "location", "preset", "cron", "paused"):
+            setattr(schedule, name, data[name])
         schedule.copy_to = data.get("copy_to")
         for tier in TIERS:
             setattr(schedule, tier, data.get(tier) or 0)
@@ -317,8 +315,8 @@ class RestoreForm(forms.Form):
         label="Namespaces",
         help_text="None selected: every namespace in the backup.",
     )
-    namespace_mapping = forms.CharField(
-        required=False,
+    namespace_mapping = ParsedField(
+        parse_mapping,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "shop=shop-restored"}),
         help_text="Restore a namespace under another name: source=target, one a line or comma-separated.",
     )
@@ -331,8 +329,8 @@ class RestoreForm(forms.Form):
         help_text="Each claim's data comes back before its pods start: from its snapshot in "
         "the same cluster, else from its copy in the location.",
     )
-    storage_class_mapping = forms.CharField(
-        required=False,
+    storage_class_mapping = ParsedField(
+        parse_class_mapping,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "standard=fast"}),
         help_text="Give restored claims another storage class: backup=target, comma-separated.",
@@ -379,18 +377,6 @@ class RestoreForm(forms.Form):
         if chosen is not None and target is not None and (problem := chosen.refusal(target)):
             self.add_error("modifier_set", problem)
         return data
-
-    def clean_storage_class_mapping(self) -> dict:
-        try:
-            return parse_class_mapping(self.cleaned_data["storage_class_mapping"])
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-    def clean_namespace_mapping(self) -> dict:
-        try:
-            return parse_mapping(self.cleaned_data["namespace_mapping"])
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
 
     def options(self) -> dict:
         data = self.cleaned_data

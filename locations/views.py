@@ -18,7 +18,7 @@ from workspaces.views.common import fetch, fragment, page_of
 from workspaces.views.listing import Filter, Listing
 
 from . import aws
-from .forms import LocationForm
+from .forms import SECRET_KEYS, LocationForm
 from .grants import GrantForm, grants_of
 from .keys import report as keys_report
 from .lifecycle import save_location
@@ -90,13 +90,7 @@ def _edit(request: HttpRequest, location: BackupLocation) -> HttpResponse:
                 return redirect(saved)
         elif request.POST.get("action") == "save" and not form.errors:
             form.add_error(None, f"Not saved: the location does not work. {result.message}")
-    context = {
-        "form": form,
-        "location": location,
-        "result": result,
-        "trust_policy": aws.trust_policy(form.instance),
-        "permissions_policy": aws.permissions_policy(form.instance),
-    }
+    context = {**_form_context(form, location, form.instance), "result": result}
     if request.htmx and request.POST.get("action") == "validate":
         return render(request, "locations/edit.html#validation", context)
     return render(request, "locations/edit.html", context)
@@ -122,22 +116,22 @@ def location_fields(request: HttpRequest) -> HttpResponse:
     instance = (
         _location(request, int(pk), Action.MANAGE) if pk and pk.isdigit() else BackupLocation()
     )
-    initial = {
-        key: value
-        for key, value in request.GET.items()
-        if key not in ("pk", "secret_key", "account_key", "connection_string", "client_secret",
-                       "service_account_json", "csrfmiddlewaretoken")
-    }  # fmt: skip
+    skip = ("pk", *SECRET_KEYS, "csrfmiddlewaretoken")
+    initial = {key: value for key, value in request.GET.items() if key not in skip}
     form = LocationForm(initial=initial, instance=instance, user=request.user)
     # The policies show the bucket being typed (the instance is never saved here).
     instance.bucket = initial.get("bucket", instance.bucket)
-    context = {
+    return render(request, "locations/edit.html#fields", _form_context(form, instance, instance))
+
+
+def _form_context(form: LocationForm, location: BackupLocation, shown: BackupLocation) -> dict:
+    """The edit page's form, and the AWS policies of the location as ``shown`` (typed)."""
+    return {
         "form": form,
-        "location": instance,
-        "trust_policy": aws.trust_policy(instance),
-        "permissions_policy": aws.permissions_policy(instance),
+        "location": location,
+        "trust_policy": aws.trust_policy(shown),
+        "permissions_policy": aws.permissions_policy(shown),
     }
-    return render(request, "locations/edit.html#fields", context)
 
 
 @login_required
