@@ -13,7 +13,7 @@ from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
 from backups.engine.velero import reader
 from backups.engine.velero.reader import ArchiveError
-from backups.forms import BackupForm
+from backups.forms import TTL_HOURS, BackupForm
 from backups.jobs import JobRefused, delete_backup, start_backup
 from backups.models import Backup
 from backups.models.options import ClusterResources
@@ -37,6 +37,23 @@ class StoreUnavailable(exceptions.APIException):
     default_code = "store_unavailable"
 
 
+def options() -> dict:
+    """The backup options a request body may set, as the page's form takes them (a
+    schedule's body too): new fields each time, since a field serves one name."""
+    return {
+        **{name: serializers.ListField(child=serializers.CharField(), required=False)
+           for name in ("include_namespaces", "exclude_namespaces", "include_resources",
+                        "exclude_resources")},
+        "cluster_resources": serializers.ChoiceField(choices=ClusterResources.choices, required=False),
+        "label_selector": serializers.CharField(required=False),
+        "include_disks": serializers.BooleanField(required=False),
+    }  # fmt: skip
+
+
+def ttl() -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=list(TTL_HOURS), required=False)
+
+
 BACKUP_BODY = inline_serializer(
     "BackupCreate",
     {
@@ -46,18 +63,8 @@ BACKUP_BODY = inline_serializer(
         ),
         "name": serializers.CharField(required=False),
         "prefix": serializers.CharField(required=False, default="manual"),
-        "include_namespaces": serializers.ListField(child=serializers.CharField(), required=False),
-        "exclude_namespaces": serializers.ListField(child=serializers.CharField(), required=False),
-        "include_resources": serializers.ListField(child=serializers.CharField(), required=False),
-        "exclude_resources": serializers.ListField(child=serializers.CharField(), required=False),
-        "cluster_resources": serializers.ChoiceField(
-            choices=ClusterResources.choices, required=False
-        ),
-        "label_selector": serializers.CharField(required=False),
-        "include_disks": serializers.BooleanField(required=False),
-        "ttl": serializers.ChoiceField(
-            choices=["24h", "168h", "720h", "2160h", "8760h"], required=False
-        ),
+        **options(),
+        "ttl": ttl(),
     },
 )
 BACKUP_FIELDS = {"cluster", *BackupForm.base_fields}

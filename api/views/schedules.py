@@ -11,7 +11,6 @@ from rest_framework.response import Response
 
 from backups.forms import ScheduleForm
 from backups.models import Schedule
-from backups.models.options import ClusterResources
 from backups.scheduling import run_now, set_paused
 from backups.views.schedules import hide_skips
 from locations.models import BackupLocation
@@ -21,10 +20,9 @@ from workspaces.roles import Action
 
 from .. import filters, forms
 from .. import serializers as api_serializers
-from .backups import cluster_named
+from .backups import cluster_named, options, ttl
 from .base import Scoped
 
-LIST = serializers.ListField(child=serializers.CharField(), required=False)
 SCHEDULE_BODY = inline_serializer(
     "ScheduleWrite",
     {
@@ -39,18 +37,8 @@ SCHEDULE_BODY = inline_serializer(
         "cron": serializers.CharField(required=False, help_text="With preset custom"),
         "location": serializers.CharField(required=False, help_text="The location's name"),
         "paused": serializers.BooleanField(required=False),
-        "ttl": serializers.ChoiceField(
-            choices=["24h", "168h", "720h", "2160h", "8760h"], required=False
-        ),
-        "include_namespaces": LIST,
-        "exclude_namespaces": LIST,
-        "include_resources": LIST,
-        "exclude_resources": LIST,
-        "cluster_resources": serializers.ChoiceField(
-            choices=ClusterResources.choices, required=False
-        ),
-        "label_selector": serializers.CharField(required=False),
-        "include_disks": serializers.BooleanField(required=False),
+        "ttl": ttl(),
+        **options(),
     },
 )
 FORM_FIELDS = set(ScheduleForm.base_fields)
