@@ -72,3 +72,14 @@ def test_the_docs_page_uses_no_inline_script_and_no_cdn(client):
     assert re.search(r"<script>\s*\S", html) is None, "an inline script breaks the site's CSP"
     script = client.get("/api/docs/?script=")
     assert script.status_code == 200 and b"SwaggerUIBundle" in script.content
+
+
+@pytest.mark.parametrize("body", ["BackupCreate", "ScheduleWrite", "PatchedScheduleWrite"])
+def test_a_body_documents_every_backup_option(schema, body):
+    """Each option the form takes is in the body's schema (a field shared between
+    names once left only the last of the four lists in a schedule's)."""
+    properties = schema["components"]["schemas"][body]["properties"]
+    lists = ("include_namespaces", "exclude_namespaces", "include_resources", "exclude_resources")
+    for name in (*lists, "cluster_resources", "label_selector", "include_disks", "ttl"):
+        assert name in properties, name
+    assert all(properties[name]["type"] == "array" for name in lists)
