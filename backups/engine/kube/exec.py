@@ -22,6 +22,7 @@ stream that closes without any status is an ``ExecError``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import select
 import ssl
@@ -168,6 +169,41 @@ def _connect_options(configuration) -> tuple[dict, list[str]]:
     return sslopt, headers
 
 
+@functools.lru_cache(maxsize=4)
+def _mask_units(length: int) -> tuple[int, int]:
+    """(1 at every 4th byte, all ones) as little-endian integers of ``length`` bytes:
+    a key times the first is the key repeated over the payload."""
+    units = int.from_bytes(b"\x01\x00\x00\x00" * ((length + 3) // 4), "little")
+    return units, (1 << (8 * length)) - 1
+
+
+def mask(key: bytes, data) -> bytes:
+    """``data`` XORed with the 4-byte ``key`` repeated (RFC 6455, 5.3), as three big
+    integer operations: websocket-client's own masking costs 6 ms a MiB, half of a
+    restore's time on the worker."""
+    length = len(data)
+    if not length:
+        return b""
+    units, ones = _mask_units(length)
+    value = int.from_bytes(data, "little") ^ (int.from_bytes(key, "little") * units)
+    return (value & ones).to_bytes(length, "little")
+
+
+class _Frame(websocket.ABNF):
+    def _get_masked(self, mask_key) -> bytes:
+        key = mask_key.encode("latin-1") if isinstance(mask_key, str) else bytes(mask_key)
+        return key + mask(key, self.data)
+
+
+class _WebSocket(websocket.WebSocket):
+    """websocket-client's socket with the faster masking of what it sends."""
+
+    def send(self, payload, opcode=websocket.ABNF.OPCODE_TEXT) -> int:
+        if isinstance(payload, str):
+            payload = payload.encode()
+        return self.send_frame(_Frame(fin=1, opcode=opcode, data=payload))
+
+
 class _Activity:
     """When the stream last moved: a frame read, or a stdin chunk sent (the sender
     thread writes it, the reader reads it; one float, so no lock)."""
@@ -208,8 +244,9 @@ def exec_command(
     reader = ChannelReader(on_stdout)
     try:
         ws = websocket.create_connection(
-            url, header=headers, sslopt=sslopt, subprotocols=[PROTOCOL], timeout=timeout
-        )
+            url, header=headers, sslopt=sslopt, subprotocols=[PROTOCOL], timeout=timeout,
+            class_=_WebSocket,
+        )  # fmt: skip
     except websocket.WebSocketBadStatusException as exc:
         raise ExecError(f"The API server refused the exec into {namespace}/{pod}: {exc}") from None
     except (OSError, websocket.WebSocketException) as exc:
@@ -291,7 +328,7 @@ def _send_all(ws, chunks: Iterable[bytes], errors: list[str], activity: _Activit
         for chunk in chunks:
             view = memoryview(chunk)
             for start in range(0, len(view), 1 << 20):
-                ws.send_bytes(bytes([STDIN]) + bytes(view[start : start + (1 << 20)]))
+                ws.send_bytes(bytes([STDIN]) + view[start : start + (1 << 20)])
                 activity.touch()
         ws.send_bytes(bytes([CLOSE, STDIN]))
     except (websocket.WebSocketException, OSError) as exc:
