@@ -14,7 +14,11 @@ an iterator on a second thread while the calling thread reads, and returns an
 runs on the calling thread, the job's: only the stdin iterator runs on the second one,
 so it must not call back into the job (its database connection belongs to the job's
 thread). ``on_wait`` is how a caller reports what that iterator counted: it is called
-at least every ``TICK`` seconds while no frame arrives (``tar -x`` writes nothing). When sending breaks because the command ended (it stopped reading its
+at least every ``TICK`` seconds while no frame arrives (``tar -x`` writes nothing).
+The two threads share one TLS connection, and OpenSSL does not allow one connection to
+read and write at the same time from two threads (a fast restore broke with "[SSL:
+BAD_LENGTH]"): an ``_IoLock`` lets one of them at a time into the socket; the sender
+waits for the socket to be writable before it takes the lock. When sending breaks because the command ended (it stopped reading its
 input, or exited), the result still carries the command's exit status and stderr; a
 stream that closes without any status is an ``ExecError``.
 """
@@ -39,6 +43,7 @@ PROTOCOL = "v5.channel.k8s.io"
 STDERR_KEPT = 16 * 1024  # the tail of stderr kept for the reason shown to people
 TICK = 0.5  # seconds between the calling thread's looks while the stream is silent
 DRAIN = 5.0  # seconds to wait for the close once the status came (stdout may trail it)
+SEND_FRAME = 256 * 1024  # stdin bytes a frame: the socket is the sender's for that long
 
 
 class ExecError(Exception):
@@ -210,6 +215,7 @@ class _Activity:
 
     def __init__(self) -> None:
         self.last = time.monotonic()
+        self.send_failed = False  # the server stopped taking stdin (the command ended)
 
     def touch(self) -> None:
         self.last = time.monotonic()
@@ -254,16 +260,17 @@ def exec_command(
     activity = _Activity()
     send_error: list[str] = []
     sender = None
+    lock = threading.Lock()
     if stdin is not None:
         sender = threading.Thread(
             target=_send_all,
-            args=(ws, stdin, send_error, activity),
+            args=(ws, stdin, send_error, activity, lock),
             name=f"exec-stdin-{pod}",
             daemon=True,
         )
         sender.start()
     try:
-        _read_all(ws, reader, should_stop, on_wait, activity, timeout, f"{namespace}/{pod}")
+        _read_all(ws, reader, should_stop, on_wait, activity, timeout, f"{namespace}/{pod}", lock)
     finally:
         if sender is not None:
             sender.join(timeout=timeout)
@@ -271,30 +278,34 @@ def exec_command(
     return reader.result(send_error[0] if send_error else "")
 
 
-def _readable(ws, wait: float) -> bool:
-    """Whether a frame's first bytes are there to read (waiting up to ``wait``). A
-    socket this cannot look into counts as readable: ``recv_data`` then blocks as before."""
+def _ready(ws, wait: float, lock: threading.Lock, *, write: bool = False) -> bool:
+    """Whether a frame's first bytes are there to read (or, ``write``, whether the
+    socket takes more), waiting up to ``wait``. A socket this cannot look into counts
+    as ready: ``recv_data`` then blocks as before."""
     sock = getattr(ws, "sock", None)
     if sock is None:
         return True
     pending = getattr(sock, "pending", None)  # TLS keeps decrypted bytes select cannot see
-    if pending is not None and pending():
-        return True
+    if not write and pending is not None:
+        with lock:
+            if pending():
+                return True
     try:
-        ready, _, _ = select.select([sock], [], [], wait)
+        ready = select.select([], [sock], [], wait)[1] if write else select.select(
+            [sock], [], [], wait)[0]  # fmt: skip
     except (OSError, ValueError):  # closed under us: let recv_data say so
         return True
     return bool(ready)
 
 
-def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout, where) -> None:
+def _read_all(ws, reader, should_stop, on_wait, activity, timeout, where, lock) -> None:
     """Read until the server closes the stream. The status can arrive before the last
     stdout frames (the API server copies each channel on its own): once it is there,
     reading goes on until the close, or until ``DRAIN`` seconds pass without a frame."""
     while True:
         if reader.status is None and should_stop():
             raise ExecError(f"The exec into {where} was stopped.")
-        if not _readable(ws, min(TICK, timeout)):
+        if not _ready(ws, min(TICK, timeout), lock):
             on_wait()
             if reader.status is not None and activity.idle() >= min(DRAIN, timeout):
                 return
@@ -302,7 +313,8 @@ def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout
                 raise ExecError(f"The exec into {where} stopped answering.")
             continue
         try:
-            opcode, data = ws.recv_data(control_frame=True)
+            with lock:
+                opcode, data = ws.recv_data(control_frame=True)
         except websocket.WebSocketTimeoutException:
             if reader.status is not None:
                 return
@@ -310,6 +322,8 @@ def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout
         except websocket.WebSocketConnectionClosedException:
             return
         except OSError as exc:
+            if activity.send_failed:  # TLS after a write the closing server cut short
+                return
             raise ExecError(f"The exec stream of {where} broke: {exc}") from None
         activity.touch()
         if opcode == websocket.ABNF.OPCODE_CLOSE:
@@ -319,20 +333,28 @@ def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout
         on_wait()
 
 
-def _send_all(ws, chunks: Iterable[bytes], errors: list[str], activity: _Activity) -> None:
+def _send_all(ws, chunks: Iterable[bytes], errors: list[str], activity: _Activity, lock) -> None:
     """Send stdin, then close it (channel 255). A send that breaks (the command ended
     and the server closed the stream) is recorded, not raised: the reader then
     reports the command's own status. Runs on its own thread: nothing here calls back
     into the caller except the ``chunks`` iterator, which must not either."""
+
+    def send(data: bytes) -> None:
+        while not _ready(ws, TICK, lock, write=True):
+            pass  # bounded by the reader: it closes the stream after its timeout
+        with lock:
+            ws.send_bytes(data)
+        activity.touch()
+
     try:
         for chunk in chunks:
             view = memoryview(chunk)
-            for start in range(0, len(view), 1 << 20):
-                ws.send_bytes(bytes([STDIN]) + view[start : start + (1 << 20)])
-                activity.touch()
-        ws.send_bytes(bytes([CLOSE, STDIN]))
+            for start in range(0, len(view), SEND_FRAME):
+                send(bytes([STDIN]) + view[start : start + SEND_FRAME])
+        send(bytes([CLOSE, STDIN]))
     except (websocket.WebSocketException, OSError) as exc:
         errors.append(f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__)
+        activity.send_failed = True
     except Exception as exc:  # the input itself failed (a store read): stop the command
         errors.append(f"reading the input failed: {exc}")
         with contextlib.suppress(Exception):  # already failing; the reader reports it
