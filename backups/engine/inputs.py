@@ -50,7 +50,7 @@ class Store:
 class VolumeSettings:
     """How the volume work runs (the server's settings, never a user's)."""
 
-    mover_image: str = "busybox:1.36"  # needs sh, tar, tee, mkfifo, sha256sum, du
+    mover_image: str = "busybox:1.36"  # needs sh, tar, dd (iflag=fullblock), du
     snapshot_timeout: float = 300.0  # seconds for a VolumeSnapshot to become ready
     mover_start_timeout: float = 180.0  # seconds for a mover pod to run
     idle_timeout: float = 120.0  # seconds without data before a stream counts as dead

@@ -18,7 +18,7 @@ import pytest
 import websocket
 
 from backups.engine.kube import exec as kexec
-from backups.engine.kube.exec import CLOSE, STATUS, STDIN, STDOUT, ExecError
+from backups.engine.kube.exec import CLOSE, STATUS, STDERR, STDIN, STDOUT, ExecError
 from backups.engine.volumes.mover import READ_CHUNK, Mover, MoverSettings
 
 SUCCESS = json.dumps({"status": "Success"}).encode()
@@ -118,10 +118,8 @@ class SlowCopy(io.BytesIO):
 def test_a_restore_from_a_copy_reports_progress_only_on_the_jobs_thread(sockets):
     data = bytes(range(256)) * (3 * READ_CHUNK // 256)
     sha = hashlib.sha256(data).hexdigest()
-    sockets.append(QuietSocket([bytes([STATUS]) + SUCCESS]))  # the tar -x
-    sockets.append(  # the mover's sha256 of what it received
-        QuietSocket([bytes([STDOUT]) + f"{sha}  -\n".encode(), bytes([STATUS]) + SUCCESS], due=True)
-    )
+    counts = bytes([STDERR]) + b"3+0 records in\n3+0 records out\n"  # the mover's dd
+    sockets.append(QuietSocket([counts, bytes([STATUS]) + SUCCESS]))  # the tar -x
     settings = MoverSettings("busybox", start_timeout=5, idle_timeout=5, deadline=60)
     mover = Mover(SimpleNamespace(kube=Kube()), settings, should_stop=lambda: False)
     mover.namespace, mover.name = "ns", "mover-1"
@@ -144,3 +142,38 @@ def test_stdout_that_trails_the_status_is_still_read(sockets):
     out = bytearray()
     result = kexec.exec_command(Kube(), "ns", "p", "c", ["tar", "-c"], on_stdout=out.extend)
     assert result.ok and bytes(out) == b"head-tail"
+
+
+class OneAtATime(QuietSocket):
+    """A TLS connection must not read and write at once: records whether it ever did.
+    Its stdout frames are due from the start, so the reader reads while stdin goes out."""
+
+    def __init__(self, frames):
+        super().__init__(frames, due=True)
+        self.inside = 0
+        self.overlapped = False
+
+    def _enter(self):
+        self.inside += 1
+        self.overlapped |= self.inside > 1
+        time.sleep(0.002)
+        self.inside -= 1
+
+    def send_bytes(self, data: bytes):
+        self._enter()
+        super().send_bytes(data)
+
+    def recv_data(self, control_frame=False):
+        self._enter()
+        return super().recv_data(control_frame)
+
+
+def test_reading_and_sending_never_use_the_connection_at_once(sockets):
+    frames = [bytes([STDOUT]) + b"x"] * 200 + [bytes([STATUS]) + SUCCESS]
+    fake = OneAtATime(frames)
+    sockets.append(fake)
+    result = kexec.exec_command(
+        Kube(), "ns", "p", "c", ["cat"], stdin=(b"y" * 1000 for _ in range(200)), timeout=5
+    )
+    assert result.ok and fake.sent == 200 * 1000
+    assert not fake.overlapped

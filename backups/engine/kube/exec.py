@@ -14,7 +14,11 @@ an iterator on a second thread while the calling thread reads, and returns an
 runs on the calling thread, the job's: only the stdin iterator runs on the second one,
 so it must not call back into the job (its database connection belongs to the job's
 thread). ``on_wait`` is how a caller reports what that iterator counted: it is called
-at least every ``TICK`` seconds while no frame arrives (``tar -x`` writes nothing). When sending breaks because the command ended (it stopped reading its
+at least every ``TICK`` seconds while no frame arrives (``tar -x`` writes nothing).
+The two threads share one TLS connection, and OpenSSL does not allow one connection to
+read and write at the same time from two threads (a fast restore broke with "[SSL:
+BAD_LENGTH]"): an ``_IoLock`` lets one of them at a time into the socket; the sender
+waits for the socket to be writable before it takes the lock. When sending breaks because the command ended (it stopped reading its
 input, or exited), the result still carries the command's exit status and stderr; a
 stream that closes without any status is an ``ExecError``.
 """
@@ -22,6 +26,7 @@ stream that closes without any status is an ``ExecError``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import select
 import ssl
@@ -38,6 +43,7 @@ PROTOCOL = "v5.channel.k8s.io"
 STDERR_KEPT = 16 * 1024  # the tail of stderr kept for the reason shown to people
 TICK = 0.5  # seconds between the calling thread's looks while the stream is silent
 DRAIN = 5.0  # seconds to wait for the close once the status came (stdout may trail it)
+SEND_FRAME = 256 * 1024  # stdin bytes a frame: the socket is the sender's for that long
 
 
 class ExecError(Exception):
@@ -168,12 +174,48 @@ def _connect_options(configuration) -> tuple[dict, list[str]]:
     return sslopt, headers
 
 
+@functools.lru_cache(maxsize=4)
+def _mask_units(length: int) -> tuple[int, int]:
+    """(1 at every 4th byte, all ones) as little-endian integers of ``length`` bytes:
+    a key times the first is the key repeated over the payload."""
+    units = int.from_bytes(b"\x01\x00\x00\x00" * ((length + 3) // 4), "little")
+    return units, (1 << (8 * length)) - 1
+
+
+def mask(key: bytes, data) -> bytes:
+    """``data`` XORed with the 4-byte ``key`` repeated (RFC 6455, 5.3), as three big
+    integer operations: websocket-client's own masking costs 6 ms a MiB, half of a
+    restore's time on the worker."""
+    length = len(data)
+    if not length:
+        return b""
+    units, ones = _mask_units(length)
+    value = int.from_bytes(data, "little") ^ (int.from_bytes(key, "little") * units)
+    return (value & ones).to_bytes(length, "little")
+
+
+class _Frame(websocket.ABNF):
+    def _get_masked(self, mask_key) -> bytes:
+        key = mask_key.encode("latin-1") if isinstance(mask_key, str) else bytes(mask_key)
+        return key + mask(key, self.data)
+
+
+class _WebSocket(websocket.WebSocket):
+    """websocket-client's socket with the faster masking of what it sends."""
+
+    def send(self, payload, opcode=websocket.ABNF.OPCODE_TEXT) -> int:
+        if isinstance(payload, str):
+            payload = payload.encode()
+        return self.send_frame(_Frame(fin=1, opcode=opcode, data=payload))
+
+
 class _Activity:
     """When the stream last moved: a frame read, or a stdin chunk sent (the sender
     thread writes it, the reader reads it; one float, so no lock)."""
 
     def __init__(self) -> None:
         self.last = time.monotonic()
+        self.send_failed = False  # the server stopped taking stdin (the command ended)
 
     def touch(self) -> None:
         self.last = time.monotonic()
@@ -208,8 +250,9 @@ def exec_command(
     reader = ChannelReader(on_stdout)
     try:
         ws = websocket.create_connection(
-            url, header=headers, sslopt=sslopt, subprotocols=[PROTOCOL], timeout=timeout
-        )
+            url, header=headers, sslopt=sslopt, subprotocols=[PROTOCOL], timeout=timeout,
+            class_=_WebSocket,
+        )  # fmt: skip
     except websocket.WebSocketBadStatusException as exc:
         raise ExecError(f"The API server refused the exec into {namespace}/{pod}: {exc}") from None
     except (OSError, websocket.WebSocketException) as exc:
@@ -217,16 +260,17 @@ def exec_command(
     activity = _Activity()
     send_error: list[str] = []
     sender = None
+    lock = threading.Lock()
     if stdin is not None:
         sender = threading.Thread(
             target=_send_all,
-            args=(ws, stdin, send_error, activity),
+            args=(ws, stdin, send_error, activity, lock),
             name=f"exec-stdin-{pod}",
             daemon=True,
         )
         sender.start()
     try:
-        _read_all(ws, reader, should_stop, on_wait, activity, timeout, f"{namespace}/{pod}")
+        _read_all(ws, reader, should_stop, on_wait, activity, timeout, f"{namespace}/{pod}", lock)
     finally:
         if sender is not None:
             sender.join(timeout=timeout)
@@ -234,30 +278,34 @@ def exec_command(
     return reader.result(send_error[0] if send_error else "")
 
 
-def _readable(ws, wait: float) -> bool:
-    """Whether a frame's first bytes are there to read (waiting up to ``wait``). A
-    socket this cannot look into counts as readable: ``recv_data`` then blocks as before."""
+def _ready(ws, wait: float, lock: threading.Lock, *, write: bool = False) -> bool:
+    """Whether a frame's first bytes are there to read (or, ``write``, whether the
+    socket takes more), waiting up to ``wait``. A socket this cannot look into counts
+    as ready: ``recv_data`` then blocks as before."""
     sock = getattr(ws, "sock", None)
     if sock is None:
         return True
     pending = getattr(sock, "pending", None)  # TLS keeps decrypted bytes select cannot see
-    if pending is not None and pending():
-        return True
+    if not write and pending is not None:
+        with lock:
+            if pending():
+                return True
     try:
-        ready, _, _ = select.select([sock], [], [], wait)
+        ready = select.select([], [sock], [], wait)[1] if write else select.select(
+            [sock], [], [], wait)[0]  # fmt: skip
     except (OSError, ValueError):  # closed under us: let recv_data say so
         return True
     return bool(ready)
 
 
-def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout, where) -> None:
+def _read_all(ws, reader, should_stop, on_wait, activity, timeout, where, lock) -> None:
     """Read until the server closes the stream. The status can arrive before the last
     stdout frames (the API server copies each channel on its own): once it is there,
     reading goes on until the close, or until ``DRAIN`` seconds pass without a frame."""
     while True:
         if reader.status is None and should_stop():
             raise ExecError(f"The exec into {where} was stopped.")
-        if not _readable(ws, min(TICK, timeout)):
+        if not _ready(ws, min(TICK, timeout), lock):
             on_wait()
             if reader.status is not None and activity.idle() >= min(DRAIN, timeout):
                 return
@@ -265,7 +313,8 @@ def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout
                 raise ExecError(f"The exec into {where} stopped answering.")
             continue
         try:
-            opcode, data = ws.recv_data(control_frame=True)
+            with lock:
+                opcode, data = ws.recv_data(control_frame=True)
         except websocket.WebSocketTimeoutException:
             if reader.status is not None:
                 return
@@ -273,6 +322,8 @@ def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout
         except websocket.WebSocketConnectionClosedException:
             return
         except OSError as exc:
+            if activity.send_failed:  # TLS after a write the closing server cut short
+                return
             raise ExecError(f"The exec stream of {where} broke: {exc}") from None
         activity.touch()
         if opcode == websocket.ABNF.OPCODE_CLOSE:
@@ -282,20 +333,28 @@ def _read_all(ws, reader: ChannelReader, should_stop, on_wait, activity, timeout
         on_wait()
 
 
-def _send_all(ws, chunks: Iterable[bytes], errors: list[str], activity: _Activity) -> None:
+def _send_all(ws, chunks: Iterable[bytes], errors: list[str], activity: _Activity, lock) -> None:
     """Send stdin, then close it (channel 255). A send that breaks (the command ended
     and the server closed the stream) is recorded, not raised: the reader then
     reports the command's own status. Runs on its own thread: nothing here calls back
     into the caller except the ``chunks`` iterator, which must not either."""
+
+    def send(data: bytes) -> None:
+        while not _ready(ws, TICK, lock, write=True):
+            pass  # bounded by the reader: it closes the stream after its timeout
+        with lock:
+            ws.send_bytes(data)
+        activity.touch()
+
     try:
         for chunk in chunks:
             view = memoryview(chunk)
-            for start in range(0, len(view), 1 << 20):
-                ws.send_bytes(bytes([STDIN]) + bytes(view[start : start + (1 << 20)]))
-                activity.touch()
-        ws.send_bytes(bytes([CLOSE, STDIN]))
+            for start in range(0, len(view), SEND_FRAME):
+                send(bytes([STDIN]) + view[start : start + SEND_FRAME])
+        send(bytes([CLOSE, STDIN]))
     except (websocket.WebSocketException, OSError) as exc:
         errors.append(f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__)
+        activity.send_failed = True
     except Exception as exc:  # the input itself failed (a store read): stop the command
         errors.append(f"reading the input failed: {exc}")
         with contextlib.suppress(Exception):  # already failing; the reader reports it

@@ -2,10 +2,12 @@
 
 ``Mover.start`` creates the pod and waits (bounded) until it runs, with the reason when
 it does not (image missing, unschedulable, volume not mounted). ``copy_out`` runs the
-tar in it and writes every stdout byte into the store's writer while hashing it;
-``copy_in`` sends a stored copy to the tar in it. Both compare the worker's sha256 with
-the one the mover's ``sha256sum`` computed. ``remove`` deletes the pod (the job's
-cleanup does it again if this run dies first).
+tar in it and writes every stdout byte into the store's writer while hashing it (on a
+second thread: ``pipeline.WriteBehind``); ``copy_in`` sends a stored copy to the tar in
+it (read ahead on a second thread), checking its sha256 against the one recorded at
+backup time. Both compare their byte count with the one the mover's ``dd`` reports
+(``objects.dd_agrees``). ``remove`` deletes the pod (the job's cleanup does it again if
+this run dies first).
 """
 
 from __future__ import annotations
@@ -13,20 +15,23 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from backups.engine.kube.exec import ExecError, exec_command
+from backups.engine.kube.exec import ExecError, ExecResult, exec_command
 from backups.engine.volumes.cluster import Objects, WaitTimeout, core_path, wait_for
 from backups.engine.volumes.objects import (
     BACKUP_SCRIPT,
+    BLOCK,
     MOVER_CONTAINER,
     RESTORE_SCRIPT,
     SIZE_COMMAND,
-    SUM_COMMAND,
+    dd_agrees,
     mover_pod,
+    without_records,
 )
+from backups.engine.volumes.pipeline import WriteBehind, read_ahead
 
-READ_CHUNK = 1 << 20
+READ_CHUNK = BLOCK
 
 
 class MoveFailed(Exception):
@@ -133,56 +138,66 @@ class Mover:
         except (IndexError, ValueError):
             return 0
 
-    def _mover_sum(self) -> str:
-        out = bytearray()
-        result = self._exec(SUM_COMMAND, on_stdout=out.extend)
-        if not result.ok or not out:
-            raise MoveFailed(f"the mover's checksum could not be read ({result.describe()})")
-        return out.decode(errors="replace").split()[0]
+    def _tar(self, result: ExecResult, direction: str, size: int) -> str:
+        """Why the mover's side failed, or "" when it ended well and its dd counted
+        ``size`` bytes too."""
+        shown = replace(result, stderr=without_records(result.stderr))
+        if not result.ok:
+            return f"tar in the mover failed ({shown.describe()})"
+        if not dd_agrees(result.stderr, direction, size):
+            counts = " / ".join(result.stderr.strip().splitlines()[-2:]) or "no count"
+            what = "sent" if direction == "out" else "received"
+            return (
+                f"the copy arrived incomplete: {size} bytes here, the mover {what} "
+                f"another amount ({counts}, blocks of {BLOCK} bytes)"
+            )
+        return ""
 
     def copy_out(self, writer, progress: Callable[[int], None]) -> tuple[int, str]:
         """Stream the claim's tar into ``writer``; (bytes, sha256) once both ends agree."""
-        digest = hashlib.sha256()
-        done = [0]
+        behind = WriteBehind(writer, name=f"copy-writer-{self.name}")
         last = [0.0]
 
         def take(data: bytes) -> None:
-            writer.write(data)
-            digest.update(data)
-            done[0] += len(data)
+            behind.write(data)
             now = time.monotonic()
             if now - last[0] >= 0.5:
                 last[0] = now
-                progress(done[0])
+                progress(behind.size)
 
-        result = self._exec(["sh", "-c", BACKUP_SCRIPT], on_stdout=take)
-        if not result.ok:
-            raise MoveFailed(f"tar in the mover failed ({result.describe()})")
-        progress(done[0])
-        mine, theirs = digest.hexdigest(), self._mover_sum()
-        if mine != theirs:
-            raise MoveFailed(
-                f"the copy arrived damaged: sha256 {mine} here, {theirs} in the mover "
-                f"({done[0]} bytes)"
-            )
-        return done[0], mine
+        try:
+            result = self._exec(["sh", "-c", BACKUP_SCRIPT], on_stdout=take)
+        except BaseException:
+            behind.abandon()
+            raise
+        failed = self._tar(result, "out", behind.size)
+        if failed:
+            behind.abandon()
+            raise MoveFailed(failed)
+        behind.close()
+        progress(behind.size)
+        return behind.size, behind.digest.hexdigest()
 
     def copy_in(self, stream, expected_sha256: str, progress: Callable[[int], None]) -> int:
         """Send ``stream`` (a stored copy) to the tar in the mover; raise MoveFailed when
-        either end's sha256 differs from the one recorded at backup time.
+        its sha256 differs from the one recorded at backup time, or the mover did not
+        receive every byte.
 
-        The copy is read on the exec's stdin thread, which only counts and hashes:
-        ``progress`` (the job's, which writes rows) is called from ``on_wait``, on
-        the job's own thread."""
+        The copy is read (and hashed) ahead on a thread of its own and sent from the
+        exec's stdin thread, which only counts: ``progress`` (the job's, which writes
+        rows) is called from ``on_wait``, on the job's own thread."""
         digest = hashlib.sha256()
         done = [0]
 
+        def read(size: int) -> bytes:
+            data = stream.read(size)
+            digest.update(data)
+            return data
+
+        blocks = read_ahead(read, name=f"copy-reader-{self.name}")
+
         def chunks() -> Iterator[bytes]:
-            while True:
-                data = stream.read(READ_CHUNK)
-                if not data:
-                    return
-                digest.update(data)
+            for data in blocks:
                 done[0] += len(data)
                 yield data
 
@@ -194,27 +209,28 @@ class Mover:
                 reported[:] = [done[0], now]
                 progress(done[0])
 
-        result = self._exec(["sh", "-c", RESTORE_SCRIPT], stdin=chunks(), on_wait=report)
-        progress(done[0])
-        if not result.ok:
-            # Was it the copy? Hash the rest of it: a damaged copy is the better reason.
-            for _rest in chunks():
-                pass
-            if expected_sha256 and digest.hexdigest() != expected_sha256:
-                raise MoveFailed(
-                    f"the stored copy is damaged: its sha256 is {digest.hexdigest()}, the "
-                    f"backup recorded {expected_sha256} (tar in the mover: {result.describe()})"
-                )
-            raise MoveFailed(f"tar in the mover failed ({result.describe()})")
+        try:
+            result = self._exec(["sh", "-c", RESTORE_SCRIPT], stdin=chunks(), on_wait=report)
+            progress(done[0])
+            failed = self._tar(result, "in", done[0])
+            if failed:
+                # Was it the copy? Hash the rest of it: a damaged copy is the better reason.
+                for _rest in blocks:
+                    pass
+                if expected_sha256 and digest.hexdigest() != expected_sha256:
+                    raise MoveFailed(
+                        f"the stored copy is damaged: its sha256 is {digest.hexdigest()}, "
+                        f"the backup recorded {expected_sha256} ({failed})"
+                    )
+                raise MoveFailed(failed)
+        finally:
+            blocks.close()
         mine = digest.hexdigest()
         if expected_sha256 and mine != expected_sha256:
             raise MoveFailed(
                 f"the stored copy is damaged: its sha256 is {mine}, the backup recorded "
                 f"{expected_sha256}"
             )
-        theirs = self._mover_sum()
-        if theirs != mine:
-            raise MoveFailed(f"the copy arrived damaged: sha256 {mine} sent, {theirs} received")
         return done[0]
 
     def remove(self) -> None:
