@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from backups.engine.backup.volume_steps import BackupFailed
 from backups.engine.job import CANCELLED
@@ -58,6 +58,7 @@ class StoreSteps:
             schedule_name=self.request.schedule_name,
             cluster_name=self.request.cluster.name,
             archive_sha256=self.sha256,
+            snapshot_timeout=timedelta(seconds=self.request.volumes.snapshot_timeout),
         )
 
     def _put(self, kind: str, data: bytes, content_type: str = "application/gzip") -> None:
