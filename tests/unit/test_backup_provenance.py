@@ -124,3 +124,35 @@ def test_the_api_shows_it(world, imported, login):
     assert own["imported_from"] == {} and own["provenance"] == ""
     outsider = login(world.users["outsider"]).get(f"/api/v1/backups/{imported.pk}/")
     assert outsider.status_code == 404
+
+
+VOLUMES = [  # method, state, what the page says Velero can restore of it
+    ("snapshot", "succeeded", "Yes: the CSI snapshot, as its own"),
+    ("snapshot_and_copy", "succeeded", "The CSI snapshot, yes; the tar copy, no"),
+    ("copy", "succeeded", "No: the copy is the console&#x27;s own tar"),
+    ("copy", "failed", "Nothing: no volume data was kept"),
+    ("", "skipped", "Nothing: no volume data was kept"),
+]
+
+
+@pytest.mark.parametrize("persona", [p for p in PERSONAS if p != "anonymous"])
+def test_the_backup_page_says_per_volume_what_velero_can_restore(persona, world, login):
+    from backups.models import VolumeResult
+
+    backup = world.backup
+    type(backup).objects.filter(pk=backup.pk).update(include_disks=True)
+    for i, (method, state, _text) in enumerate(VOLUMES):
+        VolumeResult.objects.create(backup=backup, namespace="shop", claim=f"c{i}",
+                                    method=method, state=state)  # fmt: skip
+    response = login(world.users[persona]).get(reverse("backup_detail", args=[backup.pk]))
+    if persona == "outsider":
+        assert response.status_code == 404
+        return
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Velero can restore" in page and 'id="velero-volumes"' in page
+    assert "It cannot read the console's copies" in page
+    cells = [line for line in page.splitlines() if 'class="velero-reads"' in line]
+    assert len(cells) == len(VOLUMES)
+    for (_m, _s, text), cell in zip(VOLUMES, cells, strict=True):
+        assert text in cell, cell
