@@ -7,9 +7,6 @@ With PALETTE_SCREENSHOTS_DIR set, a PNG of each page at each width is written th
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
@@ -17,7 +14,7 @@ from backups.engine.restore.unlike_velero import claim_note, node_port_note
 from backups.models import RestoreItem, Status, VolumeResult
 from backups.sync import backup_from_document
 from tests import factories
-from tests.browser.test_every_page import overflow
+from tests.browser.test_every_page import csp_violations, overflow, screenshots_folder
 from tests.factories import PASSWORD
 from tests.unit.test_backup_provenance import VOLUMES, velero_document
 
@@ -67,15 +64,8 @@ def pages(world) -> dict[str, tuple[str, list[str]]]:
 
 
 def test_the_velero_pages_read_well_and_fit(world, page, log_in):
-    shots = os.environ.get("PALETTE_SCREENSHOTS_DIR")
-    folder = Path(shots) if shots else None
-    if folder:
-        folder.mkdir(parents=True, exist_ok=True)
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
+    folder = screenshots_folder()
+    violations = csp_violations(page)
     wanted = pages(world)
     log_in("operator", PASSWORD)
     too_wide = {}

@@ -206,3 +206,23 @@ def test_with_volume_data_the_spec_says_what_the_console_did():
     # Velero restores the console's snapshots only when the backup asks for no data mover
     assert spec["snapshotMoveData"] is False
     assert _spec(include_disks=True, volume_mode="snapshot")["defaultVolumesToFsBackup"] is False
+
+
+def test_the_status_counts_the_kept_snapshots_as_velero_does():
+    from backups.engine.volumes.records import operation_counts
+
+    failed = {**KEPT, "name": "vs2", "ready": False}
+    entries = [entry(method="snapshot", snapshot=KEPT), entry(method="copy", copy=COPY),
+               entry(claim="b", method="snapshot", snapshot=failed, state=FAILED)]  # fmt: skip
+    counts = operation_counts(entries)
+    assert counts == {
+        "csiVolumeSnapshotsAttempted": 2, "csiVolumeSnapshotsCompleted": 1,
+        "backupItemOperationsAttempted": 2, "backupItemOperationsCompleted": 1,
+        "backupItemOperationsFailed": 1,
+    }  # fmt: skip
+    status = backup_document(
+        name="b", location_name="s", options=BackupSpec(), phase="Completed", started=START,
+        expires=START, volume_counts=counts,
+    )["status"]  # fmt: skip
+    assert status["backupItemOperationsAttempted"] == 2
+    assert operation_counts([entry(method="copy", copy=COPY)]) == {}  # omitempty: no zeros

@@ -13,6 +13,7 @@ from backups.engine.backup.volume_steps import BackupFailed
 from backups.engine.job import CANCELLED
 from backups.engine.storage.base import StorageError, Unreachable
 from backups.engine.velero.format import backup_document, backup_json, gz_json
+from backups.engine.volumes.records import operation_counts
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class StoreSteps:
             cluster_name=self.request.cluster.name,
             archive_sha256=self.sha256,
             snapshot_timeout=timedelta(seconds=self.request.volumes.snapshot_timeout),
+            volume_counts=operation_counts(self.volumes.entries) if self.volumes else None,
         )
 
     def _put(self, kind: str, data: bytes, content_type: str = "application/gzip") -> None:

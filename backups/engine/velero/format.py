@@ -172,6 +172,7 @@ def backup_document(
     cluster_name: str = "",
     archive_sha256: str = "",
     snapshot_timeout: timedelta | None = None,
+    volume_counts: dict[str, int] | None = None,
 ) -> dict:
     """The Backup object Velero reads from ``velero-backup.json``.
 
@@ -244,6 +245,7 @@ def backup_document(
         status["warnings"] = warnings
     if failure_reason:
         status["failureReason"] = failure_reason
+    status |= volume_counts or {}  # the CSI snapshots' counters (records.operation_counts)
     return {
         "kind": "Backup",
         "apiVersion": "velero.io/v1",

@@ -116,6 +116,22 @@ def item_operation(entry: VolumeEntry, backup_name: str, backup_uid: str) -> dic
     }  # fmt: skip
 
 
+def operation_counts(entries: list[VolumeEntry]) -> dict[str, int]:
+    """The counters of ``velero-backup.json``'s status for the kept CSI snapshots (one
+    item operation each), without the zeros (Go's omitempty): ``velero backup describe``
+    lists the operations only when ``backupItemOperationsAttempted`` says there are some."""
+    operations = [op for op in (item_operation(e, "", "") for e in entries) if op]
+    done = sum(1 for op in operations if op["status"]["phase"] == "Completed")
+    counts = {
+        "csiVolumeSnapshotsAttempted": len(operations),
+        "csiVolumeSnapshotsCompleted": done,
+        "backupItemOperationsAttempted": len(operations),
+        "backupItemOperationsCompleted": done,
+        "backupItemOperationsFailed": len(operations) - done,
+    }
+    return {key: value for key, value in counts.items() if value}
+
+
 def operation_id(namespace: str, snapshot: str, moment: datetime) -> str:
     return f"{namespace}/{snapshot}/{rfc3339(moment)}"
 
