@@ -101,11 +101,28 @@ class OperationSerializer(serializers.ModelSerializer):
         return job.progress_percent
 
 
+class ImportedFrom(serializers.Serializer):
+    """An imported backup's provenance (``backups/provenance.py``); ``{}`` for the
+    console's own. Every key is left out when its velero-backup.json did not say."""
+
+    writer = serializers.ChoiceField(choices=["velero", "console"], required=False)
+    storage_location = serializers.CharField(
+        required=False, help_text="Velero's storage location (label velero.io/storage-location)."
+    )
+    schedule = serializers.CharField(required=False, help_text="label velero.io/schedule-name")
+    cluster = serializers.CharField(required=False, help_text="label palette.io/cluster-name")
+    kubernetes_version = serializers.CharField(required=False)
+
+
 class BackupSerializer(OperationSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     location = name_of()
     cluster = serializers.CharField(source="cluster_name", read_only=True)
     ttl = serializers.SerializerMethodField()
+    imported_from = ImportedFrom(read_only=True)
+    provenance = serializers.CharField(
+        read_only=True, help_text="Where an imported backup came from, in words; empty otherwise."
+    )
 
     class Meta:
         model = Backup
@@ -115,6 +132,7 @@ class BackupSerializer(OperationSerializer):
             "expires_at", "size_bytes", "sha256", "errors_count", "warnings_count",
             "include_namespaces", "exclude_namespaces", "include_resources",
             "exclude_resources", "cluster_resources", "label_selector", "include_disks", "ttl",
+            "imported_from", "provenance",
         ]  # fmt: skip
 
     def get_ttl(self, backup) -> str:

@@ -327,7 +327,10 @@ class RestoreForm(forms.Form):
         required=False,
         label="Restore persistent volumes",
         help_text="Each claim's data comes back before its pods start: from its snapshot in "
-        "the same cluster, else from its copy in the location.",
+        "the same cluster, else from its copy in the location. Off by default, unlike "
+        "Velero (which restores volumes unless told not to): a recreated volume can point "
+        "another cluster at the source's disk. Left off, the volumes are not restored and "
+        "the preview says what that means for each claim.",
     )
     storage_class_mapping = ParsedField(
         parse_class_mapping,
@@ -335,7 +338,13 @@ class RestoreForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "standard=fast"}),
         help_text="Give restored claims another storage class: backup=target, comma-separated.",
     )
-    preserve_node_ports = forms.BooleanField(required=False, label="Preserve node ports")
+    preserve_node_ports = forms.BooleanField(
+        required=False,
+        label="Preserve node ports",
+        help_text="Off: every Service gets new node ports, so it cannot collide with one "
+        "already using them (Velero keeps node ports that were set explicitly). The "
+        "preview lists the ports each Service would lose.",
+    )
     existing_policy = forms.ChoiceField(
         label="Objects that already exist",
         choices=[

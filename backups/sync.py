@@ -23,13 +23,13 @@ from locations.models import BackupLocation
 from locations.providers import get_provider
 from workspaces.models import Cluster
 
-from . import velero_schema
+from . import provenance, velero_schema
 from .models import FINAL_STATUSES, Backup, Status
+from .models.backup import UNKNOWN_CLUSTER
 from .naming import parse_duration
 
 log = logging.getLogger(__name__)
 
-K8S_VERSION_ANNOTATION = "velero.io/source-cluster-k8s-gitversion"
 PHASES = {
     "Completed": Status.COMPLETED,
     "PartiallyFailed": Status.PARTIALLY_FAILED,
@@ -58,12 +58,13 @@ class Clusters:
 
     def of(self, labels: dict, backup_name: str) -> tuple[str, Cluster | None]:
         """Our label when present, else the longest registered name that appears in the
-        backup's name (``<prefix>-<cluster>-<timestamp>``), else "unknown"."""
+        backup's name (``<prefix>-<cluster>-<timestamp>``), else "unknown" (the pages
+        then show where it came from: ``provenance.py``)."""
         name = labels.get(CLUSTER_LABEL, "")
         if not name:
             matches = [c for c in self.names if f"-{c}-" in f"-{backup_name}-"]
             name = max(matches, key=len) if matches else ""
-        return name or "unknown", self.local.get(name)
+        return name or UNKNOWN_CLUSTER, self.local.get(name)
 
 
 def backup_from_document(
@@ -80,6 +81,9 @@ def backup_from_document(
     progress = status.progress or velero_schema.Progress()
     phase = status.phase or ""
     clusterwide = spec.include_cluster_resources
+    kubernetes_version = velero_schema.annotation(
+        doc, provenance.K8S_VERSION_ANNOTATION, r"[-+.\w]{1,50}", "a Kubernetes version"
+    )
     return Backup(
         name=meta.name,
         workspace=location.workspace,
@@ -102,8 +106,12 @@ def backup_from_document(
         include_resources=spec.included_resources or [],
         exclude_resources=spec.excluded_resources or [],
         cluster_resources="auto" if clusterwide is None else ("always" if clusterwide else "never"),
-        kubernetes_version=velero_schema.annotation(
-            doc, K8S_VERSION_ANNOTATION, r"[-+.\w]{1,50}", "a Kubernetes version"
+        kubernetes_version=kubernetes_version,
+        imported_from=provenance.read(
+            meta.labels or {},
+            meta.annotations or {},
+            spec.storage_location or "",
+            kubernetes_version,
         ),
         sha256=velero_schema.annotation(doc, SHA256_ANNOTATION, r"[0-9a-f]{64}", "a SHA-256"),
         ttl=_ttl(spec.ttl),

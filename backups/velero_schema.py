@@ -44,6 +44,7 @@ class Spec(msgspec.Struct, rename="camel"):
     included_resources: Tokens | None = None
     excluded_resources: Tokens | None = None
     include_cluster_resources: bool | None = None
+    storage_location: Token | None = None
     ttl: Annotated[str, msgspec.Meta(max_length=40, pattern=r"^[0-9hms.]*\Z")] | None = None
 
 

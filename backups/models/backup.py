@@ -12,6 +12,8 @@ from ..cron import next_runs
 from .operation import Operation
 from .options import BackupOptions
 
+UNKNOWN_CLUSTER = "unknown"  # what sync records when no cluster name can be found
+
 
 class Backup(Operation, BackupOptions):
     """One backup of one cluster's resources, stored in Velero's format.
@@ -68,6 +70,13 @@ class Backup(Operation, BackupOptions):
     origin = models.CharField(
         max_length=400, blank=True, help_text="The backup and location it was copied from."
     )
+    imported_from = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="An imported backup's provenance, from its velero-backup.json: who wrote "
+        "it (velero or console) and Velero's storage location, schedule, source cluster "
+        "labels and Kubernetes version.",
+    )
 
     objects = OperationQuerySet.as_manager()
 
@@ -83,6 +92,23 @@ class Backup(Operation, BackupOptions):
 
     def get_absolute_url(self) -> str:
         return reverse("backup_detail", args=[self.pk])
+
+    @property
+    def provenance(self) -> str:
+        """Where an imported backup came from, in words ('' for the console's own)."""
+        from ..provenance import describe
+
+        return describe(self.imported_from) if self.source == self.Source.IMPORTED else ""
+
+    @property
+    def cluster_text(self) -> str:
+        """The cluster column: its name, or for a backup whose cluster nobody recorded
+        (Velero does not), where it came from."""
+        if self.cluster_name != UNKNOWN_CLUSTER or self.source != self.Source.IMPORTED:
+            return self.cluster_name
+        from ..provenance import short
+
+        return short(self.imported_from) or self.cluster_name
 
 
 class Schedule(BackupOptions):

@@ -70,6 +70,18 @@ class VolumeResult(models.Model):
         return self.METHODS.get(self.method, self.method)
 
     @property
+    def velero_reads(self) -> str:
+        """What Velero can restore of this volume from the backup (``velero_info.py``):
+        the console's CSI snapshots, never its tar copies."""
+        if self.state != self.State.SUCCEEDED or not self.method:
+            return "Nothing: no volume data was kept"
+        if self.method == "snapshot":
+            return "Yes: the CSI snapshot, as its own"
+        if self.method == "snapshot_and_copy":
+            return "The CSI snapshot, yes; the tar copy, no (the console's own)"
+        return "No: the copy is the console's own tar; Velero makes the claim a new empty volume"
+
+    @property
     def percent(self) -> int:
         if self.state == self.State.SUCCEEDED:
             return 100

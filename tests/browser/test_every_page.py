@@ -79,17 +79,29 @@ def overflow(page) -> int:
     )
 
 
-def test_every_page_fits_at_420_px(world, page, log_in):
-    history(world)
+def screenshots_folder() -> Path | None:
+    """PALETTE_SCREENSHOTS_DIR, made if missing; None when screenshots are not wanted."""
     shots = os.environ.get("PALETTE_SCREENSHOTS_DIR")
     folder = Path(shots) if shots else None
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def csp_violations(page) -> list[str]:
+    """The Content-Security-Policy violations the page reports from now on."""
     violations: list[str] = []
     page.on(
         "console",
         lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
     )
+    return violations
+
+
+def test_every_page_fits_at_420_px(world, page, log_in):
+    history(world)
+    folder = screenshots_folder()
+    violations = csp_violations(page)
     log_in("admin", PASSWORD)
     too_wide = {}
     for width in WIDTHS:

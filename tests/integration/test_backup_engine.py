@@ -231,8 +231,14 @@ def check_files(provider, layout, backup, outcome, items):
     assert doc["status"]["progress"]["itemsBackedUp"] == outcome.items == len(items)
     listed = read_gz_json(provider, layout, name, "resource-list")
     assert sum(len(v) for v in listed.values()) == len(items)
-    for kind in ("volumesnapshots", "podvolumebackups", "itemoperations", "volumeinfo"):
+    for kind in ("volumesnapshots", "podvolumebackups", "itemoperations"):
         assert read_gz_json(provider, layout, name, kind) == []
+    # Velero's restore goes by a record per PV: without disks, each is skipped with a reason
+    infos = read_gz_json(provider, layout, name, "volumeinfo")
+    pvs = sorted(n for gr, _ns, n in items if gr == "persistentvolumes")
+    assert sorted(i["pvName"] for i in infos) == pvs
+    for info in infos:
+        assert info["skipped"] is True and "backupMethod" not in info and info["skippedReason"]
     results = read_gz_json(provider, layout, name, "results")
     assert set(results) == {"errors", "warnings"}
     with provider.open_read(layout.backup_file(name, "archive")) as stream:

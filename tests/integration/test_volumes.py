@@ -133,6 +133,10 @@ def _check_velero_records(root: Path, made, namespace: str) -> None:
     assert operation["status"]["phase"] == "Completed"
     for kind in ("volumesnapshots", "podvolumebackups"):
         assert _gz_json(root, layout, made.name, kind) == []
+    doc = json.loads((root / layout.backup_file(made.name, "metadata")).read_bytes())
+    assert doc["status"]["backupItemOperationsAttempted"] == 1  # describe lists it
+    assert doc["status"]["backupItemOperationsCompleted"] == 1
+    assert doc["spec"]["snapshotMoveData"] is False  # Velero restores from the snapshot
     data = (root / layout.backup_file(made.name, "archive")).read_bytes()
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         items = {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}

@@ -18,9 +18,9 @@ from backups.engine.volumes.records import (
     SUCCEEDED,
     VolumeEntry,
     item_operation,
-    volume_info,
 )
 from backups.engine.volumes.restore import mounted_claims
+from backups.engine.volumes.velero_info import volume_info
 from backups.naming import parse_class_mapping, parse_volume_policy
 
 
@@ -146,8 +146,8 @@ def _entry(**kw):
 def test_a_kept_snapshot_is_velero_csi_snapshot_record():
     snapshot = {"name": "vs", "content": "vsc", "handle": "h", "ready": True, "kept": True,
                 "restore_size": 10, "operation_id": "ns/vs/2026-01-01T00:00:00Z"}  # fmt: skip
-    entry = _entry(snapshot=snapshot, copy={"key": "k", "size": 5, "sha256": "s"})
-    record = volume_info(entry, "b")
+    entry = _entry(snapshot=snapshot)
+    record = volume_info(entry)
     assert record["backupMethod"] == "CSISnapshot"
     assert record["preserveLocalSnapshot"] is True and record["snapshotDataMoved"] is False
     assert record["csiSnapshotInfo"] == {
@@ -163,14 +163,15 @@ def test_a_kept_snapshot_is_velero_csi_snapshot_record():
 
 def test_copies_and_skips_are_recorded_as_velero_reads_them():
     moved = volume_info(_entry(snapshot={"name": "t", "kept": False, "handle": "h"},
-                               copy={"key": "k", "size": 5}), "b")  # fmt: skip
+                               copy={"key": "k", "size": 5}))  # fmt: skip
     assert moved["snapshotDataMoved"] is True
     assert moved["snapshotDataMovementInfo"]["dataMover"] == "palette"
-    live = volume_info(_entry(copy={"key": "k", "size": 5}, method="copy"), "b")
+    live = volume_info(_entry(copy={"key": "k", "size": 5}, method="copy"))
     assert live["backupMethod"] == "PodVolumeBackup" and live["pvbInfo"]["uploaderType"] == "tar"
-    skipped = volume_info(_entry(state=SKIPPED, reason="excluded"), "b")
-    assert skipped["skipped"] is True and skipped["backupMethod"] == ""
-    assert skipped["skippedReason"] == "excluded" and skipped["result"] == "succeeded"
+    skipped = volume_info(_entry(state=SKIPPED, reason="excluded"))
+    # Go's omitempty: a skipped volume has no method and no result
+    assert skipped["skipped"] is True and "backupMethod" not in skipped
+    assert skipped["skippedReason"] == "any: excluded;" and "result" not in skipped
     assert item_operation(_entry(), "b", "") is None
 
 

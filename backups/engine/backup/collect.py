@@ -28,6 +28,7 @@ from backups.engine.kube.discovery import ResourceType
 from backups.engine.kube.pages import decode_page, type_prefix, with_type
 from backups.engine.velero.archive import ItemRecords
 from backups.engine.volumes.objects import OPERATION_LABEL
+from backups.engine.volumes.velero_info import ArchivedVolume, archived_volume
 
 PAGE_SIZE = 500
 WORKERS = 8
@@ -63,6 +64,7 @@ class Batch:
     estimate: int  # change to the estimated total (items listed minus dropped)
     namespaces: set[str] = field(default_factory=set)
     extras: list[str] = field(default_factory=list)
+    volumes: list[ArchivedVolume] = field(default_factory=list)  # PVs written (volumeinfo)
 
     @property
     def count(self) -> int:
@@ -231,6 +233,7 @@ class Collector:
         names: list[str] = []
         namespaces: set[str] = set()
         extras: list[str] = []
+        volumes: list[ArchivedVolume] = []
         for entry in entries:
             if entry.deleting:
                 continue
@@ -260,7 +263,9 @@ class Collector:
                 names.append(entry.name)
             if track:
                 extras.extend(related_keys(gr, entry, full))
-        return Batch(unit, b"".join(records), names, 0, namespaces, extras)
+            if gr == "persistentvolumes":
+                volumes.append(archived_volume(full or json.loads(entry.raw)))
+        return Batch(unit, b"".join(records), names, 0, namespaces, extras, volumes)
 
 
 def related_keys(group_resource: str, entry, full: dict | None) -> list[str]:

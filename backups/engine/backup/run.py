@@ -12,8 +12,9 @@ The flow:
    (``collect.py``) -> tar records -> gzip -> the provider's multipart writer.
    Then the cluster-scoped objects the chosen namespaces need (``auto``), then
    the namespaces themselves.
-4. Upload the resource list, results, the volume records (empty lists without
-   disks), log, and ``velero-backup.json`` again with the final phase.
+4. Upload the resource list, results, the volume records (``volumeinfo`` has a
+   record for every PV in the archive; the other lists are empty without disks), log,
+   and ``velero-backup.json`` again with the final phase.
 
 With ``include_disks``, the volume work (``volumes/backup.py``) runs around step 3:
 hooks, snapshots and live copies before the archive (so that it holds the snapshots),
@@ -111,6 +112,7 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
         self.sha256 = ""
         self.kube: Kube | None = None
         self.item_namespaces: set[str] = set()
+        self.archived_volumes: list = []  # the PVs written, for volumeinfo
         self.finished: datetime | None = None
 
     # The run --------------------------------------------------------------------------
@@ -261,6 +263,7 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
                 self.total += event.estimate
                 self.per_type[rt.group_resource] += event.count
                 self.item_namespaces |= event.namespaces
+                self.archived_volumes.extend(event.volumes)
                 if event.extras:
                     related.setdefault(rt.group_resource, set()).update(event.extras)
             elif isinstance(event, UnitDone) and event.error is not None:

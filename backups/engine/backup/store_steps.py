@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from backups.engine.backup.volume_steps import BackupFailed
 from backups.engine.job import CANCELLED
 from backups.engine.storage.base import StorageError, Unreachable
 from backups.engine.velero.format import backup_document, backup_json, gz_json
+from backups.engine.volumes.records import operation_counts
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class StoreSteps:
             schedule_name=self.request.schedule_name,
             cluster_name=self.request.cluster.name,
             archive_sha256=self.sha256,
+            snapshot_timeout=timedelta(seconds=self.request.volumes.snapshot_timeout),
+            volume_counts=operation_counts(self.volumes.entries) if self.volumes else None,
         )
 
     def _put(self, kind: str, data: bytes, content_type: str = "application/gzip") -> None:

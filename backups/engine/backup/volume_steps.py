@@ -9,7 +9,8 @@ from backups.engine.filters import Scope
 from backups.engine.kube.api import ClusterUnreachable, KubeError
 from backups.engine.velero.archive import ArchiveWriter, ItemRecords
 from backups.engine.velero.format import EMPTY_LIST_FILES, gz_json
-from backups.engine.volumes.records import item_operation, volume_info
+from backups.engine.volumes.records import item_operation
+from backups.engine.volumes.velero_info import volume_infos
 
 VSC = "volumesnapshotcontents.snapshot.storage.k8s.io"
 
@@ -20,7 +21,7 @@ class BackupFailed(Exception):
 
 class VolumeSteps:
     """Mixed into ``BackupExecutor``: uses its ``volumes``, ``resources``, ``done``,
-    ``per_type`` and ``name``."""
+    ``per_type``, ``archived_volumes`` and ``name``."""
 
     def _snapshot_contents(self, archive: ArchiveWriter, discovery, scope: Scope) -> None:
         """The contents of kept snapshots (cluster-scoped: not listed with a namespace
@@ -57,14 +58,13 @@ class VolumeSteps:
             self._volume_step(self.volumes.discard, quiet=True)
 
     def _volume_files(self) -> dict[str, bytes]:
-        if self.volumes is None:
-            return {kind: gz_json([]) for kind in EMPTY_LIST_FILES}
-        entries = self.volumes.entries
-        operations = [item_operation(e, self.name, "") for e in entries]
-        return {
-            "volumesnapshots": gz_json([]),
-            "podvolumebackups": gz_json([]),
-            "itemoperations": gz_json([op for op in operations if op]),
-            "volumeinfo": gz_json([volume_info(e, self.name) for e in entries]),
-            "volumecopies": gz_json([e.as_json() for e in entries]),
-        }
+        """Velero's volume files (a record per PV in ``volumeinfo``, also without disks:
+        ``archived_volumes`` are the PVs the archive holds) and, with disks, the console's."""
+        files = {kind: gz_json([]) for kind in EMPTY_LIST_FILES}
+        entries = self.volumes.entries if self.volumes is not None else None
+        files["volumeinfo"] = gz_json(volume_infos(entries, self.archived_volumes))
+        if entries is not None:
+            operations = [item_operation(e, self.name, "") for e in entries]
+            files["itemoperations"] = gz_json([op for op in operations if op])
+            files["volumecopies"] = gz_json([e.as_json() for e in entries])
+        return files

@@ -113,6 +113,7 @@ def build_options(request, types: list[ResourceType], archived: set[str]):
             restore_name=request.name,
             namespace_mapping=mapping,
             preserve_node_ports=bool(spec.preserve_node_ports),
+            pvs_left_out=not spec.restore_pvs,
             modifiers=modifiers.parse(spec.resource_modifiers) or None,
         ),
         cluster_resources=spec.cluster_resources or "auto",

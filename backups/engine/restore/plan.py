@@ -19,7 +19,9 @@ Velero's semantics (its restore code, read for facts):
   Those related items skip the resource include list and the label selector (a
   custom resource cannot exist without its definition); an explicit exclude still
   drops them.
-* PersistentVolumes are restored only when ``restore_pvs`` is set. A volume whose
+* PersistentVolumes are restored only when ``restore_pvs`` is set (Velero restores
+  them unless told not to: ``unlike_velero.py`` says why the console does not, and the
+  plan counts the ones it leaves out). A volume whose
   reclaim policy is ``Delete`` is not restored (Velero would re-provision it, since
   there is no snapshot to restore it from): its claim loses ``volumeName`` so that
   the target's provisioner makes a new volume.
@@ -267,18 +269,37 @@ class _Planner:
         if mode == "never":
             return
         if mode == "always" or options.namespaces.selects_everything:
+            left_out = 0
             for key in keys:
                 if key[0] != "persistentvolumes" or options.restore_pvs:
                     self.consider(key)
+                else:
+                    left_out += 1
+            self._pvs_left_out(left_out)
             return
         # auto with a namespace filter: only what the restored items need
         for gr in sorted({key[0] for key in self.chosen if key[1]}):
             self.consider((CRD, "", gr), related=True)
-        if options.restore_pvs:
-            for (gr, _ns, _name), (_v, _k, volume) in list(self.chosen.items()):
-                pv = ("persistentvolumes", "", volume)
-                if gr == "persistentvolumeclaims" and volume and pv not in self.chosen:
-                    self.consider(pv, related=True)
+        bound = [
+            ("persistentvolumes", "", volume)
+            for (gr, _ns, _name), (_v, _k, volume) in list(self.chosen.items())
+            if gr == "persistentvolumeclaims" and volume
+        ]
+        if not options.restore_pvs:
+            self._pvs_left_out(len(set(bound)))
+            return
+        for pv in bound:
+            if pv not in self.chosen:
+                self.consider(pv, related=True)
+
+    def _pvs_left_out(self, count: int) -> None:
+        """Velero restores PVs unless told not to; the console only when asked
+        (``unlike_velero.py`` says why): the log and the preview count them."""
+        if count:
+            self.skipped[
+                "PersistentVolumes: Restore persistent volumes is off (Velero restores them "
+                "unless told not to; their claims say what that means for them)"
+            ] += count
 
     def _volumes(self) -> frozenset[str]:
         """Volumes with reclaim policy Delete are provisioned anew, not restored."""

@@ -19,7 +19,8 @@ Pure functions on the JSON dicts of the archive, with Velero's rules
 * Service: ``clusterIP``/``clusterIPs`` cleared unless headless (``None``); node ports
   and the health-check node port dropped unless ``preserve_node_ports``. (Velero
   keeps node ports it can tell were set by hand; we drop them all, so that a copy
-  restored next to its original does not fail on "port already allocated".)
+  restored next to its original does not fail on "port already allocated", and say
+  so on the Service: ``unlike_velero.py``.)
 * Job: the ``controller-uid`` selector and template labels go;
 * PersistentVolumeClaim: binding, provisioner and selected-node annotations go,
   and ``volumeName`` when its volume will be provisioned anew;
@@ -48,7 +49,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from backups.engine.restore import references
+from backups.engine.restore import references, unlike_velero
 
 BACKUP_LABEL = "velero.io/backup-name"
 RESTORE_LABEL = "velero.io/restore-name"
@@ -112,6 +113,8 @@ class SanitizeOptions:
     preserve_node_ports: bool = False
     # PVs that are not restored but provisioned anew: claims drop ``volumeName``
     reprovisioned_pvs: frozenset[str] = frozenset()
+    # PersistentVolumes are not restored at all (``restore_pvs`` off): claims say so
+    pvs_left_out: bool = False
     # resource modifiers (``modifiers.Modifiers``), applied after sanitizing
     modifiers: object = None
 
@@ -138,8 +141,15 @@ def sanitize(
     labels[BACKUP_LABEL] = label_value(options.backup_name)
     labels[RESTORE_LABEL] = label_value(options.restore_name)
     rule = _RULES.get(group_resource)
+    said = ""
+    if notes is not None and group_resource == "services" and not options.preserve_node_ports:
+        said = unlike_velero.node_port_note(unlike_velero.node_ports(obj))
     if rule is not None:
         rule(obj, options)
+    if notes is not None and group_resource == "persistentvolumeclaims" and options.pvs_left_out:
+        said = unlike_velero.claim_note(obj)
+    if said:
+        notes.append(said)
     rewrites = references.rewrite(group_resource, obj, options.namespace_mapping)
     if rewrites and notes is not None:
         notes.append("Namespace references follow the mapping: " + "; ".join(rewrites) + ".")

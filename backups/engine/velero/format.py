@@ -26,13 +26,17 @@ def rfc3339(moment: datetime) -> str:
 
 
 def go_duration(delta: timedelta) -> str:
-    """A duration as Go prints it: ``720h0m0s``."""
+    """A duration (whole seconds) as Go prints it: ``720h0m0s``, ``10m0s``, ``5s``."""
     total = int(delta.total_seconds())
     sign = "-" if total < 0 else ""
     total = abs(total)
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
-    return f"{sign}{hours}h{minutes}m{seconds}s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}s"
+    if minutes:
+        return f"{sign}{minutes}m{seconds}s"
+    return f"{sign}{seconds}s"
 
 
 def gz(data: bytes) -> bytes:
@@ -139,6 +143,12 @@ class LogBuffer:
         return gz(("\n".join(self.lines) + "\n").encode())
 
 
+# What Velero's server fills into a Backup's spec when it is left out
+# (pkg/controller/backup_controller.go prepareBackupRequest, pkg/cmd/server/config).
+CSI_SNAPSHOT_TIMEOUT = timedelta(minutes=10)
+ITEM_OPERATION_TIMEOUT = timedelta(hours=4)
+VOLUME_GROUP_LABEL_KEY = "velero.io/volume-group"
+
 CLUSTER_LABEL = "palette.io/cluster-name"
 SHA256_ANNOTATION = "palette.io/archive-sha256"
 
@@ -161,12 +171,24 @@ def backup_document(
     schedule_name: str = "",
     cluster_name: str = "",
     archive_sha256: str = "",
+    snapshot_timeout: timedelta | None = None,
+    volume_counts: dict[str, int] | None = None,
 ) -> dict:
     """The Backup object Velero reads from ``velero-backup.json``.
 
     Besides Velero's own fields it carries, for a console that imports the
     bucket, the source cluster's name (a label) and the archive's sha256 (an
     annotation); Velero ignores both.
+
+    The spec has every default Velero's server fills in (``velero backup describe``
+    prints the fields left out as ``0s``), with the console's own values where it has
+    one: ``csiSnapshotTimeout`` is how long the console waited for its snapshots
+    (``snapshot_timeout``, for a backup with volume data; Velero's 10m0s otherwise).
+    ``snapshotVolumes`` is false (no native snapshots) and ``snapshotMoveData`` false:
+    Velero restores the console's kept CSI snapshots only from a backup that does not
+    ask for its data mover (``volumes/velero_info.py``). ``defaultVolumesToFsBackup``
+    says whether the console copied volumes' files by default (volume data in any mode
+    but snapshot only); Velero cannot read those copies.
     """
     labels = {"velero.io/storage-location": location_name}
     if schedule_name:
@@ -186,7 +208,14 @@ def backup_document(
         "ttl": go_duration(options.ttl or timedelta(hours=720)),
         "storageLocation": location_name,
         "snapshotVolumes": False,
-        "defaultVolumesToFsBackup": bool(options.include_disks),
+        "defaultVolumesToFsBackup": bool(options.include_disks)
+        and options.volume_mode != "snapshot",
+        "snapshotMoveData": False,
+        "csiSnapshotTimeout": go_duration(
+            snapshot_timeout if options.include_disks and snapshot_timeout else CSI_SNAPSHOT_TIMEOUT
+        ),
+        "itemOperationTimeout": go_duration(ITEM_OPERATION_TIMEOUT),
+        "volumeGroupSnapshotLabelKey": VOLUME_GROUP_LABEL_KEY,
         "hooks": {},
     }
     if options.exclude_namespaces:
@@ -216,6 +245,7 @@ def backup_document(
         status["warnings"] = warnings
     if failure_reason:
         status["failureReason"] = failure_reason
+    status |= volume_counts or {}  # the CSI snapshots' counters (records.operation_counts)
     return {
         "kind": "Backup",
         "apiVersion": "velero.io/v1",

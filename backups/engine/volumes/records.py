@@ -1,13 +1,11 @@
 """What a backup records about its volumes: Velero 1.18's files, and the console's own.
 
-Velero's (``VELERO-FORMAT.md``, "Volumes"): ``<b>-volumeinfo.json.gz`` one record per
-claim's PV, ``<b>-itemoperations.json.gz`` one record per CSI snapshot kept in the
-cluster. A kept snapshot is written as Velero's CSI snapshot (``backupMethod``
-CSISnapshot, not moved, local snapshot preserved), so Velero restores it as its own.
-A copy made from a temporary snapshot is recorded as moved data (``snapshotDataMoved``,
-data mover ``palette``, uploader ``tar``), a copy of a live volume as a file-system
-backup (``PodVolumeBackup``): Velero restores those claims empty, since the bytes are in
-the console's layout, not a Kopia repository (the console says so).
+Velero's (``VELERO-FORMAT.md``, "Volumes"): ``<b>-volumeinfo.json.gz``, one record per
+PV (``velero_info.py`` says how each of the console's methods is written, and why), and
+``<b>-itemoperations.json.gz``, one record per CSI snapshot kept in the cluster (here).
+Velero restores the console's kept snapshots as its own; it cannot read the console's
+copies (plain tar files in the console's layout, not a Kopia repository), so it brings
+those claims back as new empty volumes (the console says so on the backup's page).
 
 The console's own: ``<b>-palette-volumes.json.gz`` (``VolumeEntry`` as JSON), what a
 restore needs: the claim, its class, the snapshot (name, handle, content) and the copy
@@ -86,64 +84,6 @@ class VolumeEntry:
         return cls(**known)
 
 
-def _method(entry: VolumeEntry) -> str:
-    if entry.state == SKIPPED:
-        return ""
-    if entry.snapshot:
-        return "CSISnapshot"
-    return "PodVolumeBackup" if entry.copy or "copy" in entry.method else ""
-
-
-def volume_info(entry: VolumeEntry, backup_name: str) -> dict:
-    snapshot = entry.snapshot
-    kept = bool(snapshot.get("kept"))
-    record = {
-        "backupMethod": _method(entry),
-        "pvcName": entry.claim,
-        "pvcNamespace": entry.namespace,
-        "pvName": entry.pv_name,
-        "snapshotDataMoved": bool(entry.copy) and bool(snapshot) and not kept,
-        "preserveLocalSnapshot": kept,
-        "skipped": entry.state == SKIPPED,
-        "skippedReason": entry.reason if entry.state == SKIPPED else "",
-        "startTimestamp": rfc3339(entry.started),
-        "completionTimestamp": rfc3339(entry.finished),
-        "result": "succeeded" if entry.state in (SUCCEEDED, SKIPPED) else "failed",
-        "pvInfo": {"reclaimPolicy": entry.reclaim_policy, "labels": entry.pv_labels},
-    }
-    if snapshot:
-        record["csiSnapshotInfo"] = {
-            "snapshotHandle": snapshot.get("handle", ""),
-            "size": int(snapshot.get("restore_size") or 0),
-            "driver": entry.driver,
-            "vscName": snapshot.get("content", ""),
-            "operationID": snapshot.get("operation_id", ""),
-            "ReadyToUse": bool(snapshot.get("ready")),
-        }
-    if entry.copy and snapshot and not kept:
-        record["snapshotDataMovementInfo"] = {
-            "dataMover": "palette",
-            "uploaderType": "tar",
-            "snapshotHandle": entry.copy.get("key", ""),
-            "operationID": snapshot.get("operation_id", ""),
-            "size": int(entry.copy.get("size") or 0),
-            "incrementalSize": int(entry.copy.get("size") or 0),
-            "Phase": "Completed" if entry.state == SUCCEEDED else "Failed",
-        }
-    elif entry.copy and not snapshot:
-        record["pvbInfo"] = {
-            "snapshotHandle": entry.copy.get("key", ""),
-            "size": int(entry.copy.get("size") or 0),
-            "uploaderType": "tar",
-            "volumeName": entry.claim,
-            "podName": "",
-            "podNamespace": entry.namespace,
-            "nodeName": entry.node,
-            "phase": "Completed" if entry.state == SUCCEEDED else "Failed",
-        }
-    return record
-
-
 def item_operation(entry: VolumeEntry, backup_name: str, backup_uid: str) -> dict | None:
     """The CSI snapshot's asynchronous operation, as Velero records it (kept snapshots)."""
     snapshot = entry.snapshot
@@ -174,6 +114,22 @@ def item_operation(entry: VolumeEntry, backup_name: str, backup_uid: str) -> dic
             "created": moment, "started": moment, "updated": moment,
         },
     }  # fmt: skip
+
+
+def operation_counts(entries: list[VolumeEntry]) -> dict[str, int]:
+    """The counters of ``velero-backup.json``'s status for the kept CSI snapshots (one
+    item operation each), without the zeros (Go's omitempty): ``velero backup describe``
+    lists the operations only when ``backupItemOperationsAttempted`` says there are some."""
+    operations = [op for op in (item_operation(e, "", "") for e in entries) if op]
+    done = sum(1 for op in operations if op["status"]["phase"] == "Completed")
+    counts = {
+        "csiVolumeSnapshotsAttempted": len(operations),
+        "csiVolumeSnapshotsCompleted": done,
+        "backupItemOperationsAttempted": len(operations),
+        "backupItemOperationsCompleted": done,
+        "backupItemOperationsFailed": len(operations) - done,
+    }
+    return {key: value for key, value in counts.items() if value}
 
 
 def operation_id(namespace: str, snapshot: str, moment: datetime) -> str:

@@ -45,11 +45,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--cluster-resources", choices=["auto", "always", "never"], default="auto"
         )
-        parser.add_argument("--restore-pvs", action="store_true", help="Volume data too")
+        parser.add_argument(
+            "--restore-pvs",
+            action="store_true",
+            help="PersistentVolumes and their data too. Off by default, unlike Velero (which "
+            "restores volumes unless --restore-volumes=false): a recreated volume can point "
+            "another cluster at the source's disk. Without it claims keep their volume "
+            "names and bind only to a volume the target already has; --preview says so "
+            "per claim",
+        )
         parser.add_argument(
             "--storage-class-mapping", default="", help="Backup class=target class, e.g. a=b,c=d"
         )
-        parser.add_argument("--preserve-node-ports", action="store_true")
+        parser.add_argument(
+            "--preserve-node-ports",
+            action="store_true",
+            help="Keep Services' node ports (default: new ones, so that a copy cannot "
+            "collide with ports in use; Velero keeps those set explicitly). --preview "
+            "lists the ports each Service would lose",
+        )
         parser.add_argument("--preview", action="store_true", help="Server-side dry run only")
         parser.add_argument(
             "--as-user",
