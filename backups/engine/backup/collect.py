@@ -63,6 +63,7 @@ class Batch:
     estimate: int  # change to the estimated total (items listed minus dropped)
     namespaces: set[str] = field(default_factory=set)
     extras: list[str] = field(default_factory=list)
+    items: ItemRecords | None = None  # where each item's records start, for the index
 
     @property
     def count(self) -> int:
@@ -224,7 +225,8 @@ class Collector:
     def _batch(self, unit: Unit, entries, prefix: bytes) -> Batch:
         rt = unit.rtype
         gr, namespaced = rt.group_resource, rt.namespaced
-        add = ItemRecords(gr, rt.version, self.mtime).add
+        made = ItemRecords(gr, rt.version, self.mtime)
+        add = made.add
         ns_filter, keep_names, keep, track = unit.ns_filter, unit.keep_names, unit.keep, unit.track
         rewrite = self.rewrites.get(gr)
         records: list[bytes] = []
@@ -260,7 +262,7 @@ class Collector:
                 names.append(entry.name)
             if track:
                 extras.extend(related_keys(gr, entry, full))
-        return Batch(unit, b"".join(records), names, 0, namespaces, extras)
+        return Batch(unit, b"".join(records), names, 0, namespaces, extras, made)
 
 
 def related_keys(group_resource: str, entry, full: dict | None) -> list[str]:
