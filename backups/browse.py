@@ -72,6 +72,21 @@ def chosen_items(values: list[str], listing: dict[str, list[str]]) -> list[list[
     return found
 
 
+def checked_items(provider, layout, backup_name: str, values: list[str]) -> list[list[str]]:
+    """``chosen_items`` against the stored backup's resource list (the wizard's and the
+    restore command's one check). ValueError to show; StorageError from the store."""
+    from backups.engine.storage.base import NotFound
+    from backups.engine.velero import reader
+
+    try:
+        listing = reader.resource_list(provider, layout, backup_name)
+    except NotFound:
+        raise ValueError(
+            "This backup has no resource list, so single items cannot be chosen."
+        ) from None
+    return chosen_items(values, listing)
+
+
 def kind_filter(type_name: str) -> str:
     """The wizard's resource filter for a resource-list type: ``Deployment.apps``."""
     api_version, _, kind = type_name.rpartition("/")

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from backups.engine.storage.base import NotFound, StorageError
+from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
 from backups.engine.velero import reader
 from locations.providers import get_provider
@@ -107,10 +107,8 @@ def _chosen(values: list[str], backup: Backup) -> tuple[list, str]:
     """(the chosen items, checked against the backup's resource list; a refusal or "")."""
     provider = get_provider(backup.location)
     try:
-        listing = reader.resource_list(provider, Layout(backup.location.prefix), backup.name)
-        return browse.chosen_items(values, listing), ""
-    except NotFound:
-        return [], "This backup has no resource list, so single items cannot be chosen."
+        layout = Layout(backup.location.prefix)
+        return browse.checked_items(provider, layout, backup.name, values), ""
     except ValueError as exc:
         return [], str(exc)
     except (StorageError, reader.ArchiveError) as exc:

@@ -203,3 +203,24 @@ def test_chosen_items_keep_order_and_drop_repeats():
     assert browse.kind_filter("rbac.authorization.k8s.io/v1/ClusterRole") == (
         "ClusterRole.rbac.authorization.k8s.io"
     )
+
+
+def test_the_restore_command_takes_items_checked_like_the_wizards(world, listing, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    listed = tmp_path / "items.txt"
+    listed.write_text("apps/v1/Deployment|shop|web\n\nv1/Namespace||web\n")
+    call_command("restore", world.backup.name, "--to", world.cluster.name, "--preview",
+                 "--item", "v1/ConfigMap|shop|cfg", "--items-file", str(listed))  # fmt: skip
+    restore = new_restores(world).get()
+    assert restore.chosen_items == [
+        ["v1/ConfigMap", "shop", "cfg"], ["apps/v1/Deployment", "shop", "web"],
+        ["v1/Namespace", "", "web"],
+    ]  # fmt: skip
+    with pytest.raises(CommandError, match="v1/Secret shop/x is not in this backup"):
+        call_command("restore", world.backup.name, "--to", world.cluster.name,
+                     "--item", "v1/Secret|shop|x")  # fmt: skip
+    with pytest.raises(CommandError, match="--items-file"):
+        call_command("restore", world.backup.name, "--to", world.cluster.name,
+                     "--items-file", str(tmp_path / "missing"))  # fmt: skip
+    assert new_restores(world).count() == 1
