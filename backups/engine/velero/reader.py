@@ -239,8 +239,9 @@ def read_json_gz(provider: Provider, key: str, shape=None, limit: int = MAX_LIST
     if inflater.unconsumed_tail:
         raise Unreadable(f"{what} decompresses to more than {limit // 2**20} MiB; not shown")
     try:
-        document = json.loads(data)
-        return document if shape is None else msgspec.convert(document, shape)
+        if shape is not None:  # decoded straight into the shape: an index has a line per item
+            return msgspec.json.decode(data, type=shape)
+        return json.loads(data)
     except msgspec.ValidationError as exc:
         raise Unreadable(f"{what} is not what Velero writes ({exc})") from None
     except ValueError as exc:
