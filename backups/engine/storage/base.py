@@ -161,7 +161,7 @@ class Provider(abc.ABC):
                 if not chunk:
                     return b""
                 skip -= len(chunk)
-            return _read_up_to(stream, length)
+            return read_up_to(stream, length)
 
     def list_folders(self, prefix: str = "") -> list[str]:
         """Names of the "folders" directly under ``prefix`` (which ends with "/").
@@ -193,7 +193,8 @@ def check_range(start: int, length: int) -> bool:
     return length > 0
 
 
-def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+def read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """``size`` bytes of ``stream``, fewer only where it ends (a read may return less)."""
     parts, left = [], size
     while left > 0:
         chunk = stream.read(left)

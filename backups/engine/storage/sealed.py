@@ -25,7 +25,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from backups.engine.storage.base import ObjectInfo, Provider, StorageError, Writer, check_range
+from backups.engine.storage.base import (
+    ObjectInfo,
+    Provider,
+    StorageError,
+    Writer,
+    check_range,
+    read_up_to,
+)
 
 MAGIC = b"PALSEAL1"
 CHUNK = 1024 * 1024
@@ -74,28 +81,17 @@ def header(key_id: str, salt: bytes) -> bytes:
 
 def read_header(stream: BinaryIO) -> tuple[bytes, str]:
     """(the header's bytes, the key id) from the start of ``stream``."""
-    start = _read_exact(stream, len(MAGIC) + 1)
+    start = read_up_to(stream, len(MAGIC) + 1)
     if len(start) < len(MAGIC) + 1 or not is_sealed(start):
         raise SealError(
             "The object is not sealed by the console, but its location encrypts every "
             "object: it was replaced or written by another tool."
         )
-    key_id = _read_exact(stream, start[-1])
-    salt = _read_exact(stream, SALT)
+    key_id = read_up_to(stream, start[-1])
+    salt = read_up_to(stream, SALT)
     if len(key_id) < start[-1] or len(salt) < SALT:
         raise SealError("The sealed object is truncated inside its header.")
     return start + key_id + salt, key_id.decode("ascii", "replace")
-
-
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
-    parts, left = [], size
-    while left > 0:
-        data = stream.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return b"".join(parts)
 
 
 class SealingWriter(Writer):
@@ -153,7 +149,7 @@ class OpeningReader(io.RawIOBase):
         self._index = 0
         self._pending = memoryview(b"")
         self._done = False
-        self._next = _read_exact(inner, CHUNK + TAG)
+        self._next = read_up_to(inner, CHUNK + TAG)
 
     def readable(self) -> bool:
         return True
@@ -162,7 +158,7 @@ class OpeningReader(io.RawIOBase):
         sealed = self._next
         if len(sealed) < TAG:
             raise SealError(f"{self.name_for_errors} is truncated: its last chunk is missing.")
-        self._next = _read_exact(self.inner, CHUNK + TAG) if len(sealed) == CHUNK + TAG else b""
+        self._next = read_up_to(self.inner, CHUNK + TAG) if len(sealed) == CHUNK + TAG else b""
         last = not self._next
         plain = _open_chunk(self._aead, self._index, sealed, self._aad, self.name_for_errors, last)
         self._pending = memoryview(plain)
