@@ -31,3 +31,64 @@ def as_yaml(obj: dict) -> str:
     return yaml.safe_dump(
         mask_secret(obj), sort_keys=False, default_flow_style=False, allow_unicode=True
     )
+
+
+# Granular restore: items chosen in the content browser ------------------------------------
+
+# More than this is a namespace or a kind: the browser offers those instead (and a form
+# of thousands of fields is refused by Django before it reaches a view).
+MAX_CHOSEN = 500
+SEPARATOR = "|"  # no type, namespace or name of Kubernetes holds one
+
+
+def item_value(type_name: str, namespace: str, name: str) -> str:
+    """A chosen item as the browser's checkbox sends it."""
+    return SEPARATOR.join((type_name, namespace, name))
+
+
+def chosen_items(values: list[str], listing: dict[str, list[str]]) -> list[list[str]]:
+    """The items posted (``item_value``), checked against the backup's resource list:
+    ``[[type, namespace, name], ...]`` in order, without repeats. ValueError, with a
+    sentence to show, for one the backup does not hold or too many."""
+    found: list[list[str]] = []
+    seen, entries = set(), {}
+    for value in values:
+        parts = value.split(SEPARATOR)
+        if len(parts) != 3 or not parts[0] or not parts[2]:
+            raise ValueError("A chosen item is not one the content browser offers.")
+        type_name, namespace, name = parts
+        entry = f"{namespace}/{name}" if namespace else name
+        if type_name not in entries:
+            entries[type_name] = set(listing.get(type_name) or ())
+        if entry not in entries[type_name]:
+            raise ValueError(f"{type_name} {entry[:300]} is not in this backup.")
+        if (type_name, namespace, name) not in seen:
+            seen.add((type_name, namespace, name))
+            found.append([type_name, namespace, name])
+    if len(found) > MAX_CHOSEN:
+        raise ValueError(
+            f"Choose at most {MAX_CHOSEN} items; for more, restore a whole namespace or kind."
+        )
+    return found
+
+
+def checked_items(provider, layout, backup_name: str, values: list[str]) -> list[list[str]]:
+    """``chosen_items`` against the stored backup's resource list (the wizard's and the
+    restore command's one check). ValueError to show; StorageError from the store."""
+    from backups.engine.storage.base import NotFound
+    from backups.engine.velero import reader
+
+    try:
+        listing = reader.resource_list(provider, layout, backup_name)
+    except NotFound:
+        raise ValueError(
+            "This backup has no resource list, so single items cannot be chosen."
+        ) from None
+    return chosen_items(values, listing)
+
+
+def kind_filter(type_name: str) -> str:
+    """The wizard's resource filter for a resource-list type: ``Deployment.apps``."""
+    api_version, _, kind = type_name.rpartition("/")
+    group = api_version.rpartition("/")[0]
+    return f"{kind}.{group}" if group else kind

@@ -140,6 +140,7 @@ def restore_request(restore, provider: Provider | None = None) -> RestoreRequest
             existing_policy=restore.existing_policy,
             resource_modifiers=restore.resource_modifiers or "",
             storage_class_mapping=dict(restore.storage_class_mapping or {}),
+            chosen_items=tuple(tuple(item) for item in restore.chosen_items or ()),
         ),
         preview=bool(restore.is_preview),
         operation=operation_label(restore),

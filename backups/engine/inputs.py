@@ -106,6 +106,9 @@ class RestoreSpec:
     existing_policy: str = "none"  # none | update
     resource_modifiers: str = ""  # Velero's resource modifier rules (YAML text)
     storage_class_mapping: dict[str, str] = field(default_factory=dict)
+    # Granular restore: only these items, each (resource-list type such as
+    # ``apps/v1/Deployment``, namespace or "", name); empty: all the filters allow.
+    chosen_items: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

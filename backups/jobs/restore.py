@@ -117,6 +117,7 @@ PREVIEW_OPTIONS = (
     "storage_class_mapping",
     "modifier_set",
     "resource_modifiers",
+    "chosen_items",
 )
 
 # A preview older than this no longer says what a restore would do: the cluster moved on.

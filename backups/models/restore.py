@@ -74,6 +74,12 @@ class Restore(Operation):
     resource_modifiers = models.TextField(
         blank=True, help_text="The resource modifier rules this restore runs with (a copy)."
     )
+    chosen_items = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A granular restore's items, each [type, namespace, name] as the backup's "
+        "resource list names them (apps/v1/Deployment); empty: all the filters allow.",
+    )
     is_preview = models.BooleanField(default=False, help_text="A server-side dry run only.")
     from_preview = models.OneToOneField(
         "self",

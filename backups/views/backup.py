@@ -14,7 +14,7 @@ from backups.engine.velero import reader
 from backups.engine.velero.reader import ArchiveError
 from locations.models import BackupLocation
 from locations.providers import get_provider
-from workspaces.access import can
+from workspaces.access import can, clusters_for
 from workspaces.kube import explain, list_namespaces
 from workspaces.roles import Action
 from workspaces.views.common import fetch, page_of, require, visible_cluster
@@ -132,7 +132,12 @@ def backup_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def backup_contents(request: HttpRequest, pk: int) -> HttpResponse:
     """Results and the resource list, read from storage (loaded after the page)."""
     backup = _backup(request, pk)
-    context = {"backup": backup}
+    context = {
+        "backup": backup,
+        # the content browser's choices lead to the restore wizard, which checks again
+        "can_restore_items": can(request.user, Action.RESTORE, backup)
+        and clusters_for(request.user, Action.RESTORE).exists(),
+    }
     provider = get_provider(backup.location)
     layout = Layout(backup.location.prefix)
     try:

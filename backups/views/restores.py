@@ -18,6 +18,7 @@ from workspaces.models import Cluster
 from workspaces.roles import Action
 from workspaces.views.common import fetch, fragment, page_of, visible_cluster
 
+from .. import browse
 from ..forms import RestoreForm
 from ..jobs import JobRefused, RestoreJob, confirm_preview, rerun_preview, start_restore
 from ..models import Backup, Restore, RestoreItem
@@ -59,13 +60,26 @@ def _preview(request: HttpRequest, pk: int) -> Restore:
 
 @login_required
 def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
-    """Choose the target and options, then see a dry-run preview before confirming."""
+    """Choose the target and options, then see a dry-run preview before confirming.
+
+    From the content browser: chosen items (POSTed with ``action=choose``), or
+    ``?namespace=`` or ``?kind=`` to start with that filter filled in."""
     backup = fetch(request, Backup.objects.select_related("location"), pk=pk)
     if not clusters_for(request.user, Action.RESTORE).exists():
         raise PermissionDenied("Your role does not allow restoring into any cluster.")
     found, problem = backup_namespaces(backup)
-    form = RestoreForm(request.POST or None, user=request.user, backup=backup, namespaces=found)
-    if request.method == "POST" and form.is_valid():
+    chosen, refusal, values = [], "", request.POST.getlist("item")
+    if values:
+        chosen, refusal = _chosen(values, backup)
+    choosing = request.method == "POST" and request.POST.get("action") == "choose"
+    if choosing and not chosen and not refusal:
+        refusal = "No item was ticked."
+    bound = request.POST if request.method == "POST" and not choosing else None
+    form = RestoreForm(
+        bound, user=request.user, backup=backup, namespaces=found,
+        initial=_initial(request, found),
+    )  # fmt: skip
+    if not refusal and bound is not None and form.is_valid():
         target = form.cleaned_data["target_cluster"]
         check_target(request.user, target)
         preview = request.POST.get("action") != "restore"
@@ -73,6 +87,7 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
         options["option_warnings"] = mapping_warnings(
             options["namespace_mapping"], found, options["include_namespaces"]
         )
+        options["chosen_items"] = chosen
         try:
             restore = start_restore(backup, target, by=request.user, preview=preview, **options)
         except JobRefused as exc:
@@ -82,8 +97,34 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "backups/restore_wizard.html",
-        {"backup": backup, "form": form, "problem": problem},
-    )
+        {"backup": backup, "form": form, "problem": problem, "refusal": refusal,
+         "chosen": chosen, "chosen_values": [browse.item_value(*item) for item in chosen]},
+        status=400 if refusal else 200,
+    )  # fmt: skip
+
+
+def _chosen(values: list[str], backup: Backup) -> tuple[list, str]:
+    """(the chosen items, checked against the backup's resource list; a refusal or "")."""
+    provider = get_provider(backup.location)
+    try:
+        layout = Layout(backup.location.prefix)
+        return browse.checked_items(provider, layout, backup.name, values), ""
+    except ValueError as exc:
+        return [], str(exc)
+    except (StorageError, reader.ArchiveError) as exc:
+        return [], f"Cannot read the backup's contents: {exc}"
+    finally:
+        provider.close()
+
+
+def _initial(request: HttpRequest, namespaces: list[str]) -> dict:
+    """The wizard's first values from the content browser's links."""
+    initial = {}
+    if (namespace := request.GET.get("namespace", "")) in namespaces and namespace:
+        initial["include_namespaces"] = [namespace]
+    if kind := request.GET.get("kind", ""):
+        initial["include_resources"] = browse.kind_filter(kind[:300])
+    return initial
 
 
 @login_required

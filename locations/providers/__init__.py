@@ -55,7 +55,8 @@ class RefusedProvider(Provider):
     def _refuse(self, *args, **kwargs):
         raise type(self.error)(str(self.error))
 
-    open_write = open_read = list = list_folders = delete = exists = delete_prefix = _refuse
+    open_write = open_read = read_range = list = list_folders = delete = exists = _refuse
+    delete_prefix = _refuse
     set_retention = lock_config = _refuse
 
     def close(self) -> None:

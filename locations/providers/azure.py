@@ -36,6 +36,7 @@ from backups.engine.storage.base import (
     Provider,
     StorageError,
     Writer,
+    check_range,
 )
 from locations.providers.common import CAFile, PartWriter, Translated, stream
 from locations.providers.errors import Misconfigured, network_error, scrub
@@ -212,6 +213,21 @@ class AzureProvider(Translated, Provider):
             download.chunks(),
             translate=lambda exc: self._translate(exc, "read", key),
         )
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if not check_range(start, length):
+            return b""
+        try:
+            download = self.container.download_blob(
+                key, offset=start, length=length, max_concurrency=1
+            )
+            return download.readall()
+        except az.HttpResponseError as exc:
+            if exc.status_code == 416:
+                return b""  # the object ends before ``start``
+            raise self._translate(exc, "read", key) from None
+        except Exception as exc:
+            raise self._translate(exc, "read", key) from None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         with self.translated("list"):

@@ -25,6 +25,7 @@ from backups.engine.storage.base import (
     Provider,
     StorageError,
     Writer,
+    check_range,
 )
 from locations.providers.errors import Misconfigured
 
@@ -212,6 +213,13 @@ class FilesystemProvider(Provider):
             if os.path.isdir(path):
                 raise NotFound(f"Object '{key}' does not exist in '{self.root}'")
             return open(path, "rb")  # noqa: SIM115 (the caller closes it)
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if not check_range(start, length):
+            return b""
+        with self.open_read(key) as stream, self.translated("read", key):
+            stream.seek(start)
+            return stream.read(length)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         self._check_root()

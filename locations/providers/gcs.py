@@ -34,6 +34,7 @@ from backups.engine.storage.base import (
     Provider,
     StorageError,
     Writer,
+    check_range,
 )
 from locations.providers.common import CAFile, PartWriter, Translated, stream
 from locations.providers.errors import Misconfigured, network_error, scrub
@@ -254,6 +255,26 @@ class GCSProvider(Translated, Provider):
             on_close=reader.close,
             translate=lambda exc: self._translate(exc, "read", key),
         )
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if not check_range(start, length):
+            return b""
+        blob = self.bucket.blob(key)
+        try:
+            with self.translated("read", key):
+                return blob.download_as_bytes(
+                    start=start, end=start + length - 1, raw_download=True, **self.call_options
+                )
+        except NotFound:
+            if not self.bucket.exists(**self.call_options):
+                raise BucketMissing(f"Bucket '{self.bucket_name}' does not exist") from None
+            raise NotFound(
+                f"Object '{key}' does not exist in bucket '{self.bucket_name}'"
+            ) from None
+        except StorageError as exc:
+            if "416" in str(exc) or "not satisfiable" in str(exc).lower():
+                return b""  # the object ends before ``start``
+            raise
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         with self.translated("list"):

@@ -27,6 +27,7 @@ from backups.engine.storage.base import (
     Provider,
     StorageError,
     Writer,
+    check_range,
 )
 from locations.providers.common import CAFile, ObjectLocking, PartWriter, Translated, stream
 from locations.providers.errors import Misconfigured, network_error, s3_error, scrub
@@ -203,6 +204,23 @@ class MinioProvider(Translated, ObjectLocking, Provider):
             on_close=release,
             translate=lambda exc: self._translate(exc, "GetObject", key),
         )
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if not check_range(start, length):
+            return b""
+        try:
+            with self.translated("GetObject", key):
+                response = self.client.get_object(self.bucket, key, offset=start, length=length)
+        except StorageError as exc:
+            if "InvalidRange" in str(exc):
+                return b""  # the object ends before ``start``
+            raise
+        try:
+            with self.translated("GetObject", key):
+                return response.read()
+        finally:
+            response.close()
+            response.release_conn()
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         with self.translated("ListObjectsV2"):

@@ -26,6 +26,7 @@ from backups.engine.storage.base import (
     Provider,
     StorageError,
     Writer,
+    check_range,
 )
 from locations.providers.common import CAFile, ObjectLocking, PartWriter, stream
 from locations.providers.errors import (
@@ -262,6 +263,22 @@ class S3Provider(ObjectLocking, Provider):
             on_close=body.close,
             translate=lambda exc: self._translate(exc, "GetObject", key),
         )
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if not check_range(start, length):
+            return b""
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+            )
+            with contextlib.closing(response["Body"]) as body:
+                return body.read()
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # the object ends before ``start``
+            raise self._translate(exc, "GetObject", key) from None
+        except Exception as exc:
+            raise self._translate(exc, "GetObject", key) from None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         token = None

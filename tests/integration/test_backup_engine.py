@@ -403,5 +403,5 @@ def test_backup_to_each_store(kind, world, mix, kube, devenv, request):
     keys = {info.key for info in provider.list(layout.backup_dir(backup.name))}
     assert keys == {layout.backup_file(backup.name, k) for k in (
         "metadata", "archive", "logs", "results", "resource-list", "volumesnapshots",
-        "podvolumebackups", "itemoperations", "volumeinfo")}  # fmt: skip
+        "podvolumebackups", "itemoperations", "volumeinfo", "archive-index")}  # fmt: skip
     provider.close()

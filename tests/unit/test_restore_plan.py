@@ -214,3 +214,41 @@ def test_groups_follow_velero_priorities_then_the_alphabet():
     assert rest == sorted(rest) and order.index("endpoints") < order.index(rest[0])
     assert order_key("clusters.cluster.x-k8s.io") > order_key("zebras.example.com")
     assert result.total == sum(len(g.items) for g in result.groups)
+
+
+# --- granular restore: chosen items ------------------------------------------------------
+
+
+def test_chosen_items_restore_exactly_those_with_their_namespaces():
+    chosen = (("v1/ConfigMap", "shop", "cfg"), ("v1/Secret", "billing", "s"),
+              ("apps/v1/Deployment", "shop", "nope"))  # fmt: skip
+    result = keys(plan(MIX, chosen_items=chosen, namespace_mapping={"shop": "shop-2"}))
+    assert result == {
+        ("configmaps", "shop-2", "cfg"), ("secrets", "billing", "s"),
+        ("namespaces", "", "shop-2"), ("namespaces", "", "billing"),
+    }  # fmt: skip
+
+
+def test_a_chosen_item_is_matched_by_its_type_not_only_its_name():
+    # the Endpoints "cfg" in shop has the same namespace and name as the ConfigMap
+    result = keys(plan(MIX, chosen_items=(("v1/Endpoints", "shop", "manual"),)))
+    assert result == {("endpoints", "shop", "manual"), ("namespaces", "", "shop")}
+    assert keys(plan(MIX, chosen_items=(("v1/Secret", "shop", "cfg"),))) == set()
+
+
+def test_chosen_cluster_items_and_custom_resources_bring_what_they_need():
+    chosen = (("demo.io/v1/Widget", "shop", "w"),
+              ("rbac.authorization.k8s.io/v1/ClusterRole", "", "reader"),
+              ("v1/Namespace", "", "empty"))  # fmt: skip
+    result = keys(plan(MIX, chosen_items=chosen))
+    assert result == {
+        ("widgets.demo.io", "shop", "w"), (CRD, "", "widgets.demo.io"),
+        ("clusterroles.rbac.authorization.k8s.io", "", "reader"),
+        ("namespaces", "", "shop"), ("namespaces", "", "empty"),
+    }  # fmt: skip
+
+
+def test_chosen_items_still_skip_what_is_never_restored():
+    chosen = (("v1/Pod", "shop", "done"), ("v1/Node", "", "n1"), ("v1/Pod", "shop", "running"))
+    result = plan(MIX, chosen_items=chosen)
+    assert keys(result) == {("pods", "shop", "running"), ("namespaces", "", "shop")}

@@ -65,6 +65,7 @@ class Batch:
     namespaces: set[str] = field(default_factory=set)
     extras: list[str] = field(default_factory=list)
     volumes: list[ArchivedVolume] = field(default_factory=list)  # PVs written (volumeinfo)
+    items: ItemRecords | None = None  # where each item's records start, for the index
 
     @property
     def count(self) -> int:
@@ -226,7 +227,8 @@ class Collector:
     def _batch(self, unit: Unit, entries, prefix: bytes) -> Batch:
         rt = unit.rtype
         gr, namespaced = rt.group_resource, rt.namespaced
-        add = ItemRecords(gr, rt.version, self.mtime).add
+        made = ItemRecords(gr, rt.version, self.mtime)
+        add = made.add
         ns_filter, keep_names, keep, track = unit.ns_filter, unit.keep_names, unit.keep, unit.track
         rewrite = self.rewrites.get(gr)
         records: list[bytes] = []
@@ -265,7 +267,7 @@ class Collector:
                 extras.extend(related_keys(gr, entry, full))
             if gr == "persistentvolumes":
                 volumes.append(archived_volume(full or json.loads(entry.raw)))
-        return Batch(unit, b"".join(records), names, 0, namespaces, extras, volumes)
+        return Batch(unit, b"".join(records), names, 0, namespaces, extras, volumes, made)
 
 
 def related_keys(group_resource: str, entry, full: dict | None) -> list[str]:

@@ -96,13 +96,13 @@ class NamespacePlan:
                 names.add(name)
         return sorted(n for n in names if n in self.objects and not _excluded(self.objects[n]))
 
-    def records(self, names: list[str], mtime: int) -> tuple[bytes, list[str]]:
+    def records(self, names: list[str], mtime: int) -> tuple[bytes, list[str], ItemRecords]:
         prefix = type_prefix(self.rtype.api_version, self.rtype.kind)
         records = ItemRecords(self.rtype.group_resource, self.rtype.version, mtime)
         parts: list[bytes] = []
         for name in names:
             records.add(parts, "", name, with_type(self.objects[name], prefix))
-        return b"".join(parts), list(names)
+        return b"".join(parts), list(names), records
 
 
 def _excluded(entry: Entry) -> bool:

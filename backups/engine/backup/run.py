@@ -62,6 +62,7 @@ from backups.engine.kube.api import ClusterUnreachable, Kube, KubeError
 from backups.engine.kube.client import KubeconfigError
 from backups.engine.kube.discovery import Discovery, discover, server_version
 from backups.engine.storage.base import StorageError
+from backups.engine.velero import index
 from backups.engine.velero.archive import ArchiveWriter
 from backups.engine.velero.format import ResourceList, Results
 from backups.engine.volumes.backup import VolumeBackup
@@ -234,6 +235,7 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
                 self._namespaces(archive, ns, scope)
                 self._snapshot_contents(archive, discovery, scope)
                 self.size, self.sha256 = archive.finish()
+            self._put("archive-index", index.encode(archive.index()))
         except StorageError as exc:
             if collector:
                 collector.cancel()
@@ -256,8 +258,8 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
         related: dict[str, set[str]] = {}
         for event in collector.events():
             if isinstance(event, Batch):
-                archive.write_records(event.records)
                 rt = event.unit.rtype
+                archive.write_items(rt.gvk_key, event.items, event.names, event.records)
                 self.resources.add(rt.gvk_key, event.names)
                 self.done += event.count
                 self.total += event.estimate
@@ -330,9 +332,9 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
         if not scope.wants_namespace_objects():
             return
         names = ns.to_write(self.item_namespaces)
-        records, written = ns.records(names, archive.mtime)
+        records, written, made = ns.records(names, archive.mtime)
         if records:
-            archive.write_records(records)
+            archive.write_items("v1/Namespace", made, written, records)
         self.resources.add("v1/Namespace", written)
         self.done += len(written)
         self.per_type["namespaces"] += len(written)

@@ -31,12 +31,13 @@ class VolumeSteps:
             return
         contents = self._volume_step(self.volumes.kept_contents) or []
         out: list[bytes] = []
-        add = ItemRecords(VSC, rt.version, archive.mtime).add
+        made = ItemRecords(VSC, rt.version, archive.mtime)
         for content in contents:
-            add(out, "", content["metadata"]["name"], json.dumps(content).encode())
+            made.add(out, "", content["metadata"]["name"], json.dumps(content).encode())
         if out:
-            archive.write_records(b"".join(out))
-            self.resources.add(rt.gvk_key, [c["metadata"]["name"] for c in contents])
+            names = [c["metadata"]["name"] for c in contents]
+            archive.write_items(rt.gvk_key, made, names, b"".join(out))
+            self.resources.add(rt.gvk_key, names)
             self.done += len(contents)
             self.per_type[VSC] += len(contents)
 

@@ -42,6 +42,15 @@ class RestoreOptions:
     selector: dict = field(default_factory=dict)
     # types the target serves without the create verb (``control_plane.not_creatable``)
     not_creatable: set[str] = field(default_factory=set)
+    # a granular restore's items: (type, namespace, name); None: all the filters allow
+    chosen: frozenset[tuple[str, str, str]] | None = None
+
+    def chooses(self, namespace: str, name: str) -> bool:
+        """Whether an item at ``namespace``/``name`` may be one of the chosen ones."""
+        return self.chosen is None or (namespace, name) in self._chosen_places
+
+    def __post_init__(self):
+        self._chosen_places = {(ns, name) for _type, ns, name in self.chosen or ()}
 
     def allows_type(self, group_resource: str) -> bool:
         if group_resource in self.excluded:
@@ -70,6 +79,21 @@ def resolve_names(names, types: list[ResourceType], archived: set[str]):
         else:
             unknown += missing
     return found, unknown
+
+
+def chosen_items(spec) -> frozenset[tuple[str, str, str]] | None:
+    """A granular restore's items as a set, None when the restore has none chosen."""
+    items = frozenset((str(t), str(ns), str(n)) for t, ns, n in spec.chosen_items or ())
+    return items or None
+
+
+def archive_keep(spec):
+    """What of the archive a granular restore needs to hold (``read_contents``'s ``keep``):
+    the chosen items' namespaces and the cluster-scoped items. None: everything."""
+    if not spec.chosen_items:
+        return None
+    namespaces = {namespace for _type, namespace, _name in spec.chosen_items}
+    return lambda _group_resource, namespace: not namespace or namespace in namespaces
 
 
 def check_options(spec) -> dict[str, str]:
@@ -122,5 +146,6 @@ def build_options(request, types: list[ResourceType], archived: set[str]):
         excluded=excluded or set(),
         selector=parse_selector(spec.label_selector),
         not_creatable=control_plane.not_creatable(types),
+        chosen=chosen_items(spec),
     )
     return options, warnings

@@ -228,6 +228,12 @@ class _Planner:
         if not related:
             if not self.options.allows_type(gr):
                 return False
+            chosen = self.options.chosen
+            if (
+                chosen is not None
+                and (f"{obj.get('apiVersion')}/{obj.get('kind')}", key[1], key[2]) not in chosen
+            ):
+                return False
             labels = (obj.get("metadata") or {}).get("labels")
             if self.options.selector and not selector_matches(self.options.selector, labels):
                 return False
@@ -255,6 +261,8 @@ class _Planner:
                 self.skipped[f"{gr} (never restored)"] += 1
             elif gr == "namespaces":
                 self.namespace_objects[key[2]] = key
+            elif not options.chooses(ns, key[2]):
+                continue
             elif ns:
                 if options.namespaces.allows(ns) and options.allows_type(gr):
                     self.consider(key)
@@ -268,15 +276,17 @@ class _Planner:
         mode, options = self.options.cluster_resources, self.options
         if mode == "never":
             return
-        if mode == "always" or options.namespaces.selects_everything:
+        granular = options.chosen is not None  # the chosen ones, then what they need
+        if granular or mode == "always" or options.namespaces.selects_everything:
             left_out = 0
             for key in keys:
                 if key[0] != "persistentvolumes" or options.restore_pvs:
                     self.consider(key)
                 else:
                     left_out += 1
-            self._pvs_left_out(left_out)
-            return
+            if not granular:  # a granular restore counts only its claims' volumes, below
+                self._pvs_left_out(left_out)
+                return
         # auto with a namespace filter: only what the restored items need
         for gr in sorted({key[0] for key in self.chosen if key[1]}):
             self.consider((CRD, "", gr), related=True)
@@ -327,6 +337,8 @@ class _Planner:
             for ns, key in self.namespace_objects.items():
                 if not options.namespaces.allows(ns):
                     continue
+                if options.chosen is not None and ("v1/Namespace", "", ns) not in options.chosen:
+                    continue  # a granular restore: only namespaces chosen or needed
                 labels = ((self.load(key) or {}).get("metadata") or {}).get("labels")
                 if not options.selector or selector_matches(options.selector, labels):
                     wanted.setdefault(options.sanitize.target(ns), ns)

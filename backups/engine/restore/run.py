@@ -54,7 +54,7 @@ from backups.engine.restore.apply import (
     worker_pool,
 )
 from backups.engine.restore.archive import ArchiveError, read_contents, spool
-from backups.engine.restore.options import build_options, check_options
+from backups.engine.restore.options import archive_keep, build_options, check_options
 from backups.engine.restore.plan import CRD, Plan, item_path_key, plan_restore
 from backups.engine.restore.target import Target
 from backups.engine.storage.base import StorageError
@@ -226,7 +226,7 @@ class RestoreExecutor(Executor):
             self.log(f"Archive downloaded: {size} bytes, sha256 {sha}"
                      + (" (matches the backup)." if request.backup_sha256 else "."))  # fmt: skip
             self.progress("Reading the archive")
-            contents = read_contents(self.spooled)
+            contents = read_contents(self.spooled, archive_keep(request.spec))
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
         self.log(f"Archive read: {len(contents.items)} items (format {contents.format_version}).")

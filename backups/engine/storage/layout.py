@@ -30,7 +30,8 @@ class Layout:
 
     def backup_file(self, name: str, kind: str) -> str:
         """``kind`` is one of: metadata, archive, logs, results, resource-list,
-        volumesnapshots, podvolumebackups, itemoperations, volumeinfo."""
+        volumesnapshots, podvolumebackups, itemoperations, volumeinfo; the console's
+        own volumecopies and archive-index (``velero/index.py``)."""
         files = {
             "metadata": "velero-backup.json",
             "archive": f"{name}.tar.gz",
@@ -43,6 +44,7 @@ class Layout:
             "volumeinfo": f"{name}-volumeinfo.json.gz",
             # the console's own (Velero ignores files it does not know here)
             "volumecopies": f"{name}-palette-volumes.json.gz",
+            "archive-index": f"{name}-palette-index.json.gz",
         }
         return self._join("backups", name, files[kind])
 

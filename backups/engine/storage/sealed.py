@@ -25,7 +25,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from backups.engine.storage.base import ObjectInfo, Provider, StorageError, Writer
+from backups.engine.storage.base import (
+    ObjectInfo,
+    Provider,
+    StorageError,
+    Writer,
+    check_range,
+    read_up_to,
+)
 
 MAGIC = b"PALSEAL1"
 CHUNK = 1024 * 1024
@@ -74,28 +81,17 @@ def header(key_id: str, salt: bytes) -> bytes:
 
 def read_header(stream: BinaryIO) -> tuple[bytes, str]:
     """(the header's bytes, the key id) from the start of ``stream``."""
-    start = _read_exact(stream, len(MAGIC) + 1)
+    start = read_up_to(stream, len(MAGIC) + 1)
     if len(start) < len(MAGIC) + 1 or not is_sealed(start):
         raise SealError(
             "The object is not sealed by the console, but its location encrypts every "
             "object: it was replaced or written by another tool."
         )
-    key_id = _read_exact(stream, start[-1])
-    salt = _read_exact(stream, SALT)
+    key_id = read_up_to(stream, start[-1])
+    salt = read_up_to(stream, SALT)
     if len(key_id) < start[-1] or len(salt) < SALT:
         raise SealError("The sealed object is truncated inside its header.")
     return start + key_id + salt, key_id.decode("ascii", "replace")
-
-
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
-    parts, left = [], size
-    while left > 0:
-        data = stream.read(left)
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return b"".join(parts)
 
 
 class SealingWriter(Writer):
@@ -153,7 +149,7 @@ class OpeningReader(io.RawIOBase):
         self._index = 0
         self._pending = memoryview(b"")
         self._done = False
-        self._next = _read_exact(inner, CHUNK + TAG)
+        self._next = read_up_to(inner, CHUNK + TAG)
 
     def readable(self) -> bool:
         return True
@@ -162,15 +158,9 @@ class OpeningReader(io.RawIOBase):
         sealed = self._next
         if len(sealed) < TAG:
             raise SealError(f"{self.name_for_errors} is truncated: its last chunk is missing.")
-        self._next = _read_exact(self.inner, CHUNK + TAG) if len(sealed) == CHUNK + TAG else b""
+        self._next = read_up_to(self.inner, CHUNK + TAG) if len(sealed) == CHUNK + TAG else b""
         last = not self._next
-        try:
-            plain = self._aead.decrypt(_nonce(self._index, last), sealed, self._aad)
-        except InvalidTag:
-            raise SealError(
-                f"{self.name_for_errors} does not open at chunk {self._index}: it was "
-                "tampered with, truncated or its chunks reordered."
-            ) from None
+        plain = _open_chunk(self._aead, self._index, sealed, self._aad, self.name_for_errors, last)
         self._pending = memoryview(plain)
         self._index += 1
         self._done = last
@@ -190,6 +180,28 @@ class OpeningReader(io.RawIOBase):
             self.inner.close()
         finally:
             super().close()
+
+
+def _open_chunk(
+    aead: AESGCM, number: int, piece: bytes, aad: bytes, name: str, last: bool | None = None
+) -> bytes:
+    """Chunk ``number``, opened. ``last`` None (a ranged read, the object's size unknown):
+    a full-size chunk may be the last one or not, so both nonces are tried."""
+    if len(piece) < TAG:
+        raise SealError(f"{name} is truncated: its last chunk is missing.")
+    if last is not None:
+        tries: tuple[bool, ...] = (last,)
+    else:
+        tries = (False, True) if len(piece) == CHUNK + TAG else (True,)
+    for last in tries:
+        try:
+            return aead.decrypt(_nonce(number, last), piece, aad)
+        except InvalidTag:
+            continue
+    raise SealError(
+        f"{name} does not open at chunk {number}: it was tampered with, truncated or its "
+        "chunks reordered."
+    )
 
 
 def open_sealed(inner: BinaryIO, keys: KeyLookup, name: str = "The object") -> BinaryIO:
@@ -245,6 +257,31 @@ class SealedProvider(Provider):
         except BaseException:
             stream.close()
             raise
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Plaintext bytes ``start .. start+length`` of a sealed object: only the chunks
+        that hold them are read (two ranged reads: the header, then those chunks), and
+        each opens as in a whole read, so a tampered chunk fails the same way."""
+        if not check_range(start, length):
+            return b""
+        name = f"Object {key.rsplit('/', 1)[-1]}"
+        head = self.inner.read_range(key, 0, len(MAGIC) + 1 + 255 + SALT)
+        aad, key_id = read_header(io.BytesIO(head))
+        try:
+            aead = _object_key(self._keys(key_id), aad[-SALT:])
+        except KeyError:
+            raise SealError(
+                f"{name} is sealed with data key {key_id!r}, which this location does not hold."
+            ) from None
+        first, last = start // CHUNK, (start + length - 1) // CHUNK
+        sealed = self.inner.read_range(
+            key, len(aad) + first * (CHUNK + TAG), (last - first + 1) * (CHUNK + TAG)
+        )
+        plain = []
+        for number, at in enumerate(range(0, len(sealed), CHUNK + TAG), start=first):
+            piece = sealed[at : at + CHUNK + TAG]
+            plain.append(_open_chunk(aead, number, piece, aad, name))
+        return b"".join(plain)[start - first * CHUNK :][:length]
 
     @property
     def key_id(self) -> str:

@@ -12,10 +12,19 @@ microseconds to fill. Paths longer than USTAR can hold fall back to
 Compression: gzip, level 1 (see GZIP_LEVEL). When ``isal`` (Intel's ISA-L) is
 installed it makes the same standard gzip stream several times faster than
 zlib; otherwise the standard library's zlib does.
+
+Members and the index: the gzip stream is a series of gzip members, a new one
+started after about MEMBER_BYTES of tar data, always at an item's boundary.
+gzip, ``tarfile`` and Velero (Go's gzip reader) read concatenated members as one
+stream, so the archive is an ordinary tar.gz; but one member also unpacks on its
+own. ``ArchiveWriter.index()`` says where each member starts in the object and in
+the tar, and at which tar offset each item's records begin, so that a reader
+(``velero/index.py``) fetches one item by reading only its member.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import tarfile
 import zlib
@@ -32,6 +41,11 @@ FORMAT_VERSION = "1.1.0"
 # archive of Kubernetes objects is small next to the time spent making it.
 GZIP_LEVEL = 1
 BLOCK = 512
+# Tar bytes per gzip member (before compression): reading one item reads about this
+# much of the archive (a fifth to a tenth of it compressed). Smaller members would
+# cost more gzip headers and resets of the compressor's window.
+MEMBER_BYTES = 1024 * 1024
+INDEX_FORMAT = 1
 _ZERO_BLOCK = bytes(BLOCK)
 _MODE = b"0000755\x00"  # what Velero writes
 _IDS = b"0000000\x00"
@@ -127,6 +141,9 @@ class ItemRecords:
 
     def __init__(self, group_resource: str, version: str, mtime: int):
         self.group_resource, self.version, self.mtime = group_resource, version, mtime
+        # where each added item's records start, from the first add (for the index)
+        self.offsets: list[int] = []
+        self.size = 0
         self._plain = f"resources/{group_resource}/".encode()
         self._versioned = f"resources/{group_resource}/{version}-preferredversion/".encode()
         self._extra = sum(self._versioned) - sum(self._plain)
@@ -137,19 +154,21 @@ class ItemRecords:
         rel = f"namespaces/{namespace}/{name}.json" if namespace else f"cluster/{name}.json"
         raw = rel.encode()
         plain, versioned = self._plain + raw, self._versioned + raw
+        self.offsets.append(self.size)
         if len(versioned) > 100 or not raw.isascii():
-            out.append(tar_entry(item_path(self.group_resource, namespace, name), data, self.mtime))
-            out.append(
-                tar_entry(
-                    item_path(self.group_resource, namespace, name, self.version), data, self.mtime
-                )
+            first = tar_entry(item_path(self.group_resource, namespace, name), data, self.mtime)
+            second = tar_entry(
+                item_path(self.group_resource, namespace, name, self.version), data, self.mtime
             )
+            out += (first, second)
+            self.size += len(first) + len(second)
             return
         size = len(data)
         size_field = b"%011o\x00" % size
         checksum = self._base + sum(size_field) + sum(plain)
         middle = _IDS_PART + size_field + self._mtime_field
         pad = _ZERO_BLOCK[: -size % BLOCK]
+        self.size += 2 * (BLOCK + size + len(pad))
         out += (
             plain, _NUL[: 100 - len(plain)], middle, b"%06o\x00 " % checksum, _TAIL_PART,
             data, pad,
@@ -172,15 +191,25 @@ def gzip_implementation() -> str:
 
 class ArchiveWriter:
     """Gzip a stream of tar records into ``sink`` (a provider Writer), counting the
-    compressed bytes and their sha256 on the way."""
+    compressed bytes and their sha256 on the way, in members of about
+    ``member_bytes`` of tar data each, and indexing the items it is told about."""
 
-    def __init__(self, sink, level: int = GZIP_LEVEL, mtime: int = 0):
+    def __init__(
+        self, sink, level: int = GZIP_LEVEL, mtime: int = 0, member_bytes: int = MEMBER_BYTES
+    ):
         self.sink = sink
         self.mtime = mtime
         self.size = 0
+        self.level = level
+        self.member_bytes = member_bytes
         self._sha = hashlib.sha256()
         self._gzip = new_gzip(level)
         self._closed = False
+        self.tar_size = 0  # tar bytes given so far
+        self._member = (0, 0)  # (compressed offset, tar offset) where this member began
+        self.members: list[list[int]] = []  # [offset, length, tar offset, tar length]
+        self.types: dict[str, str] = {}  # resource-list type -> group-resource
+        self.items: dict[str, dict[str, int]] = {}  # type -> item key -> tar offset
 
     def _out(self, chunk: bytes) -> None:
         if chunk:
@@ -188,9 +217,53 @@ class ArchiveWriter:
             self.size += len(chunk)
             self.sink.write(chunk)
 
-    def write_records(self, records: bytes) -> None:
-        """Bytes that are already whole tar records (from ``tar_entry``)."""
+    def _compress(self, records) -> None:
         self._out(self._gzip.compress(records))
+        self.tar_size += len(records)
+
+    def _end_member(self) -> None:
+        """Close the gzip member (its trailer checks it on its own) and start the next."""
+        self._out(self._gzip.flush())
+        offset, tar_offset = self._member
+        self.members.append([offset, self.size - offset, tar_offset, self.tar_size - tar_offset])
+        self._member = (self.size, self.tar_size)
+        self._gzip = new_gzip(self.level)
+
+    def write_records(self, records: bytes) -> None:
+        """Bytes that are already whole tar records (from ``tar_entry``), not indexed."""
+        self._write(records, ())
+
+    def write_items(self, type_name: str, items: ItemRecords, names, records: bytes) -> None:
+        """The records ``items`` (an ``ItemRecords``) made, joined in ``records``, of the
+        resource-list entries ``names`` (``ns/name`` or ``name``, in the order added) of
+        type ``type_name`` (``apps/v1/Deployment``): written and indexed. A member may
+        end between two items, never inside one."""
+        offsets = items.offsets
+        self.types[type_name] = items.group_resource
+        found = self.items.setdefault(type_name, {})
+        base = self.tar_size
+        for key, offset in zip(names, offsets, strict=True):
+            found[key] = base + offset
+        self._write(records, offsets)
+
+    def _write(self, records: bytes, offsets) -> None:
+        view, start = memoryview(records), 0
+        while offsets:
+            room = self._member[1] + self.member_bytes - self.tar_size
+            if len(records) - start <= room:
+                break
+            # the last item boundary within the member's room, else the next one
+            cut = max(bisect.bisect_right(offsets, start + room) - 1, 0)
+            if offsets[cut] <= start:
+                cut += 1
+            if cut >= len(offsets):
+                break
+            self._compress(view[start : offsets[cut]])
+            start = offsets[cut]
+            self._end_member()
+        self._compress(view[start:])
+        if self.tar_size - self._member[1] >= self.member_bytes:
+            self._end_member()
 
     def add_file(self, path: str, data: bytes) -> None:
         self.write_records(tar_entry(path, data, self.mtime))
@@ -202,11 +275,21 @@ class ArchiveWriter:
         """End the tar (two zero blocks) and the gzip stream; returns (size, sha256).
         The caller then closes the sink to commit the object."""
         if not self._closed:
-            self._out(self._gzip.compress(_ZERO_BLOCK * 2))
-            self._out(self._gzip.flush())
+            self._compress(_ZERO_BLOCK * 2)
+            self._end_member()
             self._closed = True
         return self.size, self._sha.hexdigest()
 
     @property
     def sha256(self) -> str:
         return self._sha.hexdigest()
+
+    def index(self) -> dict:
+        """The index document (after ``finish``): what ``velero/index.py`` reads."""
+        return {
+            "format": INDEX_FORMAT,
+            "archive": {"size": self.size, "sha256": self.sha256},
+            "members": self.members,
+            "types": self.types,
+            "items": self.items,
+        }

@@ -159,6 +159,13 @@ def iter_files(
     """(path, data) of every regular file of a tar.gz, checking headers and the trailer.
     ``max_total`` and ``max_ratio`` bound what a page reads through (Unreadable past them)."""
     stream = _Gunzip(fileobj, max_total, max_ratio)
+    yield from tar_files(stream, max_entry)
+    stream.drain()
+
+
+def tar_files(stream, max_entry: int = MAX_ENTRY):
+    """(path, data) of the regular files of plain tar data read from ``stream`` (anything
+    with ``read(size)``), from its current position to the end-of-archive blocks."""
     long_name: str | None = None
     while True:
         header = stream.read(BLOCK)
@@ -202,7 +209,6 @@ def iter_files(
             prefix = header[345:500].split(b"\x00", 1)[0] if header[257:262] == b"ustar" else b""
             path = ((prefix + b"/" + name) if prefix else name).decode("utf-8", "surrogateescape")
         yield path, data
-    stream.drain()
 
 
 class _Section(msgspec.Struct):
@@ -233,8 +239,9 @@ def read_json_gz(provider: Provider, key: str, shape=None, limit: int = MAX_LIST
     if inflater.unconsumed_tail:
         raise Unreadable(f"{what} decompresses to more than {limit // 2**20} MiB; not shown")
     try:
-        document = json.loads(data)
-        return document if shape is None else msgspec.convert(document, shape)
+        if shape is not None:  # decoded straight into the shape: an index has a line per item
+            return msgspec.json.decode(data, type=shape)
+        return json.loads(data)
     except msgspec.ValidationError as exc:
         raise Unreadable(f"{what} is not what Velero writes ({exc})") from None
     except ValueError as exc:
@@ -303,11 +310,49 @@ def find_item(
     """One object from the archive, by its resource-list type (``apps/v1/Deployment``),
     namespace ('' when cluster-scoped) and name; None when the archive has none.
 
-    The unversioned path is what Velero restores from; an archive that only has
-    the ``<version>-preferredversion`` copy is read from there. Stops at the first
-    match. Raises StorageError when the archive cannot be read.
+    Through the archive's index (``index.py``) when it has one: one ranged read of the
+    member that holds the item. Otherwise (Velero's archives, older ones, an index that
+    does not match) the archive is read through: the unversioned path is what Velero
+    restores from; an archive that only has the ``<version>-preferredversion`` copy is
+    read from there. Stops at the first match. Raises StorageError when the archive
+    cannot be read.
     """
+    from backups.engine.velero import index
+
+    found = index.read_index(provider, layout, name)
+    if found is not None:
+        try:
+            data = index.read_item(
+                provider, layout, name, found, type_name, namespace, item, MAX_ITEM_BYTES
+            )
+        except index.IndexMismatch:
+            data = None
+        if data is not None:
+            obj = _item_object(data, type_name, f"{type_name} {namespace}/{item}")
+            if obj is not None:
+                return obj
+    return _scan_for_item(provider, layout, name, type_name, namespace, item)
+
+
+def _item_object(data: bytes, type_name: str, path: str) -> dict | None:
+    """The object in ``data`` when it is of ``type_name``; Unreadable when it is no object."""
     api_version, _, kind = type_name.rpartition("/")
+    if len(data) > MAX_ITEM_BYTES:
+        raise Unreadable(f"{path} is larger than {MAX_ITEM_BYTES // 2**20} MiB; not shown")
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise Unreadable(f"An object in the archive is not JSON ({exc}).") from None
+    if not isinstance(obj, dict):
+        raise Unreadable(f"{path} is not a Kubernetes object.")
+    if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
+        return None
+    return obj
+
+
+def _scan_for_item(
+    provider: Provider, layout: Layout, name: str, type_name: str, namespace: str, item: str
+) -> dict | None:
     suffix = (f"/namespaces/{namespace}/" if namespace else "/cluster/") + f"{item}.json"
     fallback = None
     with provider.open_read(layout.backup_file(name, "archive")) as stream:
@@ -319,15 +364,8 @@ def find_item(
             preferred = PREFERRED in path
             if preferred and fallback is not None:
                 continue
-            if len(data) > MAX_ITEM_BYTES:
-                raise Unreadable(f"{path} is larger than {MAX_ITEM_BYTES // 2**20} MiB; not shown")
-            try:
-                obj = json.loads(data)
-            except ValueError as exc:
-                raise Unreadable(f"An object in the archive is not JSON ({exc}).") from None
-            if not isinstance(obj, dict):
-                raise Unreadable(f"{path} is not a Kubernetes object.")
-            if obj.get("kind") != kind or obj.get("apiVersion") != api_version:
+            obj = _item_object(data, type_name, path)
+            if obj is None:
                 continue
             if not preferred:
                 return obj

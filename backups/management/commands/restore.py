@@ -5,12 +5,16 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from backups import browse
 from backups.engine.filters import validate_selector
+from backups.engine.storage.base import StorageError
+from backups.engine.storage.layout import Layout
 from backups.engine.words import counted
 from backups.jobs import JobRefused, run_and_wait, start_restore
 from backups.management.commands.backup import PHASES
 from backups.models import Backup, ResourceModifierSet, RestoreItem
 from backups.naming import parse_class_mapping, parse_mapping, split_list
+from locations.providers import get_provider
 from palette_site.command_support import named, parsed
 from workspaces.access import can, operation_q
 from workspaces.models import Cluster
@@ -64,6 +68,15 @@ class Command(BaseCommand):
             "collide with ports in use; Velero keeps those set explicitly). --preview "
             "lists the ports each Service would lose",
         )
+        parser.add_argument(
+            "--item",
+            action="append",
+            default=[],
+            metavar="TYPE|NAMESPACE|NAME",
+            help="Restore only this item (repeat for more), as the backup's resource list "
+            "names it: 'apps/v1/Deployment|shop|web', 'v1/Namespace||shop' when cluster-wide",
+        )
+        parser.add_argument("--items-file", help="A file of such items, one a line")
         parser.add_argument("--preview", action="store_true", help="Server-side dry run only")
         parser.add_argument(
             "--as-user",
@@ -99,6 +112,7 @@ class Command(BaseCommand):
         mapping = parsed("--namespace-mapping", parse_mapping, o["namespace_mapping"])
         selector = parsed("--selector", validate_selector, o["selector"])
         modifier_set = self._modifier_set(o["resource_modifiers"], target, user)
+        chosen = self._chosen(backup, o["item"], o["items_file"])
         classes = parsed("--storage-class-mapping", parse_class_mapping, o["storage_class_mapping"])
         try:
             restore = start_restore(
@@ -119,6 +133,7 @@ class Command(BaseCommand):
                 restore_pvs=o["restore_pvs"],
                 storage_class_mapping=classes,
                 preserve_node_ports=o["preserve_node_ports"],
+                chosen_items=chosen,
             )
         except JobRefused as exc:
             raise CommandError(str(exc)) from None
@@ -136,6 +151,29 @@ class Command(BaseCommand):
         if restore.status != "completed":
             self._first_failures(restore)
             raise CommandError(f"{counted(restore.failed_count, 'item')} failed.")
+
+    def _chosen(self, backup, items: list[str], path: str | None) -> list[list[str]]:
+        """--item and --items-file, checked against the backup as the wizard checks them."""
+        values = list(items)
+        if path:
+            try:
+                with open(path, encoding="utf-8") as lines:
+                    values += [line.strip() for line in lines if line.strip()]
+            except (OSError, UnicodeError) as exc:
+                raise CommandError(f"--items-file: {exc}") from None
+        if not values:
+            return []
+        provider = get_provider(backup.location)
+        try:
+            return browse.checked_items(
+                provider, Layout(backup.location.prefix), backup.name, values
+            )
+        except ValueError as exc:
+            raise CommandError(f"--item: {exc}") from None
+        except StorageError as exc:
+            raise CommandError(f"Reading the backup's resource list failed: {exc}") from None
+        finally:
+            provider.close()
 
     def _modifier_set(self, name, target, user):
         """The named set of the target's workspace (one the user may see, with --as-user)."""
