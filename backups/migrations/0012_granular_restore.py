@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("backups", "0010_restore_preview_links")]
+    dependencies = [("backups", "0011_backup_origin")]
 
     operations = [
         migrations.AddField(
