@@ -138,6 +138,7 @@ class RestoreExecutor(Executor):
         self.kube: Kube | None = None
         self.logged_failures = 0
         self.spooled = None
+        self.contents = None
         self._last_record = 0.0
 
     # Reporting (the caller's thread only) -------------------------------------------------
@@ -176,6 +177,8 @@ class RestoreExecutor(Executor):
                 self.kube.close()
             if self.spooled is not None:
                 self.spooled.close()
+            if self.contents is not None:
+                self.contents.close()
         if cancelled:
             phase = CANCELLED
             self.log(f"Restore cancelled: {self.summary()}.", "warning")
@@ -229,6 +232,7 @@ class RestoreExecutor(Executor):
             contents = read_contents(self.spooled)
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
+        self.contents = contents  # its item file is removed when the restore ends
         self.log(f"Archive read: {len(contents.items)} items (format {contents.format_version}).")
         self.stop_here()
         plan, target = self._plan(contents)
@@ -280,7 +284,12 @@ class RestoreExecutor(Executor):
 
     def _apply(self, plan: Plan, target: Target) -> None:
         stop = threading.Event()
-        planned = {(g.group_resource, i.namespace, i.name) for g in plan.groups for i in g.items}
+        # What the preview may assume exists: the service accounts the restore creates
+        # (the only kind a dry run's refusals are checked against).
+        planned = {
+            (g.group_resource, i.namespace, i.name)
+            for g in plan.groups if g.group_resource == "serviceaccounts" for i in g.items
+        }  # fmt: skip
         crd_types = custom_types(plan.groups)
         with worker_pool(WORKERS) as pool:
             applier = Applier(
