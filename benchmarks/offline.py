@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,9 @@ MODES = ("restore", "preview", "contents", "item", "pages")
 
 
 def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from benchmarks.scale import peak_rss_mib
+
+    return peak_rss_mib()
 
 
 # --- the backup -----------------------------------------------------------------------------
@@ -241,6 +242,13 @@ def child_restore(directory: str, info: dict, preview: bool, snapshot) -> dict:
             return plan
 
         run.plan_restore = plan_and_look
+        write = run.RestoreExecutor._write_artefacts
+
+        def write_and_look(self):
+            snapshot("after the last item")
+            return write(self)
+
+        run.RestoreExecutor._write_artefacts = write_and_look
     outcomes: Counter = Counter()
 
     def record(results):

@@ -133,6 +133,10 @@ class ItemStore(MutableMapping):
     def __len__(self) -> int:
         return len(self._where)
 
+    def forget(self) -> None:
+        """Drop the keys, keep the bytes: readers that hold a ``position`` still read."""
+        self._where = {}
+
     def close(self) -> None:
         self._where = {}
         if self._file is not None:

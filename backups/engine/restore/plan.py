@@ -130,6 +130,10 @@ class PlannedItem:
     # not serve the main copy's version
     alternates: dict[str, bytes] | None = None
     store: ItemStore | None = None
+    # once applied: Velero's word for what happened, and the type it went in as
+    # (``apiVersion/Kind``) when the target took it at another version
+    action: str = ""
+    served_as: str = ""
 
     @property
     def data(self) -> bytes:
@@ -209,7 +213,7 @@ class _Planner:
         # key -> (apiVersion, kind, a claim's volumeName or a volume's reclaim policy)
         self.chosen: dict[Key, tuple[str, str, str]] = {}
         self.namespace_objects: dict[str, Key] = {}
-        self.shared: dict[str, str] = {}  # one string per apiVersion and kind
+        self.shared: dict[tuple, tuple] = {}  # one (apiVersion, kind, "") per type
 
     def raw(self, key: Key) -> bytes | None:
         data = self.contents.items.get(key)
@@ -251,10 +255,9 @@ class _Planner:
             extra = spec.get("volumeName") or ""
         elif gr == "persistentvolumes":
             extra = spec.get("persistentVolumeReclaimPolicy") or ""
-        shared = self.shared
-        api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
-        self.chosen[key] = (shared.setdefault(api_version, api_version),
-                            shared.setdefault(kind, kind), extra)  # fmt: skip
+        found = (str(obj.get("apiVersion", "")), str(obj.get("kind", "")), extra)
+        # one tuple (and strings) per type, not per item (the volume names differ)
+        self.chosen[key] = self.shared.setdefault(found, found) if not extra else found
         return True
 
     def run(self) -> Plan:
