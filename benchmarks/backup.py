@@ -318,28 +318,11 @@ def measure(args, stores: list[str]) -> dict[str, dict]:
     return medians
 
 
-def table(rows: list[tuple[int, dict]]) -> None:
-    """One line per size: the backup's medians against the floor's."""
-    print("size      objects  backup s  objects/s  peak RSS MiB  floor s  ratio")
-    for size, medians in rows:
-        backup, floor = medians.get("backup/filesystem"), medians.get("floor")
-        if not backup or not floor:
-            print(f"{size:>7}  (no successful run)")
-            continue
-        rate = backup["objects"] / backup["seconds"]
-        print(
-            f"{size:>7}  {backup['objects']:>7.0f}  {backup['seconds']:8.2f}  {rate:9.0f}  "
-            f"{backup['rss_mib']:12.0f}  {floor['seconds']:7.2f}  "
-            f"{backup['seconds'] / floor['seconds']:5.2f}x"
-        )
-
-
 def main(argv=None) -> int:
+    from benchmarks.scale import size_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=20_000)
-    parser.add_argument("--sizes", help="several sizes, e.g. 20000,100000,300000")
-    parser.add_argument("--prefix", default="scale", help="the seeded namespaces' prefix")
-    parser.add_argument("--cleanup", action="store_true", help="delete them at the end")
+    size_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store", choices=["filesystem", "minio"], default="filesystem")
     parser.add_argument("--encrypt", action="store_true", help="Also time sealed backups")
@@ -353,7 +336,7 @@ def main(argv=None) -> int:
 
     from backups.engine.kube import pages
     from backups.engine.velero.archive import GZIP_LEVEL, gzip_implementation
-    from benchmarks.scale import sizes
+    from benchmarks.scale import sizes, table
 
     env = load_env()
     decoder = "msgspec" if pages.msgspec is not None else "json (standard library)"
@@ -368,7 +351,7 @@ def main(argv=None) -> int:
         ensure_objects(env, size, args.prefix)
         rows.append((size, measure(args, stores)))
     if len(rows) > 1:
-        table(rows)
+        table("backup", [(n, m.get("backup/filesystem"), m.get("floor")) for n, m in rows])
     if args.cleanup:
         clear_objects(env, args.prefix)
     return 0

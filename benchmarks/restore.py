@@ -314,23 +314,11 @@ def measure(args, env, kube, workers: int) -> dict[str, dict]:
     return medians
 
 
-def table(rows: list[tuple[int, dict]]) -> None:
-    print("size      objects  restore s  objects/s  peak RSS MiB  floor s  ratio")
-    for size, m in rows:
-        restore, floor = m["restore"], m["floor"]
-        print(
-            f"{size:>7}  {restore['objects']:>7.0f}  {restore['seconds']:9.2f}  "
-            f"{restore['objects'] / restore['seconds']:9.0f}  {restore['rss_mib']:12.0f}  "
-            f"{floor['seconds']:7.2f}  {restore['seconds'] / floor['seconds']:5.2f}x"
-        )
-
-
 def main(argv=None) -> int:
+    from benchmarks.scale import size_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=20_000)
-    parser.add_argument("--sizes", help="several sizes, e.g. 20000,100000,300000")
-    parser.add_argument("--prefix", default="scale", help="the seeded namespaces' prefix")
-    parser.add_argument("--cleanup", action="store_true", help="delete them at the end")
+    size_arguments(parser)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None, help="default: the engine's")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -340,7 +328,7 @@ def main(argv=None) -> int:
     from backups.engine.kube.api import Kube
     from backups.engine.restore import run as engine
     from benchmarks.backup import clear_objects, ensure_objects
-    from benchmarks.scale import sizes
+    from benchmarks.scale import sizes, table
     from devenv import load_env
 
     if args.workers:
@@ -363,7 +351,7 @@ def main(argv=None) -> int:
     finally:
         kube.close()
     if len(rows_) > 1:
-        table(rows_)
+        table("restore", [(n, m.get("restore"), m.get("floor")) for n, m in rows_])
     if args.cleanup:
         clear_objects(env, args.prefix)
     return 0

@@ -164,3 +164,25 @@ def peak_rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def size_arguments(parser) -> None:
+    """The options every large-cluster benchmark takes."""
+    parser.add_argument("--objects", type=int, default=20_000)
+    parser.add_argument("--sizes", help="several sizes, e.g. 20000,100000,300000")
+    parser.add_argument("--prefix", default="scale", help="the seeded namespaces' prefix")
+    parser.add_argument("--cleanup", action="store_true", help="delete them at the end")
+
+
+def table(job: str, rows: list[tuple[int, dict | None, dict | None]]) -> None:
+    """One line per size: the job's medians (objects, seconds, rss_mib) against the floor's."""
+    print(f"size      objects  {job + ' s':>10}  objects/s  peak RSS MiB  floor s  ratio")
+    for size, run, floor in rows:
+        if not run or not floor:
+            print(f"{size:>7}  (no successful run)")
+            continue
+        print(
+            f"{size:>7}  {run['objects']:>7.0f}  {run['seconds']:10.2f}  "
+            f"{run['objects'] / run['seconds']:9.0f}  {run['rss_mib']:12.0f}  "
+            f"{floor['seconds']:7.2f}  {run['seconds'] / floor['seconds']:5.2f}x"
+        )
