@@ -1,10 +1,14 @@
 """Backup benchmark: the engine against the floor, on cluster A of `make devenv`.
 
-    .venv/bin/python -m benchmarks.backup [--objects 20000] [--rounds 3] [--store minio]
-                                          [--encrypt]
+    .venv/bin/python -m benchmarks.backup [--objects 20000 | --sizes 20000,100000,300000]
+                                          [--rounds 3] [--store minio] [--encrypt]
+                                          [--prefix hscale] [--cleanup]
 
-1. Makes sure cluster A holds at least N bulk objects (``devenv.seed`` bulk mode;
-   idempotent: existing objects are counted, not created again).
+1. For each size N (ascending), makes sure cluster A holds the first N objects of the
+   large-cluster mix (``devenv.scale_objects``: config maps, secrets, services, service
+   accounts, Deployments with no replicas and their ReplicaSets, roles, bindings, custom
+   resources) in namespaces ``<prefix>-0000`` ..., 250 each (``benchmarks/scale.py``:
+   concurrent creates; namespaces seeded before are reused, namespaces past N deleted).
 2. Alternates, ``--rounds`` times, in fresh subprocesses:
    * the floor: the same resource types, listed with the same client, the same
      concurrency and ``limit=500`` pages; each page's list metadata is decoded
@@ -13,14 +17,15 @@
    * the backup: ``run_backup`` of the whole cluster into a fresh local
      directory (and, with ``--store minio``, into a fresh MinIO bucket).
 3. Prints, per run and as medians: objects, seconds, objects/s, peak RSS of the
-   process, archive size, and the ratio of the backup to the floor.
+   process, archive size, and the ratio of the backup to the floor; with several
+   sizes, a table of them at the end. ``--cleanup`` deletes the seeded namespaces.
 
 With ``--encrypt`` each round also runs the backup through the sealing provider
 (client-side encryption, backups/engine/storage/sealed.py) and prints its time
 against the plain backup of the same rounds.
 
-Targets: within 1.3x of the floor, peak RSS under 256 MiB; a sealed backup
-within 1.15x of the plain one. The script only reports; it never fails on a time.
+Targets: within 1.3x of the floor, peak RSS under 256 MiB at every size; a sealed
+backup within 1.15x of the plain one. The script only reports; it never fails on a time.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,7 +44,6 @@ from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BULK_KINDS = ("configmaps", "secrets", "services")
 
 
 def setup_django() -> None:
@@ -71,51 +74,37 @@ def kubeconfig_text(env: dict) -> str:
 
 
 def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from benchmarks.scale import peak_rss_mib
+
+    return peak_rss_mib()
 
 
 # --- seeding ------------------------------------------------------------------------------
 
 
-def count_bulk(kube) -> int:
-    total = 0
-    for plural in BULK_KINDS:
-        doc = kube.get_json(
-            f"/api/v1/{plural}", {"labelSelector": "palette.io/bulk=true", "limit": 500}
-        )
-        total += len(doc["items"])
-        while doc["metadata"].get("continue"):
-            doc = kube.get_json(
-                f"/api/v1/{plural}",
-                {
-                    "labelSelector": "palette.io/bulk=true",
-                    "limit": 500,
-                    "continue": doc["metadata"]["continue"],
-                },
-            )
-            total += len(doc["items"])
-    return total
-
-
-def ensure_objects(env: dict, wanted: int, namespaces: int) -> int:
+def ensure_objects(env: dict, wanted: int, prefix: str) -> None:
+    """Cluster A holds exactly the first ``wanted`` objects of the mix under ``prefix``."""
     from backups.engine.kube.api import Kube
-    from devenv import seed
+    from benchmarks import scale
 
-    kube = Kube(kubeconfig_text(env))
+    scale.ensure_definition(env["CLUSTER_A_KUBECONFIG"])
+    kube = Kube(kubeconfig_text(env), pool_size=scale.SEED_WORKERS + 4)
     try:
-        have = count_bulk(kube)
+        scale.trim(kube, wanted, prefix)
+        scale.seed(kube, wanted, prefix)
     finally:
         kube.close()
-    if have >= wanted:
-        print(f"cluster A already holds {have} bulk objects")
-        return have
-    print(f"cluster A holds {have} bulk objects; seeding up to {wanted} (takes a while)")
-    api = seed.api_client(env["CLUSTER_A_KUBECONFIG"], pool=16)
+
+
+def clear_objects(env: dict, prefix: str) -> None:
+    from backups.engine.kube.api import Kube
+    from benchmarks import scale
+
+    kube = Kube(kubeconfig_text(env), pool_size=20)
     try:
-        seed.seed_many(api, wanted, namespaces=namespaces, workers=16, log=print)
+        scale.clear(kube, prefix)
     finally:
-        api.close()
-    return wanted
+        kube.close()
 
 
 # --- the two measurements (each in its own process) ---------------------------------------
@@ -270,33 +259,8 @@ def describe(name: str, result: dict, objects: int | None = None) -> str:
     )
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, default=20_000)
-    parser.add_argument("--namespaces", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--store", choices=["filesystem", "minio"], default="filesystem")
-    parser.add_argument("--encrypt", action="store_true", help="Also time sealed backups")
-    parser.add_argument("--child", choices=["floor", "backup"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    setup_django()
-    if args.child:
-        result = child_floor() if args.child == "floor" else child_backup(args.store, args.encrypt)
-        print(json.dumps(result))
-        return 0
-
-    from backups.engine.kube import pages
-
-    env = load_env()
-    ensure_objects(env, args.objects, args.namespaces)
-    from backups.engine.velero.archive import GZIP_LEVEL, gzip_implementation
-
-    decoder = "msgspec" if pages.msgspec is not None else "json (standard library)"
-    print(
-        f"page decoder: {decoder}; gzip: {gzip_implementation()} level {GZIP_LEVEL}; "
-        f"{os.cpu_count()} CPUs; rounds: {args.rounds}"
-    )
-    stores = ["filesystem"] + (["minio"] if args.store == "minio" else [])
+def measure(args, stores: list[str]) -> dict[str, dict]:
+    """The rounds at the cluster's present size; the medians by run name."""
     # The backup first in each round, so that the floor's line can show its object count.
     runs: dict[str, list[dict]] = {**{f"backup/{s}": [] for s in stores}, "floor": []}
     if args.encrypt:
@@ -314,7 +278,7 @@ def main(argv=None) -> int:
             objects = (
                 runs["backup/filesystem"][-1].get("objects") if runs["backup/filesystem"] else None
             )
-            print(describe(name, result, objects))
+            print(describe(name, result, objects), flush=True)
 
     print("medians")
     medians = {}
@@ -351,6 +315,45 @@ def main(argv=None) -> int:
                 f"{plain['seconds']:.2f} s = {ratio:.2f}x the plain backup ({verdict} the 1.15x "
                 f"target); peak RSS {sealed['rss_mib']:.0f} vs {plain['rss_mib']:.0f} MiB"
             )
+    return medians
+
+
+def main(argv=None) -> int:
+    from benchmarks.scale import size_arguments
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size_arguments(parser)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--store", choices=["filesystem", "minio"], default="filesystem")
+    parser.add_argument("--encrypt", action="store_true", help="Also time sealed backups")
+    parser.add_argument("--child", choices=["floor", "backup"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    setup_django()
+    if args.child:
+        result = child_floor() if args.child == "floor" else child_backup(args.store, args.encrypt)
+        print(json.dumps(result))
+        return 0
+
+    from backups.engine.kube import pages
+    from backups.engine.velero.archive import GZIP_LEVEL, gzip_implementation
+    from benchmarks.scale import sizes, table
+
+    env = load_env()
+    decoder = "msgspec" if pages.msgspec is not None else "json (standard library)"
+    print(
+        f"page decoder: {decoder}; gzip: {gzip_implementation()} level {GZIP_LEVEL}; "
+        f"{os.cpu_count()} CPUs; rounds: {args.rounds}"
+    )
+    stores = ["filesystem"] + (["minio"] if args.store == "minio" else [])
+    rows = []
+    for size in sizes(args.sizes or str(args.objects)):
+        print(f"== {size} objects")
+        ensure_objects(env, size, args.prefix)
+        rows.append((size, measure(args, stores)))
+    if len(rows) > 1:
+        table("backup", [(n, m.get("backup/filesystem"), m.get("floor")) for n, m in rows])
+    if args.cleanup:
+        clear_objects(env, args.prefix)
     return 0
 
 

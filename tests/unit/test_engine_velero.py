@@ -118,3 +118,23 @@ def test_resource_list_is_sorted():
     rl.add("v1/ConfigMap", ["a/a"])
     assert rl.as_dict() == {"v1/ConfigMap": ["a/a", "a/y", "b/x"]}
     assert len(rl) == 3
+
+
+def test_the_resource_list_keeps_names_compactly_and_writes_them_sorted():
+    import gzip
+    import json
+
+    from backups.engine.velero.format import ResourceList
+
+    listed = ResourceList()
+    listed.add("v1/ConfigMap", ["shop/b", "shop/a"])
+    listed.add("v1/ConfigMap", [])
+    listed.add("v1/ConfigMap", ["billing/z", "shop/é"])
+    listed.add("v1/Namespace", ["shop"])
+    listed.add("apps/v1/Deployment", [])
+    expected = {
+        "v1/ConfigMap": ["billing/z", "shop/a", "shop/b", "shop/é"],
+        "v1/Namespace": ["shop"],
+    }
+    assert listed.as_dict() == expected and len(listed) == 5
+    assert json.loads(gzip.decompress(listed.gz())) == expected

@@ -77,7 +77,7 @@ class StoreSteps:
 
     def _put_final_files(self) -> None:
         try:
-            self._put("resource-list", gz_json(self.resources.as_dict()))
+            self._put("resource-list", self.resources.gz())
             self._put("results", gz_json(self.results.as_dict()))
             for kind, data in self._volume_files().items():
                 self._put(kind, data)

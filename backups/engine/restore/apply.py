@@ -66,7 +66,7 @@ class Applier:
         workers: int,
         dry_run: bool,
         update: bool,
-        planned: set[tuple[str, str, str]],
+        planned: set[tuple[str, str, str]],  # the service accounts the plan creates
         stop: threading.Event,
     ):
         self.target = target

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from backups.engine import control_plane
 from backups.engine.control_plane import not_creatable_reason
 from backups.engine.filters import selector_matches
-from backups.engine.restore.archive import Contents, Key
+from backups.engine.restore.archive import Contents, ItemStore, Key
 from backups.engine.restore.options import RestoreOptions
 from backups.engine.restore.sanitize import SanitizeOptions, is_legacy_token_secret, sanitize
 
@@ -114,9 +114,9 @@ def order_key(group_resource: str) -> tuple:
 
 @dataclass(eq=False, slots=True)
 class PlannedItem:
-    """One object to restore. It keeps the archive's JSON bytes and is sanitized
-    when created (``body()``): a plan of many objects holds their compact bytes,
-    not their parsed dicts."""
+    """One object to restore. It points at the archive's JSON bytes (in the restore's
+    ``ItemStore``, on disk) and is sanitized when created (``body()``): a plan of many
+    objects holds neither their parsed dicts nor their bytes."""
 
     group_resource: str
     source_namespace: str
@@ -124,12 +124,25 @@ class PlannedItem:
     name: str
     api_version: str
     kind: str
-    data: bytes = b""  # the archive's JSON
+    # the archive's JSON: the bytes, or their position in ``store``
+    source: bytes | int = b""
     options: SanitizeOptions | None = None
     prepared: dict | None = None  # an object the plan built (a namespace), sanitized
     # other versions of the object ({"v1beta1": bytes}), for a target that does
     # not serve the main copy's version
     alternates: dict[str, bytes] | None = None
+    store: ItemStore | None = None
+    # once applied: Velero's word for what happened, and the type it went in as
+    # (``apiVersion/Kind``) when the target took it at another version
+    action: str = ""
+    served_as: str = ""
+
+    @property
+    def data(self) -> bytes:
+        """The archive's JSON of the object (read from the store each time)."""
+        if self.store is not None and isinstance(self.source, int):
+            return self.store.read(self.source)
+        return self.source
 
     def body(self, data: bytes | None = None) -> dict:
         """The sanitized (and modified) object to create, a new dict each time, from
@@ -202,6 +215,7 @@ class _Planner:
         # key -> (apiVersion, kind, a claim's volumeName or a volume's reclaim policy)
         self.chosen: dict[Key, tuple[str, str, str]] = {}
         self.namespace_objects: dict[str, Key] = {}
+        self.shared: dict[tuple, tuple] = {}  # one (apiVersion, kind, "") per type
 
     def raw(self, key: Key) -> bytes | None:
         data = self.contents.items.get(key)
@@ -249,7 +263,9 @@ class _Planner:
             extra = spec.get("volumeName") or ""
         elif gr == "persistentvolumes":
             extra = spec.get("persistentVolumeReclaimPolicy") or ""
-        self.chosen[key] = (str(obj.get("apiVersion", "")), str(obj.get("kind", "")), extra)
+        found = (str(obj.get("apiVersion", "")), str(obj.get("kind", "")), extra)
+        # one tuple (and strings) per type, not per item (the volume names differ)
+        self.chosen[key] = self.shared.setdefault(found, found) if not extra else found
         return True
 
     def run(self) -> Plan:
@@ -351,21 +367,37 @@ class _Planner:
             found[target] = obj
         return found
 
+    def _source(self, key: Key) -> tuple[bytes | int, ItemStore | None]:
+        """Where a planned item's bytes are: their position in the store (the main copy),
+        or the bytes of its only (versioned) copy."""
+        items = self.contents.items
+        if isinstance(items, ItemStore) and key in items:
+            return items.position(key), items
+        return self.raw(key) or b"", None
+
     def _build(self, reprovisioned: frozenset[str]) -> Plan:
         options = self.options.sanitize
         if reprovisioned:
             options = SanitizeOptions(**{**options.__dict__, "reprovisioned_pvs": reprovisioned})
         groups: dict[str, list[PlannedItem]] = {}
         versions = self.contents.versions
-        for key, (api_version, kind, _extra) in self.chosen.items():
+        namespaces = self._namespaces()
+        targets: dict[str, str] = {}  # one string per target namespace, not one per item
+        chosen, self.chosen = self.chosen, {}  # emptied as the items are made
+        while chosen:
+            key, (api_version, kind, _extra) = chosen.popitem()
             gr, ns, name = key
             copies = versions.get(key)
+            target = targets.get(ns)
+            if target is None:
+                target = targets[ns] = options.target(ns)
+            source, store = self._source(key)
             item = PlannedItem(
-                gr, ns, options.target(ns), name, api_version, kind, self.raw(key), options,
-                alternates=dict(copies) if copies else None,
+                gr, ns, target, name, api_version, kind, source, options,
+                alternates=dict(copies) if copies else None, store=store,
             )  # fmt: skip
             groups.setdefault(gr, []).append(item)
-        for target, obj in self._namespaces().items():
+        for target, obj in namespaces.items():
             prepared = sanitize("namespaces", obj, options)
             item = PlannedItem(
                 "namespaces", "", "", target, "v1", "Namespace", options=options, prepared=prepared

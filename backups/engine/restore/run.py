@@ -32,7 +32,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,6 +56,7 @@ from backups.engine.restore.apply import (
 from backups.engine.restore.archive import ArchiveError, read_contents, spool
 from backups.engine.restore.options import archive_keep, build_options, check_options
 from backups.engine.restore.plan import CRD, Plan, item_path_key, plan_restore
+from backups.engine.restore.resource_list import resource_list_gz
 from backups.engine.restore.target import Target
 from backups.engine.storage.base import StorageError
 from backups.engine.velero.format import Results, gz_json
@@ -133,11 +134,12 @@ class RestoreExecutor(Executor):
         self.preview = request.preview
         self.results = Results()
         self.counts: Counter = Counter()
-        self.resource_list: dict[str, list[str]] = defaultdict(list)
+        self.plan: Plan | None = None
         self.batch: list[ItemResult] = []
         self.kube: Kube | None = None
         self.logged_failures = 0
         self.spooled = None
+        self.contents = None
         self._last_record = 0.0
 
     # Reporting (the caller's thread only) -------------------------------------------------
@@ -176,6 +178,8 @@ class RestoreExecutor(Executor):
                 self.kube.close()
             if self.spooled is not None:
                 self.spooled.close()
+            if self.contents is not None:
+                self.contents.close()
         if cancelled:
             phase = CANCELLED
             self.log(f"Restore cancelled: {self.summary()}.", "warning")
@@ -229,10 +233,13 @@ class RestoreExecutor(Executor):
             contents = read_contents(self.spooled, archive_keep(request.spec))
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
+        self.contents = contents  # its item file is removed when the restore ends
         self.log(f"Archive read: {len(contents.items)} items (format {contents.format_version}).")
         self.stop_here()
         plan, target = self._plan(contents)
+        contents.items.forget()  # the plan's items know where their bytes are
         del contents
+        self.plan = plan  # its items carry their outcome, for the resource list
         self._apply(plan, target)
 
     def _plan(self, contents) -> tuple[Plan, Target]:
@@ -280,7 +287,12 @@ class RestoreExecutor(Executor):
 
     def _apply(self, plan: Plan, target: Target) -> None:
         stop = threading.Event()
-        planned = {(g.group_resource, i.namespace, i.name) for g in plan.groups for i in g.items}
+        # What the preview may assume exists: the service accounts the restore creates
+        # (the only kind a dry run's refusals are checked against).
+        planned = {
+            (g.group_resource, i.namespace, i.name)
+            for g in plan.groups if g.group_resource == "serviceaccounts" for i in g.items
+        }  # fmt: skip
         crd_types = custom_types(plan.groups)
         with worker_pool(WORKERS) as pool:
             applier = Applier(
@@ -375,18 +387,17 @@ class RestoreExecutor(Executor):
             self.logged_failures += 1
         elif applied.warning:
             self.results.warning(f"{where}: {applied.message}", item.namespace, not item.namespace)
-        api_version = applied.api_version or item.api_version
-        kind = applied.kind or item.kind
-        self.resource_list[f"{api_version}/{kind}"].append(
-            f"{item_path_key(item)}({VELERO_ACTION[outcome]})"
-        )
+        item.action = VELERO_ACTION[outcome]  # for the resource list
+        api_version, kind = applied.api_version or item.api_version, applied.kind or item.kind
+        if (api_version, kind) != (item.api_version, item.kind):
+            item.served_as = f"{api_version}/{kind}"
 
     def _write_artefacts(self) -> None:
         """The restore's log, results and resource list, in Velero's layout (best effort)."""
         name = self.request.name
         files = {
             "results": gz_json(self.results.as_dict()),
-            "resource-list": gz_json({k: sorted(v) for k, v in self.resource_list.items()}),
+            "resource-list": resource_list_gz(self.plan),
             "logs": self.logbuf.gz(),
         }
         try:
