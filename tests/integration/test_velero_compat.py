@@ -126,7 +126,7 @@ def test_velero_restores_a_console_backup_into_another_cluster(devenv, world, ca
     assert f"{source.namespace}/small-gear" in described
     assert source.crd_name in described
     logs = server.cli("backup", "logs", name)
-    assert name in logs and "Completed" in logs
+    assert "Backup Completed: " in logs  # the console's own log, as Velero fetched it
 
     restore = f"velero-{world['run']}"
     server.cli("restore", "create", restore, "--from-backup", name,

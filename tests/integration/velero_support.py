@@ -109,6 +109,7 @@ def source_objects(namespace: str, group: str) -> list[dict]:
         meta = obj["metadata"]
         if obj["kind"] == "Namespace":
             meta["name"] = namespace
+            meta["labels"]["palette.io/test"] = "true"
         elif meta.get("namespace"):
             meta["namespace"] = namespace
         spec = obj.get("spec") or {}
@@ -139,11 +140,13 @@ def source_objects(namespace: str, group: str) -> list[dict]:
     return objects
 
 
-def apply(kubectl: str, kubeconfig: str, objects: list[dict]) -> None:
+def create(kubectl: str, kubeconfig: str, objects: list[dict]) -> None:
+    """``kubectl create`` (not apply: no last-applied annotation, which would carry the
+    source namespace's name and, for Velero, count node ports as explicitly set)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
         json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, fh)
         fh.flush()
-        run(kubectl, kubeconfig, "apply", "-f", fh.name)
+        run(kubectl, kubeconfig, "create", "-f", fh.name)
 
 
 def run(kubectl: str, kubeconfig: str, *args: str, timeout: float = 120) -> str:
@@ -159,10 +162,10 @@ def create_source(devenv: dict, namespace: str, group: str) -> Source:
     """Create the source namespace's objects on A; the CRD first, Established."""
     kubectl, kubeconfig = devenv["KUBECTL"], devenv["CLUSTER_A_KUBECONFIG"]
     source = Source(namespace, group, [gizmo_crd(group), *source_objects(namespace, group)])
-    apply(kubectl, kubeconfig, source.objects[:1])
+    create(kubectl, kubeconfig, source.objects[:1])
     run(kubectl, kubeconfig, "wait", "--for=condition=Established", "--timeout=120s",
         f"customresourcedefinitions/{source.crd_name}")  # fmt: skip
-    apply(kubectl, kubeconfig, source.objects[1:])
+    create(kubectl, kubeconfig, source.objects[1:])
     return source
 
 
