@@ -209,10 +209,10 @@ class Server:
                 )  # fmt: skip
 
 
-def _install_objects(velero: str, namespace: str) -> list[dict]:
+def _install_objects(velero: str, kubeconfig: str, namespace: str) -> list[dict]:
     out = run(
         [
-            velero, "install", "--dry-run", "-o", "json", f"--namespace={namespace}",
+            velero, f"--kubeconfig={kubeconfig}", "install", "--dry-run", "-o", "json", f"--namespace={namespace}",
             "--no-secret", "--no-default-backup-location", "--use-volume-snapshots=false",
             f"--plugins={PLUGIN_IMAGE}", f"--image={VELERO_IMAGE}",
         ]
@@ -302,7 +302,7 @@ def start(
     )
     crds = run([velero_bin(), "install", "--crds-only", "--dry-run", "-o", "yaml"])
     server.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=crds)
-    objects = _install_objects(velero_bin(), namespace)
+    objects = _install_objects(velero_bin(), kubeconfig, namespace)
     objects += _location_objects(namespace, bucket, prefix, devenv_env)
     server.kubectl_run(
         "apply", "--server-side", "--force-conflicts", "-f", "-",

@@ -90,7 +90,10 @@ def start_velero(devenv, world, cluster: str, prefix: str) -> velero.Server:
 def velero_restore_report(server: velero.Server, name: str) -> str:
     """What Velero says of a restore, for a failing assertion's message."""
     parts = []
-    for args in (("restore", "describe", name, "--details"), ("restore", "logs", name)):
+    for args in (
+        ("restore", "describe", name, "--details", "--colorized=false"),
+        ("restore", "logs", name),
+    ):
         try:
             parts.append(server.cli(*args))
         except velero.VeleroError as exc:
@@ -119,8 +122,8 @@ def test_velero_restores_a_console_backup_into_another_cluster(devenv, world, ca
     assert synced["status"]["phase"] == "Completed"
     assert synced["spec"]["includedNamespaces"] == [source.namespace]
 
-    described = server.cli("backup", "describe", name, "--details")
-    assert "Phase:  Completed" in described
+    described = server.cli("backup", "describe", name, "--details", "--colorized=false")
+    assert "Phase:  Completed" in described, described
     # --details lists the backup's resources (read from its resource list in the bucket).
     assert f"{source.namespace}/frontend-config" in described
     assert f"{source.namespace}/small-gear" in described

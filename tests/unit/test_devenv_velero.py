@@ -82,10 +82,11 @@ def test_install_keeps_the_namespace_account_and_a_deployment_that_never_runs(mo
     }
     calls = []
     monkeypatch.setattr(velero, "run", lambda argv, **kw: calls.append(argv) or json.dumps(listed))
-    kept = velero._install_objects("velero", "velero-abc")
+    kept = velero._install_objects("velero", "/k/config", "velero-abc")
     assert [o["kind"] for o in kept] == ["Namespace", "ServiceAccount", "Deployment"]
     assert kept[-1]["spec"]["replicas"] == 0
     assert "--namespace=velero-abc" in calls[0] and "--dry-run" in calls[0]
+    assert "--kubeconfig=/k/config" in calls[0]  # install reads the cluster even when dry
 
 
 def test_down_stops_only_velero_servers(monkeypatch):
