@@ -7,7 +7,7 @@ import contextlib
 import sys
 import time
 
-from . import clusters, config, databases, gobuild, nodes, procs, stores, write_env
+from . import clusters, config, databases, gobuild, nodes, procs, stores, velero, write_env
 
 REGISTER_HINT = (
     "To use your own cluster instead, register it with the console:\n"
@@ -105,6 +105,7 @@ def up(log=print) -> int:
                 report.add("clusters", "FAILED", str(err))
             else:
                 up_names += _nodes_up(report, env, timings, log)
+            up_names += _velero_built(report, env, timings, log)
         elif not have_go:
             report.add("clusters a, b", "unavailable", "Go is not installed")
             log(
@@ -164,6 +165,15 @@ def _nodes_up(report: _Report, env: dict, timings: dict, log) -> list[str]:
     return started
 
 
+def _velero_built(report: _Report, env: dict, timings: dict, log) -> list[str]:
+    """Build Velero and its AWS plugin (the tests start their servers, devenv/velero.py)."""
+    if not all([_build(comp, report, timings, log) for comp in gobuild.VELERO_COMPONENTS]):
+        return []
+    env.update(velero.env())
+    report.add("velero", "built", velero.velero_bin())
+    return ["velero"]
+
+
 def nodes_down(log=print) -> list[str]:
     """Stop the worker nodes (and the CSI pieces) and undo what they did to the machine;
     return what is left behind (empty when all went)."""
@@ -190,6 +200,7 @@ def down(log=print) -> int:
     """Stop every process that `up` started (and only those); 1 if one survived."""
     with _lock():
         groups = procs.tracked_groups()
+        velero.stop_all(log=log)  # before the clusters they talk to
         left_by_nodes = nodes_down(log=log)
         order = [
             clusters.CLUSTERS[n].service_name(c)

@@ -35,6 +35,11 @@ LOCAL_PATH_VERSION = "v0.0.30"
 CSI_PROVISIONER_VERSION = "v6.4.0"
 CSI_SNAPSHOTTER_VERSION = "v8.7.0"
 CSI_SANITY_VERSION = "v5.6.0"
+# Velero itself and its AWS plugin (devenv/velero.py), for the compatibility tests. Velero
+# pins k8s.io/cli-runtime v0.33.12, which the Go module proxy refuses; v0.33.13 builds.
+VELERO_VERSION = "v1.18.3"
+VELERO_AWS_PLUGIN_VERSION = "v1.14.3"
+VELERO_CLI_RUNTIME = "v0.33.13"
 
 HOST = "127.0.0.1"
 

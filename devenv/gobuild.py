@@ -174,9 +174,46 @@ CSI_SANITY = Component(
     install=f"github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@{config.CSI_SANITY_VERSION}",
     ldflags="-s -w",
 )
+# Velero and its AWS object-store plugin (devenv/velero.py). `velero server` starts
+# controller-runtime's metrics server on its default ":8080" (every interface) and has no flag
+# for it: the default is linked as loopback with a port the kernel picks, so that any number
+# of servers (cluster A, B, parallel test runs) never collide nor listen outside.
+_VELERO_PKG = "github.com/vmware-tanzu/velero"
+VELERO_CONTROLLER_METRICS = "127.0.0.1:0"
+VELERO = Component(
+    "velero",
+    config.VELERO_VERSION,
+    ("velero",),
+    source=f"{_VELERO_PKG}@{config.VELERO_VERSION}",
+    ldflags=(
+        f"-s -w -X {_VELERO_PKG}/pkg/buildinfo.Version={config.VELERO_VERSION} "
+        f"-X {_VELERO_PKG}/pkg/buildinfo.GitTreeState=clean "
+        "-X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress="
+        + VELERO_CONTROLLER_METRICS
+    ),
+    replace=(f"k8s.io/cli-runtime=k8s.io/cli-runtime@{config.VELERO_CLI_RUNTIME}",),
+)
+VELERO_AWS_PLUGIN = Component(
+    "velero-plugin-for-aws",
+    config.VELERO_AWS_PLUGIN_VERSION,
+    ("velero-plugin-for-aws",),
+    source=f"github.com/vmware-tanzu/velero-plugin-for-aws@{config.VELERO_AWS_PLUGIN_VERSION}",
+    ldflags="-s -w",
+    packages=("./velero-plugin-for-aws",),
+)
+VELERO_COMPONENTS = (VELERO, VELERO_AWS_PLUGIN)
 COMPONENTS = {
     c.name: c
-    for c in (ETCD, MINIO, FAKE_GCS, KUBERNETES, *NODE_COMPONENTS, *CSI_COMPONENTS, CSI_SANITY)
+    for c in (
+        ETCD,
+        MINIO,
+        FAKE_GCS,
+        KUBERNETES,
+        *NODE_COMPONENTS,
+        *CSI_COMPONENTS,
+        CSI_SANITY,
+        *VELERO_COMPONENTS,
+    )
 }
 
 

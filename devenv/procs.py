@@ -290,6 +290,11 @@ def _group_alive(pgid: int) -> bool:
     return bool(_group_members(pgid))
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of group ``pgid`` (a service and the children it started)."""
+    return _group_members(pgid)
+
+
 def _group_members(pgid: int) -> list[int]:
     members = []
     for proc in Path("/proc").iterdir():
