@@ -41,6 +41,6 @@ def test_a_backup_runs_with_live_progress_and_can_be_browsed(
 
     page.wait_for_selector("#contents summary:has-text('apps/v1/Deployment')")
     page.click("#contents summary:has-text('apps/v1/Deployment')")
-    page.locator("#contents details[open] a.item").first.click()
+    page.locator("#contents details[open] .item a").first.click()
     page.wait_for_selector("#item pre.yaml")
     assert "kind: Deployment" in page.inner_text("#item pre.yaml")
