@@ -72,6 +72,18 @@ def test_the_command_reports_a_failure_and_exits_non_zero(setup, capsys):
     assert capsys.readouterr().out.split()[1] == "Failed"
 
 
+def test_a_partial_failure_names_its_errors(setup, capsys):
+    # Velero's rule: a chosen namespace that does not exist is an error of the backup.
+    with pytest.raises(CommandError) as failed:
+        call_command("backup", "cluster-a", "--location", "disk", "--include-namespaces",
+                     "shop,no-such-namespace-here", "--wait")  # fmt: skip
+    assert capsys.readouterr().out.split()[1] == "PartiallyFailed"
+    assert str(failed.value).splitlines() == [
+        "1 item failed; see the backup's page or log.",
+        "  Namespace no-such-namespace-here was chosen but does not exist in the cluster.",
+    ]
+
+
 def test_the_command_refuses_bad_input(setup):
     with pytest.raises(CommandError, match="no cluster"):
         call_command("backup", "nope", "--location", "disk")

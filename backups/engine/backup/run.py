@@ -185,10 +185,12 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
         except KubeError as exc:
             raise BackupFailed(f"{self.kube.server} refused discovery: {exc}.") from None
         for group_version, reason in discovery.failures:
-            self.results.error(
+            message = (
                 f"The API group {group_version} could not be read ({reason}); "
                 "its objects are not in the backup."
             )
+            self.results.error(message)
+            self.log(message, "error")
         scope, warnings = build_scope(self.spec, discovery.types)
         for warning in warnings:
             self.results.warning(warning)
@@ -198,6 +200,8 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
             raise BackupFailed(str(exc)) from None
         except KubeError as exc:
             raise BackupFailed(f"Listing namespaces failed: {exc}.") from None
+        for name in namespaces.missing:
+            self.log(f"Namespace {name} was chosen but does not exist in the cluster.", "error")
         listed = sum(1 for t in discovery.types if scope.wants_type(t))
         self.log(
             f"{len(discovery.types)} resource types served; {listed} to list "

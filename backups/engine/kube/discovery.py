@@ -93,7 +93,9 @@ def _parse_resource_list(group: str, version: str, doc: dict) -> list[ResourceTy
 
 def discover(kube: Kube, workers: int = 8) -> Discovery:
     """Raises ClusterUnreachable (nothing answers) or ApiError (``/api`` or ``/apis``
-    refused); a single group-version failing is recorded in ``failures``."""
+    refused); a single group-version failing is recorded in ``failures``, except one
+    that answers 404: it went away between the two reads (a CRD being deleted) and
+    has no objects to lose."""
     core_versions = kube.get_json("/api").get("versions") or ["v1"]
     groups = kube.get_json("/apis").get("groups") or []
 
@@ -113,7 +115,7 @@ def discover(kube: Kube, workers: int = 8) -> Discovery:
         try:
             return entry, kube.get_json(path), None
         except ApiError as exc:
-            return entry, None, str(exc)
+            return entry, None, None if exc.status == 404 else str(exc)
 
     result = Discovery()
     seen: set[tuple[str, str]] = set()
@@ -121,6 +123,8 @@ def discover(kube: Kube, workers: int = 8) -> Discovery:
         for (group, version, _path), doc, error in pool.map(fetch, wanted):
             if error is not None:
                 result.failures.append((f"{group}/{version}" if group else version, error))
+                continue
+            if doc is None:
                 continue
             for rt in _parse_resource_list(group, version, doc):
                 if (group, rt.resource) not in seen:

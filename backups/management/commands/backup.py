@@ -21,6 +21,15 @@ PHASES = {
 }
 
 
+FIRST_ERRORS = 5
+
+
+def error_lines(log: str, shown: int = FIRST_ERRORS) -> list[str]:
+    """The first ERROR lines of a job's log, without their timestamps."""
+    found = [line.split(" ", 1)[-1] for line in log.splitlines() if " ERROR " in line]
+    return [line.removeprefix("ERROR").strip() for line in found[:shown]]
+
+
 class Command(BaseCommand):
     help = "Back up a cluster to a location. Prints the backup's name (and with --wait its final phase)."
 
@@ -86,4 +95,5 @@ class Command(BaseCommand):
         if backup.status != "completed":
             raise CommandError(
                 f"{counted(backup.errors_count, 'item')} failed; see the backup's page or log."
+                + "".join(f"\n  {line}" for line in error_lines(backup.log))
             )
