@@ -29,6 +29,10 @@ READ_TIMEOUT = 120
 # Transport errors are retried this many times (a pooled keep-alive connection
 # that the server closed fails once), then the cluster counts as unreachable.
 TRANSPORT_RETRIES = 2
+# A busy server answers 429 (or a 5xx) with Retry-After: a GET is tried again after
+# that wait (at most BUSY_WAIT seconds each time), as client-go does, this many times.
+BUSY_RETRIES = 3
+BUSY_WAIT = 5.0
 
 
 class KubeError(Exception):
@@ -145,6 +149,11 @@ class Kube:
     def call(self, method, path, body=None, query=None, content_type=None):
         """One request, no retry: (status, body bytes, reason phrase). Raises the
         client's transport errors (see ``get`` and ``restore/target.py``)."""
+        return self._request(method, path, body, query, content_type)[:3]
+
+    def _request(self, method, path, body=None, query=None, content_type=None):
+        """``call`` plus the seconds the server asked to wait before trying again
+        (None unless it answered 429 or 5xx with Retry-After)."""
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
@@ -156,13 +165,28 @@ class Kube:
         response = self.api.call_api(
             method, url, header_params=headers, body=body, _request_timeout=self.timeout
         )
-        return response.status, response.read(), response.reason or ""
+        return response.status, response.read(), response.reason or "", busy_wait(response)
 
     def _get_once(self, path: str, query: dict | None) -> bytes:
-        status, data, reason = self.call("GET", path, query=query)
-        if not 200 <= status <= 299:
-            raise ApiError(status, reason, _status_message(data))
-        return data
+        for attempt in range(BUSY_RETRIES + 1):
+            status, data, reason, wait = self._request("GET", path, query=query)
+            if 200 <= status <= 299:
+                return data
+            if wait is None or attempt == BUSY_RETRIES:
+                raise ApiError(status, reason, _status_message(data))
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def busy_wait(response) -> float | None:
+    status = response.status
+    if status != 429 and not 500 <= status <= 599:
+        return None
+    value = response.getheader("Retry-After")
+    try:
+        return min(max(float(value), 0.0), BUSY_WAIT) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _is_tls(exc: BaseException) -> bool:
