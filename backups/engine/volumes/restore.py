@@ -55,6 +55,12 @@ from backups.engine.volumes.records import (
     VolumeEntry,
     VolumeReporting,
 )
+from backups.engine.volumes.velero_records import (
+    ORIGIN,
+    complete,
+    entries_from_velero,
+    missing_source,
+)
 
 VS = "volumesnapshots.snapshot.storage.k8s.io"
 VSC = "volumesnapshotcontents.snapshot.storage.k8s.io"
@@ -89,6 +95,7 @@ class VolumeRestore(VolumeReporting):
         self._report_volume = report_volume
         self._report_hook = report_hook
         self.entries: dict[tuple[str, str], VolumeEntry] = {}  # (target ns, claim)
+        self._classes: list[dict] | None = None
         self.skipped_names: set[tuple[str, str]] = set()
         self.restored_pods: list[dict] = []
         self.mover_settings = MoverSettings(
@@ -99,12 +106,24 @@ class VolumeRestore(VolumeReporting):
     # 1. Planning --------------------------------------------------------------------
 
     def _records(self) -> list[dict]:
+        """The console's volume records; for a backup Velero made (it has none), the ones
+        read from Velero's ``volumeinfo`` (``velero_records.py``)."""
         store = self.request.store
-        key = store.layout.backup_file(self.request.backup_name, "volumecopies")
-        try:
-            return json.loads(_gunzip(store.provider.get_bytes(key)))
-        except NotFound:
-            return []
+        for kind, read in (("volumecopies", list), ("volumeinfo", entries_from_velero)):
+            key = store.layout.backup_file(self.request.backup_name, kind)
+            try:
+                return read(json.loads(_gunzip(store.provider.get_bytes(key))))
+            except NotFound:
+                continue
+        return []
+
+    def _snapshot_classes(self) -> list[dict]:
+        if self._classes is None:
+            try:
+                self._classes = self.objects.list(f"/apis/{SNAPSHOT_API}/volumesnapshotclasses")
+            except ApiError:
+                self._classes = []
+        return self._classes
 
     def prepare(self, plan) -> None:
         records = {(r["namespace"], r["claim"]): r for r in self._records()}
@@ -121,7 +140,11 @@ class VolumeRestore(VolumeReporting):
             target_class = mapping.get(source_class, source_class)
             if target_class:
                 spec["storageClassName"] = target_class
+            if record is not None and record.get("origin") == ORIGIN:
+                complete(record, body, self._snapshot_classes())
             if record is None or record.get("state") != SUCCEEDED:
+                if record is not None and record.get("origin") == ORIGIN:
+                    self._not_restored(item.namespace, item.name, record["reason"])
                 item.prepared = body
                 continue
             entry = VolumeEntry.from_json(record)
@@ -145,7 +168,7 @@ class VolumeRestore(VolumeReporting):
                 entry.method = "copy"
             else:
                 entry.method = ""
-                self.fail(entry, "its snapshot is not in this cluster and the backup has no copy")
+                self.fail(entry, missing_source(entry.snapshot or {}, entry.driver))
             item.prepared = body
             self.report(entry)
         self._drop_replaced(plan, gone_pvs, records)
@@ -153,8 +176,19 @@ class VolumeRestore(VolumeReporting):
             how = {"snapshot": "from its snapshot", "copy": "from its copy"}.get(entry.method)
             self.run.log(f"Volume {entry.key}: " + (f"comes back {how}." if how else entry.reason))
 
+    def _not_restored(self, namespace: str, claim: str, reason: str) -> None:
+        message = f"Volume {namespace}/{claim}: its data is not restored: {reason}."
+        self.run.results.warning(message, namespace=namespace)
+        self.run.log(message, "warning")
+
     def _same_cluster_snapshot(self, entry: VolumeEntry) -> bool:
         snap = entry.snapshot or {}
+        if snap.get("origin") == ORIGIN:  # Velero left no content in the cluster to compare
+            driver = f"/apis/storage.k8s.io/v1/csidrivers/{entry.driver}"
+            try:
+                return bool(snap.get("handle") and entry.driver and self.objects.find(driver))
+            except ApiError:
+                return False
         if not snap.get("kept") or not snap.get("content") or not snap.get("handle"):
             return False
         try:
