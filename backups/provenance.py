@@ -63,3 +63,17 @@ def describe(origin: dict) -> str:
     if origin.get("kubernetes_version"):
         text += f"; the source cluster ran Kubernetes {origin['kubernetes_version']}"
     return text + "."
+
+
+def volume_note(origin: dict) -> str:
+    """For a backup Velero wrote: which of its volume data the console restores
+    (``backups/engine/volumes/velero_records.py``); '' for another writer."""
+    if (origin or {}).get("writer", VELERO) != VELERO:
+        return ""
+    return (
+        "Of its volumes, the console restores Velero's CSI snapshots (Restore persistent "
+        "volumes, in a cluster with the same CSI driver and the storage that holds them). It "
+        "cannot read Velero's own uploads, the data mover's and the file-system backup's "
+        "(Kopia or restic repositories): those claims come back as archived, without their "
+        "data; restore them with Velero."
+    )

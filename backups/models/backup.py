@@ -101,6 +101,13 @@ class Backup(Operation, BackupOptions):
         return describe(self.imported_from) if self.source == self.Source.IMPORTED else ""
 
     @property
+    def velero_volume_note(self) -> str:
+        """For an imported Velero backup: which of its volume data the console restores."""
+        from ..provenance import volume_note
+
+        return volume_note(self.imported_from) if self.source == self.Source.IMPORTED else ""
+
+    @property
     def cluster_text(self) -> str:
         """The cluster column: its name, or for a backup whose cluster nobody recorded
         (Velero does not), where it came from."""

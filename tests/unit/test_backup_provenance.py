@@ -86,6 +86,18 @@ def test_a_crafted_label_is_refused_by_the_schema(world):
 
 def test_the_console_s_own_backups_show_their_cluster(world):
     assert world.backup.provenance == "" and world.backup.cluster_text == world.cluster.name
+    assert world.backup.velero_volume_note == ""
+
+
+def test_only_velero_s_backups_say_which_volume_data_the_console_restores(world):
+    velero = backup_from_document(world.location, velero_document())
+    note = velero.velero_volume_note
+    assert "restores Velero's CSI snapshots" in note
+    assert "cannot read Velero's own uploads" in note and "Kopia or restic" in note
+    console = backup_from_document(
+        world.location, velero_document(**{"palette.io/cluster-name": "far-away"})
+    )
+    assert console.velero_volume_note == ""  # its own volume records say it all
 
 
 SEE_IT = {"admin", "operator", "viewer", "team_admin"}
@@ -105,6 +117,7 @@ def test_the_pages_show_where_it_came_from_to_whoever_sees_it(persona, world, im
     assert "Came from" in page and "Written by Velero to its storage location default" in page
     assert "not recorded (Velero, location default, schedule daily)" in page
     assert "Kubernetes v1.33.4" in page
+    assert 'id="velero-volume-note"' in page and "restores Velero&#x27;s CSI snapshots" in page
     row = next(line for line in listed.splitlines() if imported.name in line)
     assert "<td>Velero, location default, schedule daily</td>" in row
 
