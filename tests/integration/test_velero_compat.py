@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -29,15 +28,10 @@ from devenv import velero
 from devenv.testing import wait_for
 from tests import factories
 from tests.integration import velero_support as support
-from workspaces.kube import flatten_kubeconfig
+from tests.integration.velero_support import kubeconfig, minio_location, start_velero
 from workspaces.models import Cluster
 
 pytestmark = pytest.mark.integration
-
-
-def kubeconfig(devenv, which: str) -> str:
-    path = Path(devenv[f"CLUSTER_{which}_KUBECONFIG"])
-    return flatten_kubeconfig(path.read_text(), path.parent)
 
 
 @pytest.fixture
@@ -70,35 +64,6 @@ def world(db, devenv, minio_bucket):
         support.delete_source(devenv, source, "a", source.namespace)
         for kube in kubes.values():
             kube.close()
-
-
-def minio_location(devenv, world, name: str, prefix: str):
-    return factories.location(
-        world["ws"], name, provider="minio", bucket=world["bucket"], prefix=prefix,
-        endpoint_url=devenv["MINIO_ENDPOINT"], force_path_style=True,
-        credentials={"access_key": devenv["MINIO_ACCESS_KEY"],
-                     "secret_key": devenv["MINIO_SECRET_KEY"]},
-    )  # fmt: skip
-
-
-def start_velero(devenv, world, cluster: str, prefix: str) -> velero.Server:
-    server = velero.start(cluster, world["bucket"], prefix, devenv_env=devenv)
-    world["servers"].append(server)
-    return server
-
-
-def velero_restore_report(server: velero.Server, name: str) -> str:
-    """What Velero says of a restore, for a failing assertion's message."""
-    parts = []
-    for args in (
-        ("restore", "describe", name, "--details", "--colorized=false"),
-        ("restore", "logs", name),
-    ):
-        try:
-            parts.append(server.cli(*args))
-        except velero.VeleroError as exc:
-            parts.append(str(exc))
-    return "\n".join(parts)[-6000:]
 
 
 def assert_same(world, mapping, backup_name, restore_name):
@@ -136,8 +101,8 @@ def test_velero_restores_a_console_backup_into_another_cluster(devenv, world, ca
                "--namespace-mappings", f"{source.namespace}:{target}")  # fmt: skip
     done = server.wait_phase("restore", restore, timeout=300)
     status = done["status"]
-    assert status["phase"] == "Completed", velero_restore_report(server, restore)
-    assert not status.get("errors"), velero_restore_report(server, restore)
+    assert status["phase"] == "Completed", support.velero_report(server, "restore", restore)
+    assert not status.get("errors"), support.velero_report(server, "restore", restore)
     assert_same(world, {source.namespace: target}, name, restore)
 
 

@@ -10,11 +10,15 @@ import json
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from backups.engine.kube.api import ApiError, Kube
 from backups.engine.restore.sanitize import SanitizeOptions, differences, sanitize
+from devenv import velero
 from devenv.demo_objects import namespace_objects
 from devenv.testing import wait_for
+from tests import factories
+from workspaces.kube import flatten_kubeconfig
 
 SEEDED = "shop"  # the seeded namespace whose mix the source namespace copies
 PLURALS = {
@@ -229,3 +233,37 @@ def compare(
         if diff:
             found[key] = diff
     return found
+
+
+def kubeconfig(devenv, which: str) -> str:
+    path = Path(devenv[f"CLUSTER_{which}_KUBECONFIG"])
+    return flatten_kubeconfig(path.read_text(), path.parent)
+
+
+def minio_location(devenv, world, name: str, prefix: str):
+    """A console location on the test's MinIO bucket (``world["bucket"]``) at ``prefix``."""
+    return factories.location(
+        world["ws"], name, provider="minio", bucket=world["bucket"], prefix=prefix,
+        endpoint_url=devenv["MINIO_ENDPOINT"], force_path_style=True,
+        credentials={"access_key": devenv["MINIO_ACCESS_KEY"],
+                     "secret_key": devenv["MINIO_SECRET_KEY"]},
+    )  # fmt: skip
+
+
+def start_velero(devenv, world, cluster: str, prefix: str, features=()) -> velero.Server:
+    """A Velero server on ``cluster`` over the test's bucket at ``prefix``; the test's
+    fixture stops it (``world["servers"]``)."""
+    server = velero.start(cluster, world["bucket"], prefix, devenv_env=devenv, features=features)
+    world["servers"].append(server)
+    return server
+
+
+def velero_report(server: velero.Server, kind: str, name: str) -> str:
+    """What Velero says of a backup or restore, for a failing assertion's message."""
+    parts = []
+    for args in ((kind, "describe", name, "--details", "--colorized=false"), (kind, "logs", name)):
+        try:
+            parts.append(server.cli(*args))
+        except velero.VeleroError as exc:
+            parts.append(str(exc))
+    return "\n".join(parts)[-6000:]

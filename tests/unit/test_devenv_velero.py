@@ -50,6 +50,12 @@ def test_the_server_listens_on_loopback_only():
     assert "--namespace=velero-abc" in argv and "--kubeconfig=/k/config" in argv
     assert f"--plugin-dir={velero.plugin_dir()}" in argv
     assert "--backup-sync-period=5s" in argv
+    assert not any(a.startswith("--features") for a in argv)  # none unless asked for
+
+
+def test_a_csi_server_has_the_feature_flag_velero_1_18_still_asks_for():
+    argv = velero.server_argv(server(), "5s", velero.CSI_FEATURES)
+    assert argv[-1] == "--features=EnableCSI"
 
 
 def test_the_location_is_minio_path_style_with_its_own_credentials():
