@@ -73,6 +73,10 @@ def test_a_csi_record_without_a_handle_is_not_restored_from():
     info["csiSnapshotInfo"]["snapshotHandle"] = "unknown"
     entry = entry_from_velero(info)
     assert entry["state"] == SKIPPED and "no snapshot handle" in entry["reason"]
+    for driver in ("", "../../namespaces/kube-system/secrets/x", "a/b", "-x", "x" * 64):
+        info = velero_csi()
+        info["csiSnapshotInfo"]["driver"] = driver  # from the bucket, it goes into a path
+        assert entry_from_velero(info)["state"] == SKIPPED, driver
 
 
 def test_skipped_failed_and_claimless_records_bring_nothing():

@@ -20,11 +20,16 @@ one of Velero's methods and says why not for the others:
 
 from __future__ import annotations
 
+import re
+
 from backups.engine.volumes.objects import VELERO_SNAPSHOT_NAME, choose_snapshot_class
 from backups.engine.volumes.records import SKIPPED, SUCCEEDED
 
 ORIGIN = "velero"
 UNKNOWN = "unknown"  # Velero's value for what it could not know
+# A CSI driver's name (CSIDriver's own rule): it goes into an API path, and the bucket,
+# which anyone with write access to it controls, supplies it.
+DRIVER_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]{0,61}[A-Za-z0-9])?")
 
 
 def _not_read(method: str, info: dict) -> str:
@@ -75,10 +80,10 @@ def entry_from_velero(info: dict) -> dict | None:
     handle = csi.get("snapshotHandle") or ""
     if method != "CSISnapshot" or info.get("snapshotDataMoved"):
         return entry | {"method": "", "state": SKIPPED, "reason": _not_read(method, info)}
-    if not handle or handle == UNKNOWN or not entry["driver"]:
+    if not handle or handle == UNKNOWN or not DRIVER_NAME.fullmatch(entry["driver"]):
         return entry | {"method": "", "state": SKIPPED,
                         "reason": "Velero's record of its CSI snapshot has no snapshot handle "
-                                  "or driver"}  # fmt: skip
+                                  "or no valid driver name"}  # fmt: skip
     snapshot = {
         "name": snapshot_name(csi.get("operationID") or ""),
         "content": csi.get("vscName") or "",
