@@ -72,6 +72,11 @@ class NodeFault:
         self.service = nodes.service_name(self.cluster, "kubelet")
         self.down_at: float | None = None
         self.down_for = 0.0
+        self.steps: list[str] = []  # what happened while it was away, and when
+
+    def note(self, what: str) -> None:
+        if self.down_at is not None:
+            self.steps.append(f"{time.monotonic() - self.down_at:.1f}s {what}")
 
     def take_down(self) -> None:
         from devenv import procs
@@ -90,11 +95,18 @@ class NodeFault:
         if self.down_at is None:
             return
         back_from = datetime.now(UTC)
+        self.note("bringing it back")
         pid = procs.running_pid(self.service)
-        if pid:  # a frozen kubelet thaws (a crashed one has no process left)
+        if pid:  # a frozen kubelet thaws
             os.killpg(pid, signal.SIGCONT)
+        else:  # a crashed one starts again at once, as devenv starts it (the lock may wait)
+            procs.ensure(nodes.FACTORIES["kubelet"](self.cluster), log=self.note)
+        self.note("the kubelet runs")
+        # Then every piece of the node, as `devenv up` checks them (one at a time with
+        # other sessions' `up`: this may wait for theirs).
         with procs.devenv_lock():
-            nodes.up(CLUSTER, log=lambda *_: None)
+            nodes.up(CLUSTER, log=self.note)
+        self.note("nodes.up returned")
         name = nodes.node_name(self.cluster)
         nodeobjects.wait_node_ready(self.cluster, name)
         # The Node object stayed Ready all along (its grace period is longer than the
@@ -200,6 +212,7 @@ def test_the_node_gone_mid_copy_fails_its_volume_and_leaves_nothing(
                 wait_for(lambda: _mover(devenv, ns, label) is None, WAIT,
                          "the mover pod to be deleted while its node is away")  # fmt: skip
                 seen["gone_while_down"] = True
+                fault.note("the mover pod is gone")
             except BaseException as exc:  # noqa: BLE001 (reported by the test's thread)
                 seen["error"] = exc
             finally:
@@ -226,4 +239,5 @@ def test_the_node_gone_mid_copy_fails_its_volume_and_leaves_nothing(
                  f"the node's containers of {seen['mover']} to stop")  # fmt: skip
         assert _node_ready(devenv, node)
         assert running_pod(devenv, CLUSTER, ns, timeout=WAIT) == pod, "the application lived on"
-        print(f"\n{fault.how}: kubelet away {fault.down_for:.1f}s; reason: {volume.reason}")
+        print(f"\n{fault.how}: kubelet away {fault.down_for:.1f}s ({'; '.join(fault.steps)})")
+        print(f"reason: {volume.reason}")
