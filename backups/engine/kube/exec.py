@@ -140,6 +140,27 @@ class ChannelReader:
         return ExecResult(code, self.stderr_text(), message, send_error)
 
 
+def refusal(exc) -> str:
+    """The status and the server's own message of a refused websocket handshake
+    (websocket-client's text carries every response header too)."""
+    code = getattr(exc, "status_code", None)
+    body = getattr(exc, "resp_body", None) or b""
+    message = ""
+    try:
+        doc = json.loads(body)
+    except (ValueError, TypeError):
+        doc = None
+    if isinstance(doc, dict):
+        message = str(doc.get("message") or "")
+    elif isinstance(body, bytes | str):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        message = " ".join(text.split())[:300]
+    status = f"{code} {getattr(exc, 'status_message', '') or ''}".strip() if code else ""
+    if not status:
+        return str(exc).split(" -+-+- ")[0]
+    return f"{status}: {message}" if message else status
+
+
 def exec_url(server: str, namespace: str, pod: str, container: str, command, stdin: bool) -> str:
     parts = urlsplit(server)
     scheme = "wss" if parts.scheme == "https" else "ws"
@@ -254,7 +275,9 @@ def exec_command(
             class_=_WebSocket,
         )  # fmt: skip
     except websocket.WebSocketBadStatusException as exc:
-        raise ExecError(f"The API server refused the exec into {namespace}/{pod}: {exc}") from None
+        raise ExecError(
+            f"The API server refused the exec into {namespace}/{pod}: {refusal(exc)}."
+        ) from None
     except (OSError, websocket.WebSocketException) as exc:
         raise ExecError(f"The exec into {namespace}/{pod} could not connect: {exc}") from None
     activity = _Activity()

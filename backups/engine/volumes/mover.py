@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from backups.engine.kube.exec import ExecError, ExecResult, exec_command
 from backups.engine.volumes.cluster import Objects, WaitTimeout, core_path, wait_for
+from backups.engine.volumes.nodeloss import PROBE_TIMEOUT, node_lost
 from backups.engine.volumes.objects import (
     BACKUP_SCRIPT,
     BLOCK,
@@ -114,19 +115,33 @@ class Mover:
             raise MoveFailed(self._explain(str(exc))) from None
 
     def _explain(self, text: str) -> str:
-        """Add what became of the pod when a stream broke (killed, evicted, gone)."""
+        """Add what became of the pod when a stream broke (killed, evicted, gone), or
+        lead with the node when the node under it was lost."""
         try:
             pod = self.objects.find(core_path(self.namespace, "pods", self.name))
         except Exception:  # noqa: BLE001 (the cluster may be gone too: say what we know)
             return text
+        where = f"{self.namespace}/{self.name}"
         if pod is None:
-            return f"{text} The mover pod {self.namespace}/{self.name} was deleted."
-        if pod.get("metadata", {}).get("deletionTimestamp"):
-            return f"{text} The mover pod {self.namespace}/{self.name} was being deleted."
+            return f"{text} The mover pod {where} was deleted."
         phase = (pod.get("status") or {}).get("phase")
         if phase in ("Failed", "Succeeded"):
-            return f"{text} The mover pod {self.namespace}/{self.name} ended ({phase})."
+            return f"{text} The mover pod {where} ended ({phase})."
+        lost = self._node_lost((pod.get("spec") or {}).get("nodeName", ""))
+        if lost:
+            return f"{lost} The stream said: {text}"
+        if pod.get("metadata", {}).get("deletionTimestamp"):
+            return f"{text} The mover pod {where} was being deleted."
         return text
+
+    def _node_lost(self, node: str) -> str:
+        def probe() -> ExecResult:
+            return exec_command(
+                self.objects.kube, self.namespace, self.name, MOVER_CONTAINER, ["true"],
+                timeout=min(self.settings.idle_timeout, PROBE_TIMEOUT),
+            )  # fmt: skip
+
+        return node_lost(lambda name: self.objects.find(f"/api/v1/nodes/{name}"), probe, node)
 
     def used_bytes(self) -> int:
         out = bytearray()
@@ -143,7 +158,9 @@ class Mover:
         ``size`` bytes too."""
         shown = replace(result, stderr=without_records(result.stderr))
         if not result.ok:
-            return f"tar in the mover failed ({shown.describe()})"
+            failed = f"tar in the mover failed ({shown.describe()})"
+            # -1: the API server ended the command, not tar (its node, its container).
+            return self._explain(failed) if result.exit_code == -1 else failed
         if not dd_agrees(result.stderr, direction, size):
             counts = " / ".join(result.stderr.strip().splitlines()[-2:]) or "no count"
             what = "sent" if direction == "out" else "received"
