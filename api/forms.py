@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.db.models import QuerySet
-from rest_framework import exceptions
+from rest_framework import exceptions, views
 
 from backups.jobs import JobRefused
 
@@ -23,8 +23,11 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-def refused(exc: JobRefused) -> Conflict:
-    return Conflict(str(exc))
+def exception_handler(exc, context):
+    """DRF's handler, with a job that cannot start (``JobRefused``) answered 409."""
+    if isinstance(exc, JobRefused):
+        exc = Conflict(str(exc))
+    return views.exception_handler(exc, context)
 
 
 def body(request) -> dict:

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import yaml
 
+from backups.engine.storage.base import NotFound
+from backups.engine.storage.layout import Layout
+from backups.engine.velero import reader
+from locations.providers import get_provider
+
 MASK = "••••••••"
 
 
@@ -72,19 +77,26 @@ def chosen_items(values: list[str], listing: dict[str, list[str]]) -> list[list[
     return found
 
 
-def checked_items(provider, layout, backup_name: str, values: list[str]) -> list[list[str]]:
+def checked_items(backup, values: list[str]) -> list[list[str]]:
     """``chosen_items`` against the stored backup's resource list (the wizard's and the
     restore command's one check). ValueError to show; StorageError from the store."""
-    from backups.engine.storage.base import NotFound
-    from backups.engine.velero import reader
-
     try:
-        listing = reader.resource_list(provider, layout, backup_name)
+        with get_provider(backup.location) as provider:
+            listing = reader.resource_list(provider, Layout(backup.location.prefix), backup.name)
     except NotFound:
         raise ValueError(
             "This backup has no resource list, so single items cannot be chosen."
         ) from None
     return chosen_items(values, listing)
+
+
+def stored_contents(backup) -> tuple[dict, list[dict]]:
+    """The results and the resource list of a stored backup (the page's and the API's);
+    StorageError or ArchiveError when the location cannot give them."""
+    layout = Layout(backup.location.prefix)
+    with get_provider(backup.location) as provider:
+        results = reader.results(provider, layout, backup.name)
+        return results, reader.contents(provider, layout, backup.name)
 
 
 def kind_filter(type_name: str) -> str:

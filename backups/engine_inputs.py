@@ -1,7 +1,7 @@
 """The one place that turns the console's rows into the engine's inputs.
 
 ``backup_request(backup)``, ``restore_request(restore)``, ``snapshot_request(snapshot)``
-and ``etcd_restore_request(etcd_restore)`` build the dataclasses of
+and ``snapshot_restore_request(snapshot)`` build the dataclasses of
 ``backups.engine.inputs`` from model rows (the related rows must exist: the caller
 checks that first). Each builds the location's provider unless one is passed; the
 caller closes it (``request.store.provider.close()``).
@@ -154,10 +154,6 @@ def snapshot_request(snapshot, provider: Provider | None = None) -> SnapshotRequ
         etcd=etcd_endpoint(snapshot.cluster, snapshot.cluster_name),
         store=store(snapshot.location, provider),
     )
-
-
-def etcd_restore_request(etcd_restore, provider: Provider | None = None) -> EtcdRestoreRequest:
-    return snapshot_restore_request(etcd_restore.snapshot, provider)
 
 
 def snapshot_restore_request(snapshot, provider: Provider | None = None) -> EtcdRestoreRequest:

@@ -154,9 +154,6 @@ class Keyring:
             self._current = key.key_id
         return self._current, self._open[self._current]
 
-    def current_id(self) -> str:
-        return self.current()[0]
-
     def __call__(self, key_id: str) -> bytes:
         if key_id not in self._open:
             key = self.location.keys.filter(key_id=key_id).first()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 
-from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from palette_site.encryption import EncryptedJSONField
+from palette_site.model_fields import user_field
 from workspaces.access import LocationQuerySet
 
 
@@ -89,9 +89,7 @@ class BackupLocation(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
 
     objects = LocationQuerySet.as_manager()
 

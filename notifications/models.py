@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import secrets
 
-from django.conf import settings
 from django.db import models
 
 from palette_site.encryption import EncryptedTextField
+from palette_site.model_fields import user_field
 
 
 class Event(models.TextChoices):
@@ -53,9 +53,7 @@ class Rule(models.Model):
     secret = EncryptedTextField(default=new_secret, help_text="HMAC-SHA256 key of the signature")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
 
     class Meta:
         ordering = ["name", "id"]

@@ -77,6 +77,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "EXCEPTION_HANDLER": "api.forms.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Backup console API",

@@ -12,6 +12,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from guardian.shortcuts import assign_perm, remove_perm
 
 from palette_site.encryption import EncryptedTextField
+from palette_site.model_fields import user_field
 
 from .access import (
     AuditEventQuerySet,
@@ -36,9 +37,7 @@ class Workspace(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -162,9 +161,7 @@ class Cluster(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
 
     objects = ClusterQuerySet.as_manager()
 
@@ -257,9 +254,7 @@ class AuditEvent(models.Model):
     """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    actor = user_field()
     actor_name = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=40)
     object_type = models.CharField(max_length=40)

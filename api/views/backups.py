@@ -9,18 +9,17 @@ from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from backups.browse import stored_contents
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
-from backups.engine.velero import reader
 from backups.engine.velero.reader import ArchiveError
 from backups.forms import TTL_HOURS, BackupForm
-from backups.jobs import JobRefused, delete_backup, start_backup
+from backups.jobs import delete_backup, start_backup
 from backups.models import Backup
 from backups.models.options import ClusterResources
 from backups.views.backup import cluster_namespaces
 from backups.views.download import download
 from locations.models import BackupLocation
-from locations.providers import get_provider
 from workspaces.models import Cluster
 from workspaces.roles import Action
 
@@ -113,12 +112,9 @@ class BackupViewSet(
             values["location"] = str(form.fields["location"].initial)
         if not form.is_valid():
             raise forms.invalid(form)
-        try:
-            backup = start_backup(
-                cluster, form.cleaned_data["location"], by=request.user, **form.options()
-            )
-        except JobRefused as exc:
-            raise forms.refused(exc) from None
+        backup = start_backup(
+            cluster, form.cleaned_data["location"], by=request.user, **form.options()
+        )
         backup = self.get_queryset().get(pk=backup.pk)
         return Response(self.get_serializer(backup).data, status=status.HTTP_201_CREATED)
 
@@ -128,8 +124,6 @@ class BackupViewSet(
         self.require(Action.MANAGE, backup, "delete backups")
         try:
             delete_backup(backup, by=request.user)
-        except JobRefused as exc:
-            raise forms.refused(exc) from None
         except StorageError as exc:
             raise StoreUnavailable(f"Backup {backup.name} was not deleted: {exc}") from None
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -147,15 +141,10 @@ class BackupViewSet(
     def contents(self, request, pk=None):
         """The resource list and the results, read from the location."""
         backup = self.get_object()
-        provider = get_provider(backup.location)
-        layout = Layout(backup.location.prefix)
         try:
-            results = reader.results(provider, layout, backup.name)
-            rows = reader.contents(provider, layout, backup.name)
+            results, rows = stored_contents(backup)
         except (StorageError, ArchiveError) as exc:
             raise StoreUnavailable(f"Cannot read the backup's contents: {exc}") from None
-        finally:
-            provider.close()
         contents = [
             {
                 "type": row["type"],

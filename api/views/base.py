@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from rest_framework import viewsets
 
-from workspaces.access import can
 from workspaces.views.common import require
 
 
@@ -27,6 +26,3 @@ class Scoped(viewsets.GenericViewSet):
     def require(self, action: str, obj, what: str) -> None:
         """403 for an object the user sees but may not act on (the page's rule)."""
         require(self.request.user, action, obj, what)
-
-    def may(self, action: str, obj) -> bool:
-        return can(self.request.user, action, obj)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from backups import cron
 from backups.engine.storage.base import StorageError
 from backups.etcd_policy import snapshot_location
-from backups.jobs import JobRefused, start_snapshot
+from backups.jobs import start_snapshot
 from backups.models import EtcdPolicy, EtcdSnapshot
 from backups.views.download import download
 from backups.views.etcd import PolicyForm
 from locations.models import BackupLocation
-from workspaces import audit
 from workspaces.roles import Action
 
 from .. import filters, forms
@@ -45,10 +42,7 @@ class EtcdSnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scop
         forms.unknown_fields(data, {"cluster"})
         cluster = cluster_named(request.user, data)
         self.require(Action.SNAPSHOT, cluster, "take etcd snapshots")
-        try:
-            snapshot = start_snapshot(cluster, snapshot_location(cluster), by=request.user)
-        except JobRefused as exc:
-            raise forms.refused(exc) from None
+        snapshot = start_snapshot(cluster, snapshot_location(cluster), by=request.user)
         snapshot = self.get_queryset().get(pk=snapshot.pk)
         return Response(self.get_serializer(snapshot).data, status=status.HTTP_201_CREATED)
 
@@ -109,11 +103,5 @@ class EtcdPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
         form = PolicyForm(values, instance=policy, user=request.user)
         if not form.is_valid():
             raise forms.invalid(form)
-        policy = form.save(commit=False)
-        policy.next_run_at = cron.next_run(policy.cron, timezone.now()) if policy.enabled else None
-        policy.save()
-        audit.record(
-            request.user, "changed", policy, workspace=policy.cluster.workspace,
-            cron=policy.cron, keep=policy.keep,
-        )  # fmt: skip
+        policy = form.save_by(request.user)
         return Response(self.get_serializer(self.get_queryset().get(pk=policy.pk)).data)

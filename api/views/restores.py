@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backups.forms import RestoreForm
-from backups.jobs import JobRefused, confirm_preview, start_restore
+from backups.jobs import confirm_preview, start_restore
 from backups.models import Backup, Restore, RestoreItem
 from backups.models.options import ClusterResources
 from backups.views.restores import backup_namespaces, check_target
@@ -82,12 +82,7 @@ class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
             raise forms.invalid(form)
         target = form.cleaned_data["target_cluster"]
         check_target(request.user, target)
-        try:
-            restore = start_restore(
-                backup, target, by=request.user, preview=preview, **form.options()
-            )
-        except JobRefused as exc:
-            raise forms.refused(exc) from None
+        restore = start_restore(backup, target, by=request.user, preview=preview, **form.options())
         restore = self.get_queryset().get(pk=restore.pk)
         return Response(self.get_serializer(restore).data, status=status.HTTP_201_CREATED)
 
@@ -117,10 +112,7 @@ class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
             )
         if preview.target_cluster is not None:
             check_target(request.user, preview.target_cluster)
-        try:
-            restore, started = confirm_preview(preview, by=request.user)
-        except JobRefused as exc:
-            raise forms.refused(exc) from None
+        restore, started = confirm_preview(preview, by=request.user)
         restore = self.get_queryset().get(pk=restore.pk)
         code = status.HTTP_201_CREATED if started else status.HTTP_200_OK
         return Response(self.get_serializer(restore).data, status=code)

@@ -9,24 +9,3 @@ from .base import Job, JobRefused, Outcome
 from .etcd import EtcdRestoreJob, SnapshotJob, start_etcd_restore, start_snapshot
 from .registry import JOBS, job_of, reap, run_and_wait
 from .restore import RestoreJob, confirm_preview, rerun_preview, start_restore
-
-__all__ = [
-    "JOBS",
-    "BackupJob",
-    "EtcdRestoreJob",
-    "Job",
-    "JobRefused",
-    "Outcome",
-    "RestoreJob",
-    "SnapshotJob",
-    "confirm_preview",
-    "delete_backup",
-    "job_of",
-    "reap",
-    "rerun_preview",
-    "run_and_wait",
-    "start_backup",
-    "start_etcd_restore",
-    "start_restore",
-    "start_snapshot",
-]

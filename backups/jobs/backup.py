@@ -157,14 +157,12 @@ def delete_backup(backup: Backup, by=None) -> None:
         message = f"Deleting its volume snapshots in cluster {backup.cluster_name} failed: {exc}"
         Backup.objects.filter(pk=backup.pk).update(error=message)
         raise JobRefused(message + " Try again once the cluster answers.") from None
-    provider = get_provider(backup.location)
     try:
-        removed = provider.delete_prefix(Layout(backup.location.prefix).backup_dir(backup.name))
+        with get_provider(backup.location) as provider:
+            removed = provider.delete_prefix(Layout(backup.location.prefix).backup_dir(backup.name))
     except StorageError as exc:
         Backup.objects.filter(pk=backup.pk).update(error=f"Deleting from storage failed: {exc}")
         raise
-    finally:
-        provider.close()
     if snapshots:
         log.info("deleted %d volume snapshots of backup %s", snapshots, backup.name)
     audit.record(by, "deleted backup", backup, objects=removed, location=backup.location.name)

@@ -15,7 +15,7 @@ from workspaces.roles import Action
 
 from ..engine.etcd.restore import restore_locally
 from ..engine.etcd.snapshot import take_snapshot
-from ..engine_inputs import etcd_restore_request, local_target, snapshot_request
+from ..engine_inputs import local_target, snapshot_request, snapshot_restore_request
 from ..etcd_retention import apply_retention
 from ..models import ACTIVE_STATUSES, EtcdPolicy, EtcdRestore, EtcdSnapshot, Status
 from ..naming import free_name
@@ -115,7 +115,7 @@ class EtcdRestoreJob(Job):
     def engine(self):
         """The one engine call; it may stop before the steps that stop the cluster."""
         return restore_locally(
-            etcd_restore_request(self.row, self.provider),
+            snapshot_restore_request(self.row.snapshot, self.provider),
             log=self.reporter.log,
             should_stop=self.should_stop,
         )

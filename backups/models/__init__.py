@@ -8,23 +8,3 @@ from .options import BackupOptions, ClusterResources
 from .restore import Restore, RestoreItem
 from .run import BackupRun
 from .volume import HookResult, VolumeResult
-
-__all__ = [
-    "ACTIVE_STATUSES",
-    "FINAL_STATUSES",
-    "Backup",
-    "BackupRun",
-    "BackupOptions",
-    "ClusterResources",
-    "EtcdPolicy",
-    "EtcdRestore",
-    "EtcdSnapshot",
-    "HookResult",
-    "Operation",
-    "ResourceModifierSet",
-    "Restore",
-    "RestoreItem",
-    "Schedule",
-    "Status",
-    "VolumeResult",
-]

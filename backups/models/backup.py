@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from palette_site.model_fields import user_field
 from workspaces.access import OperationQuerySet, ScheduleQuerySet
 
 from ..cron import next_runs
@@ -166,9 +166,7 @@ class Schedule(BackupOptions):
         help_text="A second location every backup of the schedule is copied to (3-2-1).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
 
     objects = ScheduleQuerySet.as_manager()
 

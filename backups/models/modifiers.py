@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from palette_site.model_fields import user_field
 from workspaces.access import ResourceModifierSetQuerySet
 
 from ..engine.restore import modifiers
@@ -37,9 +37,7 @@ class ResourceModifierSet(models.Model):
         validators=[validate_rules],
         help_text="Velero's resource modifier YAML: version: v1 and resourceModifierRules.",
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ResourceModifierSetQuerySet.as_manager()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import models
 from django.db.models.functions import Concat, Right
 from django.utils import timezone
+
+from palette_site.model_fields import user_field
 
 from ..charts import seconds_text
 
@@ -49,9 +50,7 @@ class Operation(models.Model):
     )
     phase = models.CharField(max_length=60, blank=True, help_text="What the worker is doing now")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

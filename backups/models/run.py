@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from palette_site.model_fields import user_field
 from workspaces.access import BackupRunQuerySet
 
 
@@ -25,9 +25,7 @@ class BackupRun(models.Model):
         "backups.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
     started_at = models.DateTimeField(db_index=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_field()
     skipped = models.JSONField(default=list, blank=True)
 
     objects = BackupRunQuerySet.as_manager()

@@ -138,15 +138,10 @@ def backup_contents(request: HttpRequest, pk: int) -> HttpResponse:
         "can_restore_items": can(request.user, Action.RESTORE, backup)
         and clusters_for(request.user, Action.RESTORE).exists(),
     }
-    provider = get_provider(backup.location)
-    layout = Layout(backup.location.prefix)
     try:
-        context["results"] = reader.results(provider, layout, backup.name)
-        context["contents"] = reader.contents(provider, layout, backup.name)
+        context["results"], context["contents"] = browse.stored_contents(backup)
     except (StorageError, ArchiveError) as exc:
         context["storage_error"] = str(exc)
-    finally:
-        provider.close()
     return render(request, "backups/detail.html#contents", context)
 
 
@@ -157,17 +152,15 @@ def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
     type_name = request.GET.get("type", "")
     namespace = request.GET.get("namespace", "")
     item = request.GET.get("name", "")
-    provider = get_provider(backup.location)
     try:
-        obj = reader.find_item(
-            provider, Layout(backup.location.prefix), backup.name, type_name, namespace, item
-        )
+        with get_provider(backup.location) as provider:
+            obj = reader.find_item(
+                provider, Layout(backup.location.prefix), backup.name, type_name, namespace, item
+            )
     except (StorageError, ArchiveError) as exc:
         obj, error, missing = None, f"Cannot read the archive: {exc}", False
     else:
         error, missing = ("", False) if obj else ("This object is not in the archive.", True)
-    finally:
-        provider.close()
     context = {
         "backup": backup,
         "type_name": type_name,

@@ -56,6 +56,17 @@ class PolicyForm(forms.ModelForm):
             raise forms.ValidationError("Keep at least one copy.")
         return keep
 
+    def save_by(self, user) -> EtcdPolicy:
+        """Save the policy with its next run (the page's and the API's), audited."""
+        policy = self.save(commit=False)
+        policy.next_run_at = cron.next_run(policy.cron, timezone.now()) if policy.enabled else None
+        policy.save()
+        audit.record(
+            user, "changed", policy, workspace=policy.cluster.workspace,
+            cron=policy.cron, keep=policy.keep,
+        )  # fmt: skip
+        return policy
+
 
 def _snapshot(request: HttpRequest, pk: int, action: str = Action.VIEW, what="") -> EtcdSnapshot:
     queryset = EtcdSnapshot.objects.select_related("cluster", "location", "workspace", "created_by")
@@ -110,17 +121,7 @@ def etcd_policy_edit(request: HttpRequest, name: str) -> HttpResponse:
     policy = fetch(request, EtcdPolicy.objects, cluster=cluster)
     form = PolicyForm(request.POST, instance=policy, user=request.user)
     if form.is_valid():
-        policy = form.save(commit=False)
-        policy.next_run_at = cron.next_run(policy.cron, timezone.now()) if policy.enabled else None
-        policy.save()
-        audit.record(
-            request.user,
-            "changed",
-            policy,
-            workspace=cluster.workspace,
-            cron=policy.cron,
-            keep=policy.keep,
-        )
+        policy = form.save_by(request.user)
         messages.success(
             request, f"etcd backups of {cluster}: {'on' if policy.enabled else 'off'}."
         )
@@ -190,14 +191,12 @@ def etcd_snapshot_delete(request: HttpRequest, pk: int) -> HttpResponse:
     snapshot = _snapshot(request, pk, Action.MANAGE, "delete etcd snapshots")
     if request.method == "POST":
         if snapshot.object_key:
-            provider = get_provider(snapshot.location)
             try:
-                provider.delete(snapshot.object_key)
+                with get_provider(snapshot.location) as provider:
+                    provider.delete(snapshot.object_key)
             except StorageError as exc:
                 messages.error(request, f"Not deleted: {exc}")
                 return redirect(snapshot)
-            finally:
-                provider.close()
         audit.record(request.user, "deleted", snapshot)
         snapshot.delete()
         messages.success(request, f"Snapshot {snapshot.name} deleted from {snapshot.location}.")

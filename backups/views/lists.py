@@ -58,19 +58,15 @@ SNAPSHOTS = Listing(
 )
 
 
-def _list(request: HttpRequest, template: str, rows, listing: Listing, **extra) -> HttpResponse:
+def _listed(request: HttpRequest, rows, listing: Listing) -> dict:
     rows, context = listing.apply(request, rows.restrict(request.user).select_related("created_by"))
-    page = page_of(request, rows)
-    return render(request, template, {**context, "page": page, **extra})
+    return {**context, "page": page_of(request, rows)}
 
 
 @login_required
 def backup_list(request: HttpRequest) -> HttpResponse:
-    rows, context = BACKUPS.apply(
-        request,
-        Backup.objects.restrict(request.user).select_related("location", "created_by"),
-    )
-    page = page_of(request, rows)
+    context = _listed(request, Backup.objects.select_related("location"), BACKUPS)
+    page = context["page"]
     # Which shown rows the user may delete: one query for the page, not one per row.
     deletable = set(
         Backup.objects.restrict(request.user, Action.MANAGE)
@@ -80,20 +76,18 @@ def backup_list(request: HttpRequest) -> HttpResponse:
     )
     for backup in page:
         backup.deletable = backup.pk in deletable
-    return render(
-        request, "backups/list.html", {**context, "page": page, "any_deletable": bool(deletable)}
-    )
+    return render(request, "backups/list.html", {**context, "any_deletable": bool(deletable)})
 
 
 @login_required
 def restore_list(request: HttpRequest) -> HttpResponse:
-    return _list(request, "backups/restore_list.html", Restore.objects, RESTORES)
+    return render(request, "backups/restore_list.html", _listed(request, Restore.objects, RESTORES))
 
 
 @login_required
 def etcd_snapshot_list(request: HttpRequest) -> HttpResponse:
     rows = EtcdSnapshot.objects.select_related("location")
-    return _list(request, "backups/etcd_list.html", rows, SNAPSHOTS)
+    return render(request, "backups/etcd_list.html", _listed(request, rows, SNAPSHOTS))
 
 
 @login_required

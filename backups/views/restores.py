@@ -41,13 +41,11 @@ def check_target(user, cluster: Cluster) -> None:
 def backup_namespaces(backup: Backup) -> tuple[list[str], str]:
     """The namespaces the backup holds, as the wizard offers them, and why they are only
     the ones it asked for when its contents cannot be read ('' when they can)."""
-    provider = get_provider(backup.location)
     try:
-        return reader.namespaces(provider, Layout(backup.location.prefix), backup.name), ""
+        with get_provider(backup.location) as provider:
+            return reader.namespaces(provider, Layout(backup.location.prefix), backup.name), ""
     except (StorageError, reader.ArchiveError) as exc:
         return list(backup.include_namespaces), f"Cannot read the backup's contents: {exc}"
-    finally:
-        provider.close()
 
 
 def _preview(request: HttpRequest, pk: int) -> Restore:
@@ -105,16 +103,12 @@ def restore_wizard(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _chosen(values: list[str], backup: Backup) -> tuple[list, str]:
     """(the chosen items, checked against the backup's resource list; a refusal or "")."""
-    provider = get_provider(backup.location)
     try:
-        layout = Layout(backup.location.prefix)
-        return browse.checked_items(provider, layout, backup.name, values), ""
+        return browse.checked_items(backup, values), ""
     except ValueError as exc:
         return [], str(exc)
     except (StorageError, reader.ArchiveError) as exc:
         return [], f"Cannot read the backup's contents: {exc}"
-    finally:
-        provider.close()
 
 
 def _initial(request: HttpRequest, namespaces: list[str]) -> dict:

@@ -23,26 +23,6 @@ from backups.engine.storage.base import (
 )
 from locations.providers.errors import Inconsistent, InvalidBucketName, Misconfigured
 
-__all__ = [
-    "PART_SIZE",
-    "AccessDenied",
-    "BadCredentials",
-    "BucketMissing",
-    "ClockSkew",
-    "Inconsistent",
-    "InvalidBucketName",
-    "Misconfigured",
-    "NotFound",
-    "ObjectInfo",
-    "Provider",
-    "StorageError",
-    "TLSFailure",
-    "Unreachable",
-    "RefusedProvider",
-    "Writer",
-    "get_provider",
-]
-
 
 class RefusedProvider(Provider):
     """A location the server's policy refuses (a directory outside the roots, an

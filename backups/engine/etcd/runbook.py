@@ -53,9 +53,12 @@ TITLES = {
 @dataclass
 class Step:
     key: str
-    title: str
     explanation: str
     commands: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.key]
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ def _download(snapshot, file: str, download_url: str, notes: list[str]) -> Step:
     if download_url:
         text.append(f"Or download it from the console: {download_url} (save it as {file}).")
     text += notes
-    return Step(DOWNLOAD, TITLES[DOWNLOAD], " ".join(text), commands)
+    return Step(DOWNLOAD, " ".join(text), commands)
 
 
 def _store_commands(location, key: str, file: str) -> tuple[list[str], str]:
@@ -262,7 +265,7 @@ def _verify(snapshot, file: str) -> Step:
     text += f" etcdutl must read the database and show {revision}, its keys and size." + (
         f" The snapshot was {source}." if source else ""
     )
-    return Step(VERIFY, TITLES[VERIFY], text, commands)
+    return Step(VERIFY, text, commands)
 
 
 def _copy(plan: list[_Member], file: str, on_member: str) -> Step:
@@ -272,14 +275,13 @@ def _copy(plan: list[_Member], file: str, on_member: str) -> Step:
         f"{each_member(len(plan))}"
         + ("." if all(m.known for m in plan) else " (fill in each member's host).")
     )
-    return Step(COPY, TITLES[COPY], text, commands)
+    return Step(COPY, text, commands)
 
 
 def _stop_apiservers() -> Step:
     manifests = " ".join(f"{MANIFESTS}/{c}.yaml" for c in CONTROL_PLANE)
     return Step(
         STOP_APISERVERS,
-        TITLES[STOP_APISERVERS],
         "On every control-plane node, so that nothing writes to etcd while it is replaced. "
         "kubeadm runs them as static pods: moving the manifests away stops them within "
         "about 20 seconds (the second command must then list nothing). With systemd units: "
@@ -294,7 +296,6 @@ def _stop_apiservers() -> Step:
 def _stop_etcd(plan: list[_Member]) -> Step:
     return Step(
         STOP_ETCD,
-        TITLES[STOP_ETCD],
         f"On {each_member(len(plan))}, after every API server is down. With systemd: "
         "`sudo systemctl stop etcd`.",
         [
@@ -320,7 +321,6 @@ def _restore(plan: list[_Member], on_member: str, restored: str) -> Step:
         )
     return Step(
         RESTORE,
-        TITLES[RESTORE],
         "Each member gets its own --name and peer URL, and all use the same "
         "--initial-cluster, so they form one new cluster. etcdutl checks the checksum at "
         f"the end of the file. --bump-revision {BUMP_REVISION} puts the revision far above "
@@ -343,7 +343,6 @@ def _start_etcd(etcd, plan, data_dir: str, restored: str, before: str) -> Step:
     etcdctl = f"etcdctl --endpoints {q(endpoints)}{certs}"
     return Step(
         START_ETCD,
-        TITLES[START_ETCD],
         f"On each member: keep the old data as {before} (delete it once the cluster is "
         "healthy), put the restored directory in its place and start etcd. With systemd: "
         f"`sudo chown -R etcd:etcd {data_dir}` if etcd runs as its own user, then "
@@ -362,7 +361,6 @@ def _start_apiservers() -> Step:
     manifests = " ".join(f"{STOPPED}/{c}.yaml" for c in CONTROL_PLANE)
     return Step(
         START_APISERVERS,
-        TITLES[START_APISERVERS],
         "On every control-plane node. Restart the kubelet on every node too, so that no "
         "component keeps a view of the cluster from before the restore. With systemd: "
         "`sudo systemctl start kube-apiserver kube-controller-manager kube-scheduler`.",
@@ -378,7 +376,6 @@ def _check(snapshot) -> Step:
     )
     return Step(
         CHECK,
-        TITLES[CHECK],
         f"The API server must answer ready. The cluster is now as it was {taken}: objects "
         "created later are gone and objects deleted later are back; controllers reconcile "
         "the rest.",

@@ -185,6 +185,12 @@ class Provider(abc.ABC):
     def close(self) -> None:  # noqa: B027 (only some providers hold connections)
         """Release connections; the provider is not used afterwards."""
 
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def check_range(start: int, length: int) -> bool:
     """Whether a range asks for any bytes; ValueError for a negative start or length."""

@@ -8,13 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 from backups import browse
 from backups.engine.filters import validate_selector
 from backups.engine.storage.base import StorageError
-from backups.engine.storage.layout import Layout
 from backups.engine.words import counted
 from backups.jobs import JobRefused, run_and_wait, start_restore
 from backups.management.commands.backup import PHASES
 from backups.models import Backup, ResourceModifierSet, RestoreItem
 from backups.naming import parse_class_mapping, parse_mapping, split_list
-from locations.providers import get_provider
 from palette_site.command_support import named, parsed
 from workspaces.access import can, operation_q
 from workspaces.models import Cluster
@@ -163,17 +161,12 @@ class Command(BaseCommand):
                 raise CommandError(f"--items-file: {exc}") from None
         if not values:
             return []
-        provider = get_provider(backup.location)
         try:
-            return browse.checked_items(
-                provider, Layout(backup.location.prefix), backup.name, values
-            )
+            return browse.checked_items(backup, values)
         except ValueError as exc:
             raise CommandError(f"--item: {exc}") from None
         except StorageError as exc:
             raise CommandError(f"Reading the backup's resource list failed: {exc}") from None
-        finally:
-            provider.close()
 
     def _modifier_set(self, name, target, user):
         """The named set of the target's workspace (one the user may see, with --as-user)."""

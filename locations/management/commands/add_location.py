@@ -71,7 +71,7 @@ class Command(BaseCommand):
             region=o["region"],
             endpoint_url=o["endpoint"],
             force_path_style=o["path_style"],
-            ca_bundle=self._read(o["ca_file"], "CA"),
+            ca_bundle=read_text(o["ca_file"], "CA"),
             path=o["path"],
             credentials=self._credentials(o),
             encrypt=o["encrypt"],
@@ -113,18 +113,10 @@ class Command(BaseCommand):
         for warning in result.warnings:
             self.stdout.write(f"Warning: {warning}")
 
-    def _read(self, path: str | None, what: str) -> str:
-        return read_text(path, what)
-
     def _credentials(self, o) -> dict:
-        values = {
-            "access_key": o["access_key"],
-            "secret_key": o["secret_key"],
-            "account_name": o["account_name"],
-            "account_key": o["account_key"],
-            "connection_string": o["connection_string"],
-            "service_account_json": self._read(o["credentials_file"], "credentials"),
-        }
+        keys = ("access_key", "secret_key", "account_name", "account_key", "connection_string")
+        values = {key: o[key] for key in keys}
+        values["service_account_json"] = read_text(o["credentials_file"], "credentials")
         return {key: value for key, value in values.items() if value}
 
     def _mode(self, location: BackupLocation, o) -> None:
