@@ -138,16 +138,22 @@ def test_a_killed_mover_fails_its_volume_and_leaves_nothing(transactional_db, de
     _ws, clusters, location = console(devenv, tmp_path)
     ns = unique("kill")
     with namespaces(devenv, ("b", ns)):
-        _data_app(devenv, ns, 24)
+        # Big enough that the copy is still running when the mover is found and killed.
+        _data_app(devenv, ns, 160)
         row = start_backup(clusters["B"], location, include_namespaces=[ns], include_disks=True)
         label = f"palette.io/operation={operation_label(row)}"
 
         def kill():
+            def copying():
+                volume = VolumeResult.objects.filter(backup=row).first()
+                return volume is not None and volume.bytes_done > 0
+
             def mover():
                 out = kubectl(devenv, "-n", ns, "get", "pods", "-l", label, "-o", "name",
                               cluster="b")  # fmt: skip
                 return out.strip()
 
+            wait_for(copying, 120, "the copy to be under way")
             name = wait_for(mover, 120, "the mover pod")
             kubectl(devenv, "-n", ns, "delete", name, "--grace-period=0", "--force", cluster="b")
 
