@@ -80,8 +80,8 @@ class CopyStore:
         """A readable stream of the copy (raises StorageError, NotFound when missing)."""
         if copy.get("format") == RESTIC:
             repository = self.repository(copy["namespace"])
-            if not repository.exists():
-                raise NotFound(f"The restic repository {repository.where} is missing.")
+            if not repository.exists() or not repository.has_snapshot(copy["snapshot"]):
+                raise NotFound(f"Snapshot {copy['snapshot']} is not in {repository.where}.")
             return repository.dump(copy["snapshot"], copy.get("filename") or f"{claim}.tar")
         return self.store.provider.open_read(copy["key"])
 

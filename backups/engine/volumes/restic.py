@@ -133,7 +133,7 @@ class Repository:
         file never harms a backup, and a prune that runs at the same moment only keeps
         a little more than it could have."""
         folder = f"{self.server.root}/{self.namespace}/snapshots/"
-        names = [info.key.rsplit("/", 1)[-1] for info in self.server.provider.list(folder)]
+        names = self._snapshot_names()
         removed = 0
         for short in {i for i in ids if i}:
             matches = [name for name in names if name.startswith(short)]
@@ -141,6 +141,13 @@ class Repository:
                 self.server.provider.delete(folder + matches[0])
                 removed += 1
         return removed
+
+    def _snapshot_names(self) -> list[str]:
+        folder = f"{self.server.root}/{self.namespace}/snapshots/"
+        return [info.key.rsplit("/", 1)[-1] for info in self.server.provider.list(folder)]
+
+    def has_snapshot(self, short: str) -> bool:
+        return bool(short) and any(n.startswith(short) for n in self._snapshot_names())
 
     def prune(self) -> bool:
         """Remove what no snapshot uses; False (nothing done) when another job holds the
