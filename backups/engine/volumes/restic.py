@@ -33,6 +33,7 @@ from backups.engine.volumes.restic_rest import ResticServer, object_key
 BINARY = "restic"
 WATCH = 0.2  # seconds between looks at the server's failure while restic runs
 REASON_CHARS = 600
+DAMAGE = "ciphertext verification failed"  # restic's words for a pack that does not open
 
 
 class ResticError(StorageError):
@@ -222,6 +223,8 @@ class _Process:
         text = self.repository.clean(self.stderr.decode("utf-8", "replace")).strip()
         lines = [line for line in text.splitlines() if line.strip()]
         said = " / ".join(lines[-4:])[-REASON_CHARS:] or "no message"
+        if DAMAGE in text:  # a pack that does not authenticate: bit rot or tampering
+            what = f"the stored copy is damaged ({what} found data that fails its check)"
         return ResticError(f"{what}: restic exited with code {code} ({said})")
 
     def finish(self, what: str) -> bytes:
