@@ -45,8 +45,13 @@ def cluster_connection(cluster) -> ClusterConnection:
 
 
 def store(location, provider: Provider | None = None) -> Store:
+    from locations.restic_passwords import passwords
+
     return Store(
-        provider=provider or get_provider(location), name=location.name, prefix=location.prefix
+        provider=provider or get_provider(location),
+        name=location.name,
+        prefix=location.prefix,
+        restic_password=passwords(location) if location.pk else None,
     )
 
 

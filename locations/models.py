@@ -150,3 +150,4 @@ class LocationGroupObjectPermission(GroupObjectPermissionBase):
 
 
 from locations.keys import LocationKey  # noqa: E402, F401 (a model of this app)
+from locations.restic_passwords import ResticSecret  # noqa: E402, F401 (a model of this app)

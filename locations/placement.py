@@ -10,7 +10,8 @@
 - No two locations, of any provider and in any workspace, may share objects:
   the same store (endpoint), bucket or container, and prefixes of which one
   contains the other (etcd snapshots live beside the prefix, in
-  ``<prefix>-etcd/``, so that area counts too); filesystem directories may not
+  ``<prefix>-etcd/``, and restic repositories in ``<prefix>-volumes-restic/``,
+  so those areas count too); filesystem directories may not
   be nested.
 """
 
@@ -104,9 +105,10 @@ def store_of(location) -> tuple:
 
 
 def _areas(prefix: str) -> list[str]:
-    """The key prefixes a location writes under: its prefix, and its etcd folder."""
+    """The key prefixes a location writes under: its prefix, its etcd folder and its
+    volume copies' restic repositories."""
     prefix = (prefix or "").strip("/")
-    return [prefix, f"{prefix}-etcd"] if prefix else [""]
+    return [prefix, f"{prefix}-etcd", f"{prefix}-volumes-restic"] if prefix else [""]
 
 
 def _nested(a: str, b: str) -> bool:

@@ -40,6 +40,10 @@ class Store:
     provider: Provider
     name: str  # the location's name (Velero's storage location)
     prefix: str = ""
+    # The restic password of a namespace's repository (``volumes/restic.py``): volume
+    # copies are deduplicated with restic when this is given and restic is installed,
+    # else they are plain tar files.
+    restic_password: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def layout(self) -> Layout:

@@ -20,7 +20,8 @@ from workspaces.models import Cluster
 from workspaces.roles import Action
 
 from ..engine.backup.run import run_backup as engine_run_backup
-from ..engine_inputs import backup_request
+from ..engine.volumes.copystore import forget_backup
+from ..engine_inputs import backup_request, store
 from ..models import ACTIVE_STATUSES, Backup, Status
 from ..naming import backup_name, check_name, free_name
 from .base import Job, JobRefused, Outcome
@@ -76,7 +77,9 @@ class BackupJob(Job):
 
     def clean_up(self) -> None:
         """No partial backup stays in the store: the archive upload was aborted by
-        the engine's writer; the files written before it are removed here."""
+        the engine's writer; the files written before it are removed here, and its
+        restic snapshots forgotten."""
+        forget_backup(store(self.row.location, self.provider), self.row.name, everywhere=True)
         self.provider.delete_prefix(Layout(self.row.location.prefix).backup_dir(self.row.name))
 
     def after(self, outcome: Outcome) -> None:
@@ -159,6 +162,10 @@ def delete_backup(backup: Backup, by=None) -> None:
         raise JobRefused(message + " Try again once the cluster answers.") from None
     try:
         with get_provider(backup.location) as provider:
+            # Its restic snapshots first: the volume records that name them go with the prefix.
+            later = forget_backup(store(backup.location, provider), backup.name)
+            if later:
+                log.info("backup %s: restic prune of %s left for later (busy)", backup.name, later)
             removed = provider.delete_prefix(Layout(backup.location.prefix).backup_dir(backup.name))
     except StorageError as exc:
         Backup.objects.filter(pk=backup.pk).update(error=f"Deleting from storage failed: {exc}")

@@ -188,6 +188,7 @@ def test_a_cancelled_backup_removes_its_volume_objects_and_copies(transactional_
         assert made.status == Status.CANCELLED, made.log[-2000:]
         assert leftovers(devenv, "b", made) == []
         assert _store_files(tmp_path, made) == []
+        assert _snapshots(tmp_path, ns) == []
 
 
 def test_the_store_failing_mid_copy_fails_the_volume_and_keeps_no_partial_copy(
@@ -204,7 +205,7 @@ def test_the_store_failing_mid_copy_fails_the_volume_and_keeps_no_partial_copy(
 
     def failing_open_write(self, key, content_type="application/octet-stream"):
         writer = original(self, key, content_type)
-        if "/volumes/" not in key:
+        if "/volumes/" not in key and not key.startswith(f"volumes-restic/{ns}/data/"):
             return writer
         write = writer.write
 
@@ -224,7 +225,32 @@ def test_the_store_failing_mid_copy_fails_the_volume_and_keeps_no_partial_copy(
         volume = VolumeResult.objects.get(backup=made)
         assert volume.state == "failed" and "stopped answering" in volume.reason
         assert not any(name.startswith("volumes/") for name in _store_files(tmp_path, made))
+        assert _snapshots(tmp_path, ns) == [], "no restic snapshot of the failed copy"
         assert leftovers(devenv, "b", made) == []
+
+
+def _snapshots(root: Path, ns: str) -> list[str]:
+    folder = root / Layout("").restic_root / ns / "snapshots"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def _damage(root: Path, made, ns: str, damage: str) -> None:
+    """Damage the backup's copy: a restic pack flipped, or its snapshot gone (a tar file's
+    bytes, or the file, for a tar copy)."""
+    copy = root / Layout(made.location.prefix).volume_copy(made.name, ns, "store-data")
+    repository = root / Layout(made.location.prefix).restic_root / ns
+    if not copy.exists():
+        if damage == "missing":
+            (copy,) = (repository / "snapshots").iterdir()
+        else:
+            copy = max((p for p in (repository / "data").rglob("*") if p.is_file()),
+                       key=lambda p: p.stat().st_size)  # fmt: skip
+    if damage == "missing":
+        copy.unlink()
+        return
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
 
 
 def _leftover_pod(devenv, ns, row):
@@ -270,13 +296,7 @@ def test_a_damaged_or_missing_copy_fails_its_volume_before_its_pods(db, devenv, 
         _data_app(devenv, ns, 3)
         made = backup(clusters["B"], location, ns)
         assert made.status == Status.COMPLETED, made.log[-2000:]
-        copy = tmp_path / Layout(made.location.prefix).volume_copy(made.name, ns, "store-data")
-        if damage == "missing":
-            copy.unlink()
-        else:
-            data = bytearray(copy.read_bytes())
-            data[len(data) // 2] ^= 0xFF
-            copy.write_bytes(bytes(data))
+        _damage(tmp_path, made, ns, damage)
         back = restore(made, clusters["B"], {ns: target})
         assert back.status == Status.PARTIALLY_FAILED, back.log[-2000:]
         volume = VolumeResult.objects.get(restore=back)

@@ -4,7 +4,8 @@ Under ``<prefix>/`` only Velero's top-level folders may exist (Velero marks a
 location Unavailable otherwise). etcd snapshots therefore live under a sibling
 prefix, ``<prefix>-etcd/<cluster>/`` (``etcd-snapshots/<cluster>/`` when the
 location has no prefix; Velero would then flag that folder, so give locations
-that hold etcd snapshots a prefix).
+that hold etcd snapshots a prefix), and so do the restic repositories of
+deduplicated volume copies, ``<prefix>-volumes-restic/<namespace>/``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class Layout:
     def volume_copy(self, name: str, namespace: str, claim: str) -> str:
         """A volume's copy: a plain tar of the claim's files."""
         return self._join("backups", name, "volumes", namespace, f"{claim}.tar")
+
+    @property
+    def restic_root(self) -> str:
+        """Where the deduplicated copies' restic repositories are, one per namespace
+        (``<root>/<namespace>/``): beside the prefix, as etcd snapshots are, since Velero
+        refuses a location with unknown folders under it (``volumes-restic/`` at the
+        bucket's root when the location has no prefix)."""
+        return f"{self.prefix}-volumes-restic" if self.prefix else "volumes-restic"
 
     def restore_file(self, name: str, kind: str) -> str:
         """``kind``: logs, results or resource-list."""

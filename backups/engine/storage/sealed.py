@@ -283,6 +283,14 @@ class SealedProvider(Provider):
             plain.append(_open_chunk(aead, number, piece, aad, name))
         return b"".join(plain)[start - first * CHUNK :][:length]
 
+    def plain_size(self, sealed_size: int) -> int:
+        """The size of what was sealed into an object of ``sealed_size`` bytes, for a
+        listing (restic checks sizes). Assumes the header of the current key, as every
+        key id the console makes has the same length (``keys.new_key_id``)."""
+        body = sealed_size - len(header(self.key_id, bytes(SALT)))
+        chunks = max(1, -(-body // (CHUNK + TAG)))
+        return max(0, body - chunks * TAG)
+
     @property
     def key_id(self) -> str:
         """The data key this provider seals with."""

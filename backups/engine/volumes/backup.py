@@ -30,6 +30,7 @@ from backups.engine.kube.api import ApiError, ClusterUnreachable
 from backups.engine.volumes import hooks
 from backups.engine.volumes.cleanup import CLEANUP_WAIT, sweep_operation
 from backups.engine.volumes.cluster import Objects, content_path, core_path
+from backups.engine.volumes.copystore import CopyStore, forget_quietly
 from backups.engine.volumes.mover import MoveFailed, Mover, MoverSettings
 from backups.engine.volumes.objects import (
     BACKUP_LABEL,
@@ -70,6 +71,7 @@ class VolumeBackup(VolumeReporting):
         self.entries: list[VolumeEntry] = []
         self.pods: list[dict] = []
         self.snapshots = Snapshots(self.objects, self.settings, self.run.should_stop)
+        self.copies = CopyStore(self.store)
         self.mover_settings = MoverSettings(
             image=self.settings.mover_image,
             start_timeout=self.settings.mover_start_timeout,
@@ -244,7 +246,6 @@ class VolumeBackup(VolumeReporting):
         entry.state, entry.from_snapshot = RUNNING, from_snapshot
         self.report(entry)
         mover = Mover(self.objects, self.mover_settings, self.run.should_stop)
-        key = self.store.layout.volume_copy(self.name, entry.namespace, entry.claim)
         try:
             mover.start(entry.namespace, claim, operation=self.operation, read_only=True, node=node)
             entry.bytes_total = mover.used_bytes()
@@ -255,12 +256,14 @@ class VolumeBackup(VolumeReporting):
                 entry.bytes_total = max(entry.bytes_total, done)
                 self.report(entry)
 
-            with self.store.provider.open_write(key, "application/x-tar") as writer:
+            with self.copies.writer(self.name, entry.namespace, entry.claim) as writer:
                 size, sha = mover.copy_out(writer, progress)
-            entry.copy = {"key": key, "size": size, "sha256": sha, "format": "tar"}
+            entry.copy = self.copies.record(writer, self.name, entry.namespace, entry.claim,
+                                            size, sha)  # fmt: skip
             entry.bytes_done = entry.bytes_total = size
             self.succeed(entry)
-            self.run.log(f"Volume {entry.key}: copied {size} bytes, sha256 {sha}.")
+            self.run.log(f"Volume {entry.key}: copied {size} bytes, sha256 {sha}, "
+                         + self._stored(entry.copy) + ".")  # fmt: skip
         except MoveFailed as exc:
             self.fail(entry, f"the copy failed: {exc}")
         except ApiError as exc:
@@ -274,7 +277,11 @@ class VolumeBackup(VolumeReporting):
         finally:
             self._quietly(mover.remove)
 
-    # Reporting -----------------------------------------------------------------------
+    def _stored(self, copy: dict) -> str:
+        if copy.get("format") == "restic":
+            return (f"deduplicated with restic: {copy['stored']} new bytes stored, "
+                    f"snapshot {copy['snapshot']}")  # fmt: skip
+        return f"as a tar file ({self.copies.why_tar()})"
 
     # Archive ----------------------------------------------------------------------------
 
@@ -311,13 +318,25 @@ class VolumeBackup(VolumeReporting):
 
     def cleanup(self) -> None:
         """Delete this run's temporary objects (best effort: the sweep retries)."""
-        sweep_operation(self.objects, self.operation, wait=CLEANUP_WAIT)
+        try:
+            sweep_operation(self.objects, self.operation, wait=CLEANUP_WAIT)
+        finally:
+            self.copies.close()
 
     def discard(self) -> None:
-        """A backup that will not be kept: also delete the snapshots it kept."""
+        """A backup that will not be kept: also delete the snapshots it kept, and
+        forget its restic snapshots."""
         for entry in self.entries:
             if entry.snapshot.get("name"):
                 self.snapshots.delete(entry)
+        made: dict[str, list[str]] = {}
+        for entry in self.entries:
+            if (entry.copy or {}).get("format") == "restic":
+                made.setdefault(entry.namespace, []).append(entry.copy["snapshot"])
+        for namespace, ids in made.items():
+            failed = forget_quietly(self.copies, namespace, ids)
+            if failed:
+                self.run.log(f"Volume copies of {namespace}: {failed}", "warning")
 
     def _quietly(self, call, *args) -> None:
         with contextlib.suppress(ApiError, ClusterUnreachable):

@@ -38,6 +38,7 @@ from backups.engine.volumes.cluster import (
     snapshot_path,
     wait_for,
 )
+from backups.engine.volumes.copystore import CopyStore
 from backups.engine.volumes.mover import MoveFailed, Mover, MoverSettings
 from backups.engine.volumes.objects import (
     OPERATION_LABEL,
@@ -98,6 +99,7 @@ class VolumeRestore(VolumeReporting):
         self._classes: list[dict] | None = None
         self.skipped_names: set[tuple[str, str]] = set()
         self.restored_pods: list[dict] = []
+        self.copies = CopyStore(request.store)
         self.mover_settings = MoverSettings(
             self.settings.mover_image, self.settings.mover_start_timeout,
             self.settings.idle_timeout, self.settings.mover_deadline,
@@ -328,10 +330,10 @@ class VolumeRestore(VolumeReporting):
     def _copy_in(self, entry: VolumeEntry) -> None:
         entry.state, entry.started = RUNNING, datetime.now(UTC)
         self.report(entry)
-        store, copy = self.request.store, entry.copy
+        copy = entry.copy
         mover = Mover(self.objects, self.mover_settings, self.run.should_stop)
         try:
-            stream = store.provider.open_read(copy["key"])
+            stream = self.copies.open(copy, entry.claim)
         except NotFound:
             self._refuse(entry, "its copy is missing from the location", None)
             return
@@ -349,7 +351,7 @@ class VolumeRestore(VolumeReporting):
             entry.bytes_done = size
             self.succeed(entry)
             self.run.log(f"Volume {entry.key}: {size} bytes restored, sha256 matches.")
-        except (MoveFailed, ApiError) as exc:
+        except (MoveFailed, ApiError, StorageError) as exc:
             self._refuse(entry, str(exc), mover)
         finally:
             with contextlib.suppress(Exception):
@@ -399,7 +401,10 @@ class VolumeRestore(VolumeReporting):
                 self.run.results.warning(text, namespace=meta["namespace"])
 
     def cleanup(self) -> None:
-        sweep_operation(self.objects, self.operation, wait=CLEANUP_WAIT)
+        try:
+            sweep_operation(self.objects, self.operation, wait=CLEANUP_WAIT)
+        finally:
+            self.copies.close()
 
 
 def _gunzip(data: bytes) -> bytes:
