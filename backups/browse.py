@@ -104,3 +104,37 @@ def kind_filter(type_name: str) -> str:
     api_version, _, kind = type_name.rpartition("/")
     group = api_version.rpartition("/")[0]
     return f"{kind}.{group}" if group else kind
+
+
+# The content browser: a page of a backup's items ---------------------------------------
+
+MAX_FILTER = 253  # the longest Kubernetes name
+
+
+def catalogue(backup, provider):
+    """The backup's ``Catalogue`` (its items, its index), cached per process under all
+    that names this backup, its archive's checksum included: only a view that already
+    checked the person may see ``backup`` calls this. Raises StorageError, ArchiveError."""
+    from backups.engine.storage.layout import Layout
+    from backups.engine.velero import catalogue as listing
+
+    location = backup.location
+    key = ("backup", backup.pk, location.pk, location.prefix, backup.name, backup.sha256)
+    return listing.load(provider, Layout(location.prefix), backup.name, key, backup.sha256)
+
+
+def page_filter(query) -> dict:
+    """The content browser's filter and page number from a query string (``kind``,
+    ``namespace``, ``name``, ``page``); ValueError, with a sentence to show, for one
+    that cannot be."""
+    found = {}
+    for field in ("kind", "namespace", "name"):
+        value = query.get(field, "").strip()
+        if len(value) > MAX_FILTER or SEPARATOR in value:
+            raise ValueError(f"The {field} filter is not a Kubernetes name.")
+        found[field] = value
+    page = query.get("page", "1").strip() or "1"
+    if not page.isdigit() or len(page) > 9:
+        raise ValueError("The page is not a number.")
+    found["number"] = int(page)
+    return found

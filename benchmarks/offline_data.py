@@ -78,9 +78,11 @@ def served_objects(n: int):
 
 
 def write_backup(directory: str, n: int) -> dict:
-    """The backup of ``n`` objects in ``directory`` (Velero's layout); what it holds."""
+    """The backup of ``n`` objects in ``directory`` (Velero's layout), with the archive's
+    index beside it as the engine writes it (pages of one type at a time); what it holds."""
     from backups.engine.kube.pages import Entry, type_prefix, with_type
     from backups.engine.storage.layout import Layout
+    from backups.engine.velero import index
     from backups.engine.velero.archive import ArchiveWriter, ItemRecords
     from backups.engine.velero.format import ResourceList, gz_json
     from locations.providers.filesystem import FilesystemProvider
@@ -89,27 +91,36 @@ def write_backup(directory: str, n: int) -> dict:
     layout = Layout("velero")
     names = ResourceList()
     counts: Counter = Counter()
-    records: dict[str, ItemRecords] = {}
+    pages: dict[str, tuple[ItemRecords, list[bytes], list[str]]] = {}  # type -> its page
+
+    def flush(archive, type_name: str) -> None:
+        made, parts, keys = pages.pop(type_name)
+        archive.write_items(type_name, made, keys, b"".join(parts))
+        names.add(type_name, keys)
+
     with provider.open_write(layout.backup_file(BACKUP, "archive"), "application/gzip") as sink:
         archive = ArchiveWriter(sink, mtime=1_700_000_000)
         archive.add_version_file()
-        parts: list[bytes] = []
         for kind, data in served_objects(n):
             group, version, plural, namespaced = TYPES[kind]
             gr = f"{plural}.{group}" if group else plural
-            add = records.setdefault(gr, ItemRecords(gr, version, 1_700_000_000))
+            api_version = f"{group}/{version}" if group else version
+            type_name = f"{api_version}/{kind}"
+            if type_name not in pages:
+                pages[type_name] = (ItemRecords(gr, version, 1_700_000_000), [], [])
+            made, parts, keys = pages[type_name]
             meta = json.loads(data)["metadata"]
             ns = meta.get("namespace", "") if namespaced else ""
             entry = Entry(data, meta["name"], ns, None, False, False)
-            api_version = f"{group}/{version}" if group else version
-            add.add(parts, ns, meta["name"], with_type(entry, type_prefix(api_version, kind)))
-            names.add(f"{api_version}/{kind}", [f"{ns}/{meta['name']}" if ns else meta["name"]])
+            made.add(parts, ns, meta["name"], with_type(entry, type_prefix(api_version, kind)))
+            keys.append(f"{ns}/{meta['name']}" if ns else meta["name"])
             counts[kind] += 1
-            if len(parts) > 4000:
-                archive.write_records(b"".join(parts))
-                parts.clear()
-        archive.write_records(b"".join(parts))
+            if len(keys) >= 500:  # a LIST page
+                flush(archive, type_name)
+        for type_name in list(pages):
+            flush(archive, type_name)
         size, sha = archive.finish()
+    provider.put_bytes(layout.backup_file(BACKUP, "archive-index"), index.encode(archive.index()))
     provider.put_bytes(layout.backup_file(BACKUP, "resource-list"), gz_json(names.as_dict()))
     provider.put_bytes(
         layout.backup_file(BACKUP, "results"), gz_json({"errors": {}, "warnings": {}})

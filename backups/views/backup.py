@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from backups.engine.storage.base import StorageError
+from backups.engine.storage.base import NotFound, StorageError
 from backups.engine.storage.layout import Layout
 from backups.engine.velero import reader
 from backups.engine.velero.reader import ArchiveError
@@ -139,7 +141,20 @@ def backup_contents(request: HttpRequest, pk: int) -> HttpResponse:
         and clusters_for(request.user, Action.RESTORE).exists(),
     }
     try:
-        context["results"], context["contents"] = browse.stored_contents(backup)
+        wanted = browse.page_filter(request.GET)
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    context["filter"] = wanted
+    context["query"] = urlencode({k: v for k, v in wanted.items() if v and k != "number"})
+    try:
+        with get_provider(backup.location) as provider:
+            context["results"] = reader.results(
+                provider, Layout(backup.location.prefix), backup.name
+            )
+            found = browse.catalogue(backup, provider)
+            context["kinds"] = found.kinds()
+            context["page"] = found.page(**wanted)
+            context["contents"] = context["page"].rows
     except (StorageError, ArchiveError) as exc:
         context["storage_error"] = str(exc)
     return render(request, "backups/detail.html#contents", context)
@@ -154,9 +169,12 @@ def backup_item(request: HttpRequest, pk: int) -> HttpResponse:
     item = request.GET.get("name", "")
     try:
         with get_provider(backup.location) as provider:
-            obj = reader.find_item(
-                provider, Layout(backup.location.prefix), backup.name, type_name, namespace, item
-            )
+            try:
+                found = browse.catalogue(backup, provider).index
+            except NotFound:  # neither index nor resource list: the archive is read through
+                found = None
+            obj = reader.find_item(provider, Layout(backup.location.prefix), backup.name,
+                                   type_name, namespace, item, archive_index=found)  # fmt: skip
     except (StorageError, ArchiveError) as exc:
         obj, error, missing = None, f"Cannot read the archive: {exc}", False
     else:

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backups import browse
+from backups.engine.velero.catalogue import Catalogue
 from backups.jobs import confirm_preview
 from backups.models import Restore
 from backups.views import backup as backup_views
@@ -180,9 +181,9 @@ def test_the_content_browser_offers_choices_only_to_who_may_restore(
 ):
     monkeypatch.setattr(backup_views.reader, "results", lambda *a: {"errors": [], "warnings": []})
     monkeypatch.setattr(
-        backup_views.reader,
-        "contents",
-        lambda *a: [{"type": "v1/ConfigMap", "count": 1, "namespaces": [("shop", ["cfg"])]}],
+        backup_views.browse,
+        "catalogue",
+        lambda *a: Catalogue.of_listing({"v1/ConfigMap": ["shop/cfg"]}),
     )
     client = login(world.users[persona])
     response = client.get(reverse("backup_contents", args=[world.backup.pk]))

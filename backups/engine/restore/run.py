@@ -54,6 +54,7 @@ from backups.engine.restore.apply import (
     worker_pool,
 )
 from backups.engine.restore.archive import ArchiveError, read_contents, spool
+from backups.engine.restore.chosen import read_chosen
 from backups.engine.restore.options import archive_keep, build_options, check_options
 from backups.engine.restore.plan import CRD, Plan, item_path_key, plan_restore
 from backups.engine.restore.resource_list import resource_list_gz
@@ -226,11 +227,17 @@ class RestoreExecutor(Executor):
         self.progress("Downloading the archive")
         key = self.layout.backup_file(request.backup_name, "archive")
         try:
-            self.spooled, size, sha = spool(self.provider, key, request.backup_sha256)
-            self.log(f"Archive downloaded: {size} bytes, sha256 {sha}"
-                     + (" (matches the backup)." if request.backup_sha256 else "."))  # fmt: skip
-            self.progress("Reading the archive")
-            contents = read_contents(self.spooled, archive_keep(request.spec))
+            found = read_chosen(self.provider, self.layout, request.backup_name, request.spec,
+                                request.backup_sha256, archive_keep(request.spec))  # fmt: skip
+            if found is not None:  # a granular restore, through the archive's index
+                self.spooled, contents = found.spooled, found.contents
+                self.log(found.describe())
+            else:
+                self.spooled, size, sha = spool(self.provider, key, request.backup_sha256)
+                self.log(f"Archive downloaded: {size} bytes, sha256 {sha}"
+                         + (" (matches the backup)." if request.backup_sha256 else "."))  # fmt: skip
+                self.progress("Reading the archive")
+                contents = read_contents(self.spooled, archive_keep(request.spec))
         except ArchiveError as exc:
             raise RestoreFailed(str(exc)) from None
         self.contents = contents  # its item file is removed when the restore ends

@@ -24,6 +24,7 @@ give up with ``IndexMismatch``, and the caller reads the archive whole instead.
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import zlib
 
@@ -42,26 +43,40 @@ class IndexMismatch(ArchiveError):
     """The index does not describe the archive beside it (a stale or crafted index)."""
 
 
-class ArchiveIndex(msgspec.Struct):
+class ArchiveIndex(msgspec.Struct, dict=True):
     format: int
     members: list[tuple[int, int, int, int]]
     types: dict[str, str]
     items: dict[str, dict[str, int]]
     archive: dict[str, int | str] = {}
 
-    def locate(self, type_name: str, key: str) -> tuple[tuple[int, int, int, int], int] | None:
-        """(the member, the item's offset inside its unpacked tar) or None."""
+    @functools.cached_property
+    def _starts(self) -> list[int]:
+        """Each member's tar offset, in order: made once per loaded index, not per lookup."""
+        return [member[2] for member in self.members]
+
+    def _find(self, type_name: str, key: str) -> tuple[int, int] | None:
+        """(the member's number, the item's offset inside its unpacked tar) or None."""
         offset = (self.items.get(type_name) or {}).get(key)
         if offset is None or not self.members:
             return None
-        i = bisect.bisect_right([member[2] for member in self.members], offset) - 1
+        i = bisect.bisect_right(self._starts, offset) - 1
         if i < 0:
             return None
-        member = self.members[i]
-        inside = offset - member[2]
-        if not 0 <= inside < member[3]:
+        inside = offset - self.members[i][2]
+        if not 0 <= inside < self.members[i][3]:
             return None
-        return member, inside
+        return i, inside
+
+    def locate(self, type_name: str, key: str) -> tuple[tuple[int, int, int, int], int] | None:
+        """(the member, the item's offset inside its unpacked tar) or None."""
+        found = self._find(type_name, key)
+        return None if found is None else (self.members[found[0]], found[1])
+
+    def member_number(self, type_name: str, key: str) -> int | None:
+        """The number of the member that holds the item, or None."""
+        found = self._find(type_name, key)
+        return None if found is None else found[0]
 
 
 def encode(document: dict) -> bytes:
@@ -82,9 +97,21 @@ def read_index(provider: Provider, layout: Layout, name: str) -> ArchiveIndex | 
     return index if index.format == INDEX_FORMAT else None
 
 
-def unpack_member(provider: Provider, key: str, member: tuple[int, int, int, int]) -> bytes:
+def matches(index: ArchiveIndex | None, sha256: str) -> ArchiveIndex | None:
+    """``index`` when it describes the archive of checksum ``sha256`` (the one the console
+    recorded for the backup), None otherwise: a stale or foreign index is not used."""
+    if index is None or not sha256:
+        return index
+    recorded = str(index.archive.get("sha256") or "").strip().lower()
+    return index if recorded == sha256.strip().lower() else None
+
+
+def unpack_member(
+    provider: Provider, key: str, member: tuple[int, int, int, int], raw_to=None
+) -> bytes:
     """Member ``member`` of the archive at ``key``, read by range and unpacked whole
-    (its CRC checked). Raises IndexMismatch, or StorageError from the store."""
+    (its CRC checked); its gzip bytes, once checked, also written to ``raw_to`` when
+    given. Raises IndexMismatch, or StorageError from the store."""
     offset, length, _tar_offset, tar_length = member
     if min(member) < 0 or tar_length > MAX_MEMBER or length > MAX_MEMBER or not length:
         raise IndexMismatch("The archive's index names a member the console did not write.")
@@ -96,6 +123,8 @@ def unpack_member(provider: Provider, key: str, member: tuple[int, int, int, int
         raise IndexMismatch("The archive's index does not match the archive.") from None
     if len(raw) != length or not inflate.eof or inflate.unused_data or len(data) != tar_length:
         raise IndexMismatch("The archive's index does not match the archive.")
+    if raw_to is not None:
+        raw_to.write(raw)
     return data
 
 

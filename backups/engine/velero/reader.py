@@ -304,9 +304,13 @@ def namespaces(provider: Provider, layout: Layout, name: str) -> list[str]:
     return sorted(found)
 
 
+_READ_INDEX = object()  # find_item: read the index from the store
+
+
 def find_item(
-    provider: Provider, layout: Layout, name: str, type_name: str, namespace: str, item: str
-) -> dict | None:
+    provider: Provider, layout: Layout, name: str, type_name: str, namespace: str, item: str,
+    archive_index=_READ_INDEX,
+) -> dict | None:  # fmt: skip
     """One object from the archive, by its resource-list type (``apps/v1/Deployment``),
     namespace ('' when cluster-scoped) and name; None when the archive has none.
 
@@ -315,11 +319,14 @@ def find_item(
     does not match) the archive is read through: the unversioned path is what Velero
     restores from; an archive that only has the ``<version>-preferredversion`` copy is
     read from there. Stops at the first match. Raises StorageError when the archive
-    cannot be read.
+    cannot be read. ``archive_index``: the index already loaded (``catalogue.load``), or
+    None for a backup known to have none.
     """
     from backups.engine.velero import index
 
-    found = index.read_index(provider, layout, name)
+    found = archive_index
+    if found is _READ_INDEX:
+        found = index.read_index(provider, layout, name)
     if found is not None:
         try:
             data = index.read_item(
