@@ -82,29 +82,42 @@ def rss_mib() -> float:
 # --- seeding ------------------------------------------------------------------------------
 
 
-def ensure_objects(env: dict, wanted: int, prefix: str) -> None:
-    """Cluster A holds exactly the first ``wanted`` objects of the mix under ``prefix``."""
+def _etcd(env: dict, how: str):
+    from benchmarks.scale_etcd import Etcd
+
+    return Etcd(env) if how == "etcd" else None
+
+
+def ensure_objects(env: dict, wanted: int, prefix: str, seed: str = "api") -> None:
+    """Cluster A holds exactly the first ``wanted`` objects of the mix under ``prefix``;
+    ``seed="etcd"`` writes most of them into its etcd (``benchmarks/scale_etcd.py``)."""
     from backups.engine.kube.api import Kube
     from benchmarks import scale
 
     scale.ensure_definition(env["CLUSTER_A_KUBECONFIG"])
     kube = Kube(kubeconfig_text(env), pool_size=scale.SEED_WORKERS + 4)
+    etcd = _etcd(env, seed)
     try:
-        scale.trim(kube, wanted, prefix)
-        scale.seed(kube, wanted, prefix)
+        scale.trim(kube, wanted, prefix, etcd=etcd)
+        scale.seed(kube, wanted, prefix, etcd=etcd)
     finally:
         kube.close()
+        if etcd is not None:
+            etcd.close()
 
 
-def clear_objects(env: dict, prefix: str) -> None:
+def clear_objects(env: dict, prefix: str, seed: str = "api") -> None:
     from backups.engine.kube.api import Kube
     from benchmarks import scale
 
     kube = Kube(kubeconfig_text(env), pool_size=20)
+    etcd = _etcd(env, seed)
     try:
-        scale.clear(kube, prefix)
+        scale.clear(kube, prefix, etcd=etcd)
     finally:
         kube.close()
+        if etcd is not None:
+            etcd.close()
 
 
 # --- the two measurements (each in its own process) ---------------------------------------
@@ -346,14 +359,16 @@ def main(argv=None) -> int:
     )
     stores = ["filesystem"] + (["minio"] if args.store == "minio" else [])
     rows = []
-    for size in sizes(args.sizes or str(args.objects)):
-        print(f"== {size} objects")
-        ensure_objects(env, size, args.prefix)
-        rows.append((size, measure(args, stores)))
-    if len(rows) > 1:
+    try:
+        for size in sizes(args.sizes or str(args.objects)):
+            print(f"== {size} objects (load average {os.getloadavg()[0]:.1f})", flush=True)
+            ensure_objects(env, size, args.prefix, args.seed)
+            rows.append((size, measure(args, stores)))
+    finally:  # even after a failure: hundreds of thousands of objects slow the cluster
+        if args.cleanup:
+            clear_objects(env, args.prefix, args.seed)
+    if rows:
         table("backup", [(n, m.get("backup/filesystem"), m.get("floor")) for n, m in rows])
-    if args.cleanup:
-        clear_objects(env, args.prefix)
     return 0
 
 

@@ -345,15 +345,15 @@ def main(argv=None) -> int:
     rows_ = []
     try:
         for size in sizes(args.sizes or str(args.objects)):
-            print(f"== {size} objects")
-            ensure_objects(env, size, args.prefix)
+            print(f"== {size} objects (load average {os.getloadavg()[0]:.1f})", flush=True)
+            ensure_objects(env, size, args.prefix, args.seed)
             rows_.append((size, measure(args, env, kube, workers)))
     finally:
         kube.close()
-    if len(rows_) > 1:
+        if args.cleanup:  # even after a failure
+            clear_objects(env, args.prefix, args.seed)
+    if rows_:
         table("restore", [(n, m.get("restore"), m.get("floor")) for n, m in rows_])
-    if args.cleanup:
-        clear_objects(env, args.prefix)
     return 0
 
 

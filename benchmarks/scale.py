@@ -72,8 +72,11 @@ def ensure_definition(kubeconfig_path: str) -> None:
         api.close()
 
 
-def seed(kube, objects: int, prefix: str, log=print, workers: int = SEED_WORKERS) -> int:
-    """Make sure the first ``objects`` objects exist; returns how many were created."""
+def seed(kube, objects: int, prefix: str, log=print, workers: int = SEED_WORKERS,
+         etcd=None) -> int:  # fmt: skip
+    """Make sure the first ``objects`` objects exist; returns how many were created.
+    With ``etcd`` (a ``scale_etcd.Etcd``), the first namespace is created through the API
+    and most objects of the others are written to etcd after it (``scale_etcd.py``)."""
     target = _target(kube)
     have = scale_namespaces(kube, prefix)
     wanted = [namespace_name(k, prefix) for k in range(namespaces_for(objects))]
@@ -81,7 +84,9 @@ def seed(kube, objects: int, prefix: str, log=print, workers: int = SEED_WORKERS
     if not todo:
         log(f"  {objects} objects already seeded in {len(wanted)} namespaces ({prefix}-*)")
         return 0
-    log(f"  seeding {len(todo)} of {len(wanted)} namespaces ({PER_NAMESPACE} objects each)")
+    how = "through the API" if etcd is None else "into etcd, and the first through the API"
+    log(f"  seeding {len(todo)} of {len(wanted)} namespaces ({PER_NAMESPACE} objects each, "
+        f"{how})")  # fmt: skip
     made = [0]
     lock = threading.Lock()
     started = time.monotonic()
@@ -104,17 +109,48 @@ def seed(kube, objects: int, prefix: str, log=print, workers: int = SEED_WORKERS
             target.request("PATCH", f"/api/v1/namespaces/{wanted[k]}", patch,
                            content_type="application/merge-patch+json")  # fmt: skip
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda k: create("/api/v1/namespaces", namespace_object(k, prefix)), todo))
+    def through_api(ks: list[int]) -> None:
         indices = [
-            i for k in todo for i in range(k * PER_NAMESPACE, min(objects, (k + 1) * PER_NAMESPACE))
+            i for k in ks for i in range(k * PER_NAMESPACE, min(objects, (k + 1) * PER_NAMESPACE))
         ]
         for done, _ in enumerate(pool.map(one, indices), 1):
             if done % 5000 == 0 or done == len(indices):
                 took = time.monotonic() - started
                 log(f"    {done}/{len(indices)} objects ({made[0] / took:.0f} created/s)")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda k: create("/api/v1/namespaces", namespace_object(k, prefix)), todo))
+        if etcd is None:
+            through_api(todo)
+        else:
+            made[0] += _seed_etcd(kube, etcd, objects, prefix, todo, through_api, pool, one, log)
         list(pool.map(mark, todo))
+    log(f"  seeded in {time.monotonic() - started:.0f} s")
     return made[0]
+
+
+def _seed_etcd(kube, etcd, objects, prefix, todo, through_api, pool, one, log) -> int:
+    from benchmarks import scale_etcd
+
+    if 0 in todo:  # the templates: created through the API
+        through_api([0])
+    rest = [k for k in todo if k != 0]
+    if not rest:
+        return 0
+    templates = scale_etcd.read_templates(kube, prefix)
+    indices = [i for k in rest for i in scale_etcd.namespace_indices(k, objects)]
+    api = [i for i in indices if scale_etcd.through_api(i)]
+    log(f"    {len(api)} Services with a cluster IP through the API")
+    list(pool.map(one, api))
+    written = scale_etcd.write_objects(
+        etcd, [i for i in indices if not scale_etcd.through_api(i)], prefix, templates, log
+    )
+    problems = scale_etcd.verify(kube, etcd, prefix, rest[0], objects, log)
+    if problems:
+        raise RuntimeError(
+            "etcd-written objects differ from created ones: " + "; ".join(problems[:5])
+        )
+    return written
 
 
 def delete_namespaces(kube, names: list[str], timeout: float = 1800, log=print) -> float:
@@ -134,17 +170,29 @@ def delete_namespaces(kube, names: list[str], timeout: float = 1800, log=print) 
     return time.monotonic() - started
 
 
-def trim(kube, objects: int, prefix: str, log=print) -> None:
+def trim(kube, objects: int, prefix: str, log=print, etcd=None) -> None:
     """Delete the benchmark's namespaces past the first ``objects`` objects."""
     keep = {namespace_name(k, prefix) for k in range(namespaces_for(objects))}
     extra = sorted(set(scale_namespaces(kube, prefix)) - keep)
     if extra:
         log(f"  deleting {len(extra)} namespaces past {objects} objects")
+        if etcd is not None:
+            from benchmarks.scale_etcd import clear_etcd
+
+            clear_etcd(etcd, extra)
         delete_namespaces(kube, extra, log=log)
 
 
-def clear(kube, prefix: str, log=print) -> None:
+def clear(kube, prefix: str, log=print, etcd=None) -> None:
+    """Delete the benchmark's namespaces; with ``etcd``, first the kinds seeded into
+    etcd, by key range (``scale_etcd.clear_etcd``)."""
     names = sorted(scale_namespaces(kube, prefix))
+    if names and etcd is not None:
+        from benchmarks.scale_etcd import clear_etcd
+
+        started = time.monotonic()
+        deleted = clear_etcd(etcd, names)
+        log(f"  deleted {deleted} keys from etcd ({time.monotonic() - started:.0f} s)")
     if names:
         took = delete_namespaces(kube, names, log=log)
         log(f"  deleted {len(names)} namespaces {prefix}-* ({took:.0f} s)")
@@ -172,6 +220,13 @@ def size_arguments(parser) -> None:
     parser.add_argument("--sizes", help="several sizes, e.g. 20000,100000,300000")
     parser.add_argument("--prefix", default="scale", help="the seeded namespaces' prefix")
     parser.add_argument("--cleanup", action="store_true", help="delete them at the end")
+    parser.add_argument(
+        "--seed",
+        choices=["api", "etcd"],
+        default="api",
+        help="create the objects through the API server, or write most of them into "
+        "cluster A's etcd (benchmarks/scale_etcd.py; minutes instead of an hour at 300k)",
+    )
 
 
 def table(job: str, rows: list[tuple[int, dict | None, dict | None]]) -> None:

@@ -35,6 +35,10 @@ MIX = (
     ("Widget", 3),
 )
 _CYCLE = [kind for kind, count in MIX for _ in range(count)]
+# Objects i and j have the same shape (kind, fields, keys) when i % CYCLE == j % CYCLE
+# (the variants within a kind follow i % 5, i % 4 and i % 2, which divide it; i % 3
+# changes only a value).
+CYCLE = len(_CYCLE)
 _TIERS = ("frontend", "backend", "ops", "data")
 
 

@@ -104,7 +104,8 @@ def write_archive(
             archive.write_items("v1/ConfigMap", made, names, b"".join(out))
         archive.finish()
     if with_index:
-        provider.put_bytes(LAYOUT.backup_file(NAME, "archive-index"), index.encode(archive.index()))
+        # as the backup engine writes it: one type at a time
+        provider.put_bytes(LAYOUT.backup_file(NAME, "archive-index"), index.encode_writer(archive))
     return archive.index()
 
 
@@ -276,3 +277,27 @@ def test_an_item_of_a_sealed_archive_is_read_through_the_index(tmp_path):
     assert [r[0] for r in inner.ranges] == ["big.tar.gz", "big.tar.gz"]
     assert archive_size > 6 * 1024 * 1024
     assert sum(r[2] for r in inner.ranges) < archive_size / 3
+
+
+def test_the_index_written_one_type_at_a_time_is_the_whole_document(tmp_path):
+    from backups.engine.velero.archive import ItemRecords as Records
+
+    with io.BytesIO() as sink:
+        archive = ArchiveWriter(sink, mtime=1, member_bytes=4096)
+        archive.add_version_file()
+        for kind, gr in (("v1/ConfigMap", "configmaps"), ("v1/Secret", "secrets")):
+            for first in (0, 30):
+                made, out = Records(gr, "v1", 1), []
+                names = [f"ns-{i % 3}/x-{i}" for i in range(first, first + 30)]
+                for key in names:
+                    ns, name = key.split("/")
+                    made.add(out, ns, name, configmap(ns, name, b"\xff" * 40))
+                archive.write_items(kind, made, names, b"".join(out))
+        archive.write_items("v1/Namespace", Records("namespaces", "v1", 1), [], b"")
+        archive.finish()
+    whole = archive.index()
+    assert sorted(whole["items"]) == ["v1/ConfigMap", "v1/Secret"]
+    assert len(whole["items"]["v1/Secret"]) == 60 and whole["items"]["v1/Secret"]["ns-0/x-0"] > 0
+    assert json.loads(gzip.decompress(index.encode_writer(archive))) == json.loads(
+        gzip.decompress(index.encode(whole))
+    )

@@ -239,7 +239,7 @@ class BackupExecutor(StoreSteps, VolumeSteps, Executor):
                 self._namespaces(archive, ns, scope)
                 self._snapshot_contents(archive, discovery, scope)
                 self.size, self.sha256 = archive.finish()
-            self._put("archive-index", index.encode(archive.index()))
+            self._put("archive-index", index.encode_writer(archive))
         except StorageError as exc:
             if collector:
                 collector.cancel()

@@ -28,6 +28,7 @@ import bisect
 import hashlib
 import tarfile
 import zlib
+from array import array
 
 try:  # optional speed-up: the same gzip format, several times faster
     from isal import isal_zlib as _fast_zlib
@@ -209,7 +210,11 @@ class ArchiveWriter:
         self._member = (0, 0)  # (compressed offset, tar offset) where this member began
         self.members: list[list[int]] = []  # [offset, length, tar offset, tar length]
         self.types: dict[str, str] = {}  # resource-list type -> group-resource
-        self.items: dict[str, dict[str, int]] = {}  # type -> item key -> tar offset
+        # type -> its items' keys (NUL-separated) and tar offsets, in the order written:
+        # a few bytes an item, not a string and an int (the index of a 300,000-object
+        # backup would otherwise hold tens of MiB until the end)
+        self._keys: dict[str, bytearray] = {}
+        self._offsets: dict[str, array] = {}
 
     def _out(self, chunk: bytes) -> None:
         if chunk:
@@ -239,12 +244,28 @@ class ArchiveWriter:
         type ``type_name`` (``apps/v1/Deployment``): written and indexed. A member may
         end between two items, never inside one."""
         offsets = items.offsets
+        if len(names) != len(offsets):
+            raise ValueError(f"{len(names)} names for {len(offsets)} items")
         self.types[type_name] = items.group_resource
-        found = self.items.setdefault(type_name, {})
-        base = self.tar_size
-        for key, offset in zip(names, offsets, strict=True):
-            found[key] = base + offset
+        if names:
+            keys = self._keys.setdefault(type_name, bytearray())
+            keys += "\0".join(names).encode("utf-8", "surrogateescape") + b"\0"
+            base = self.tar_size
+            self._offsets.setdefault(type_name, array("q")).extend(base + o for o in offsets)
         self._write(records, offsets)
+
+    def item_types(self) -> list[str]:
+        return list(self._keys)
+
+    def type_items(self, type_name: str) -> dict[str, int]:
+        """Item key -> tar offset of one type (the last write of a key wins)."""
+        keys = bytes(self._keys.get(type_name) or b"").decode("utf-8", "surrogateescape")
+        return dict(zip(keys.split("\0")[:-1], self._offsets.get(type_name) or (), strict=True))
+
+    @property
+    def items(self) -> dict[str, dict[str, int]]:
+        """type -> item key -> tar offset."""
+        return {type_name: self.type_items(type_name) for type_name in self._keys}
 
     def _write(self, records: bytes, offsets) -> None:
         view, start = memoryview(records), 0
@@ -284,12 +305,15 @@ class ArchiveWriter:
     def sha256(self) -> str:
         return self._sha.hexdigest()
 
-    def index(self) -> dict:
-        """The index document (after ``finish``): what ``velero/index.py`` reads."""
-        return {
+    def index(self, items: bool = True) -> dict:
+        """The index document (after ``finish``): what ``velero/index.py`` reads; without
+        ``items`` for ``index.encode_writer``, which adds them one type at a time."""
+        document = {
             "format": INDEX_FORMAT,
             "archive": {"size": self.size, "sha256": self.sha256},
             "members": self.members,
             "types": self.types,
-            "items": self.items,
         }
+        if items:
+            document["items"] = self.items
+        return document

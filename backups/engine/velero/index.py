@@ -85,6 +85,20 @@ def encode(document: dict) -> bytes:
     return gzip.compress(msgspec.json.encode(document)) + gzip.flush()
 
 
+def encode_writer(writer) -> bytes:
+    """``encode(writer.index())`` (an ``ArchiveWriter``), made one type at a time: memory
+    holds one type's items as a dict, not every item of the backup."""
+    gzip = new_gzip()
+    head = msgspec.json.encode(writer.index(items=False))
+    out = [gzip.compress(head[:-1] + b',"items":{')]
+    for n, type_name in enumerate(writer.item_types()):
+        part = msgspec.json.encode(type_name) + b":"
+        part += msgspec.json.encode(writer.type_items(type_name))
+        out.append(gzip.compress(b"," + part if n else part))
+    out.append(gzip.compress(b"}}") + gzip.flush())
+    return b"".join(out)
+
+
 def read_index(provider: Provider, layout: Layout, name: str) -> ArchiveIndex | None:
     """The backup's index, or None when it has none or it is not one (then the archive
     is read whole). Raises StorageError for a store failure other than a missing file."""
