@@ -11,7 +11,10 @@ and removes what it wrote.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
+import json
 import logging
 
 from django.db import IntegrityError, transaction
@@ -20,6 +23,8 @@ from django.utils import timezone
 from backups.engine.storage.base import StorageError
 from backups.engine.storage.layout import Layout
 from backups.engine.storage.sealed import sealed_with
+from backups.engine.volumes.copystore import RESTIC, CopyStore, forget_backup
+from backups.engine_inputs import store
 from locations.models import BackupLocation
 from locations.object_lock import retention_for
 from locations.providers import RefusedProvider, get_provider
@@ -128,8 +133,12 @@ def _copy_objects(origin, copy, source, target, written: list[str]) -> dict[str,
     src_dir = Layout(origin.location.prefix).backup_dir(origin.name)
     dst_dir = Layout(copy.location.prefix).backup_dir(copy.name)
     sums = {}
+    records = Layout("").backup_file(origin.name, "volumecopies").rsplit("/", 1)[-1]
     for info in list(source.list(src_dir)):
         relative = info.key[len(src_dir) :]
+        if relative == records:
+            sums[relative] = _copy_volumes(origin, copy, source, target, info.key, written)
+            continue
         digest = hashlib.sha256()
         with source.open_read(info.key) as reader, target.open_write(dst_dir + relative) as writer:
             written.append(dst_dir + relative)
@@ -140,6 +149,53 @@ def _copy_objects(origin, copy, source, target, written: list[str]) -> dict[str,
     if not sums:
         raise CopyFailed(f"No objects of backup {origin.name} were found in {origin.location}.")
     return sums
+
+
+def _copy_volumes(origin, copy, source, target, key: str, written: list[str]) -> str:
+    """The volume copies: a tar copy came across with the backup's files (its record
+    now names its key here); a restic copy is read from the origin's repository and
+    written into this location's own (or as a tar file when it keeps none), its bytes
+    checked against the SHA-256 recorded at backup. Returns the new records' SHA-256."""
+    entries = json.loads(gzip.decompress(source.get_bytes(key)))
+    here = Layout(copy.location.prefix)
+    mine, theirs = (
+        CopyStore(store(copy.location, target)),
+        CopyStore(store(origin.location, source)),
+    )
+    try:
+        for entry in entries:
+            record = entry.get("copy") or {}
+            claim, namespace = entry.get("claim", ""), entry.get("namespace", "")
+            if record.get("format") != RESTIC:
+                if record.get("key"):
+                    record["key"] = here.volume_copy(copy.name, namespace, claim)
+                continue
+            digest, size = hashlib.sha256(), 0
+            with (
+                contextlib.closing(theirs.open(record, claim)) as reader,
+                mine.writer(copy.name, namespace, claim) as writer,
+            ):
+                if mine.format() != RESTIC:
+                    written.append(here.volume_copy(copy.name, namespace, claim))
+                while piece := reader.read(PIECE):
+                    digest.update(piece)
+                    size += len(piece)
+                    writer.write(piece)
+                if digest.hexdigest() != record.get("sha256"):
+                    raise CopyFailed(
+                        f"The volume copy of {namespace}/{claim} read from {origin.location} "
+                        "differs from the one recorded at backup: the original is damaged."
+                    )
+            entry["copy"] = mine.record(
+                writer, copy.name, namespace, claim, size, digest.hexdigest()
+            )
+    finally:
+        mine.close()
+        theirs.close()
+    data = gzip.compress(json.dumps(entries).encode())
+    target.put_bytes(here.backup_file(copy.name, "volumecopies"), data)
+    written.append(here.backup_file(copy.name, "volumecopies"))
+    return hashlib.sha256(data).hexdigest()
 
 
 def _verify(origin, copy, target, sums: dict[str, str]) -> None:
@@ -166,6 +222,7 @@ def _remove(target, copy, written: list[str]) -> None:
     if target is None or not written:
         return
     try:
+        forget_backup(store(copy.location, target), copy.name, everywhere=True)
         target.delete_prefix(Layout(copy.location.prefix).backup_dir(copy.name))
     except StorageError as exc:  # e.g. locked: the store keeps them until the lock ends
         copy.append_log(f"What the copy wrote could not be removed: {exc}")
