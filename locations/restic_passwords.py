@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from workspaces.access import LocationKeyQuerySet
+
 
 class ResticSecret(models.Model):
     location = models.OneToOneField(
@@ -28,6 +30,9 @@ class ResticSecret(models.Model):
     kms_key_id = models.CharField(max_length=300, blank=True)
     wrapped = models.TextField(help_text="The secret, wrapped (never in clear).")
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Seen (never in clear) under the rule of the location's keys.
+    objects = LocationKeyQuerySet.as_manager()
 
     class Meta:
         app_label = "locations"

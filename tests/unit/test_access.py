@@ -131,8 +131,8 @@ def test_every_model_the_pages_show_has_a_rule_that_costs_one_query(
         if not model.__name__.endswith("ObjectPermission")  # guardian's grant rows
     ]
     assert (
-        len(models) == 17
-    )  # + ResourceModifierSet (#20), VolumeResult, HookResult (#12), LocationKey (#17)
+        len(models) == 18
+    )  # + ResourceModifierSet (#20), VolumeResult, HookResult, ResticSecret (#12), LocationKey (#17)
     for model in models:
         assert isinstance(model._default_manager.all(), RestrictedQuerySet), model
         for persona in ("viewer", "cluster_grantee", "outsider"):
