@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -36,6 +37,8 @@ from .models import Backup, Status
 
 log = logging.getLogger(__name__)
 PIECE = 1024 * 1024
+# A volume record's namespace and claim come from the bucket and go into keys here.
+OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
 
 
 class CopyFailed(Exception):
@@ -166,6 +169,10 @@ def _copy_volumes(origin, copy, source, target, key: str, written: list[str]) ->
         for entry in entries:
             record = entry.get("copy") or {}
             claim, namespace = entry.get("claim", ""), entry.get("namespace", "")
+            if not all(isinstance(n, str) and OBJECT_NAME.match(n) for n in (claim, namespace)):
+                raise CopyFailed(
+                    f"{origin.name} names a volume that cannot be: {namespace!r}/{claim!r}"[:300]
+                )
             if record.get("format") != RESTIC:
                 if record.get("key"):
                     record["key"] = here.volume_copy(copy.name, namespace, claim)
