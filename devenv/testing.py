@@ -7,6 +7,7 @@ Clients for the clusters and stores described by ``.devenv/env``, unique names, 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import uuid
 from pathlib import Path
@@ -125,3 +126,14 @@ def tls_etcd_client(env: dict, with_certs: bool = True):
             aetcd.rpc.insecure_channel = original
 
     return client, connect
+
+
+def stops_shared_nodes(what: str):
+    """A skip marker for tests that stop node pieces other test sessions use: they run in
+    CI (one suite at a time) or when ``PALETTE_TEST_NODES_DOWN=1`` asks for it."""
+    import pytest
+
+    return pytest.mark.skipif(
+        not (os.environ.get("CI") or os.environ.get("PALETTE_TEST_NODES_DOWN") == "1"),
+        reason=f"{what}: runs in CI or with PALETTE_TEST_NODES_DOWN=1",
+    )

@@ -10,7 +10,6 @@ clusters' control planes and the stores keep running) and starts them again befo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from devenv.testing import stops_shared_nodes
+
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        not (os.environ.get("CI") or os.environ.get("PALETTE_TEST_NODES_DOWN") == "1"),
-        reason="stops the nodes other test sessions use: runs in CI or with "
-        "PALETTE_TEST_NODES_DOWN=1",
-    ),
+    stops_shared_nodes("stops the nodes other test sessions use"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]

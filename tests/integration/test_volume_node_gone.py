@@ -32,7 +32,7 @@ from backups.engine.storage.layout import Layout
 from backups.engine_inputs import operation_label
 from backups.jobs import run_and_wait, start_backup
 from backups.models import Status, VolumeResult
-from devenv.testing import kubectl, unique, wait_for
+from devenv.testing import kubectl, stops_shared_nodes, unique, wait_for
 from tests.integration.volume_support import (
     BUSYBOX,
     app_objects,
@@ -47,11 +47,7 @@ from tests.integration.volume_support import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(
-        not (os.environ.get("CI") or os.environ.get("PALETTE_TEST_NODES_DOWN") == "1"),
-        reason="stops a node's kubelet that other test sessions use: runs in CI or with "
-        "PALETTE_TEST_NODES_DOWN=1",
-    ),
+    stops_shared_nodes("stops a node's kubelet that other test sessions use"),
 ]
 
 CLUSTER = "a"
